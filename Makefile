@@ -1,0 +1,56 @@
+# minprune's two entry points: `make demo` (the main job) and `make test` (lint + the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+RUNSTAMP := $(VENV)/.installed
+
+.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks bench clean
+
+$(RUNSTAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(RUNSTAMP) $@
+
+## The main job: train LeNet-300-100 on MNIST and print its test error.
+demo: $(RUNSTAMP)
+	$(VENV)/bin/minprune train --model lenet-300-100 --epochs 10 --out runs/demo
+
+## Lint, then the whole suite: fast tests, the kernels without JIT, the CUDA simulator, slow subset, notebooks.
+test: $(STAMP) lint test-fast test-nojit test-cudasim test-slow test-notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check minprune tests benchmarks
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not cuda"
+
+# The Numba kernels once more as plain Python, so the kernel code itself is covered.
+test-nojit: $(STAMP)
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow and not cuda" tests/kernels || [ $$? -eq 5 ]
+
+# CUDA kernels under Numba's simulator (CI has no GPU); on a GPU machine run `pytest -m cuda`.
+test-cudasim: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q -m cuda tests || [ $$? -eq 5 ]
+
+# End-to-end runs on real MNIST (skipped unless MINPRUNE_DATA points at the IDX files).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "slow and not cuda" || [ $$? -eq 5 ]
+
+test-notebooks: $(STAMP)
+	@if ls chapters/*.ipynb >/dev/null 2>&1; then \
+		MINPRUNE_FAST=1 $(PY) -m pytest -q --nbmake chapters; \
+	else echo "no chapter notebooks yet"; fi
+
+bench: $(STAMP)
+	$(PY) benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
