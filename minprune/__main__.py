@@ -1,0 +1,5 @@
+import sys
+
+from minprune.cli import main
+
+sys.exit(main())

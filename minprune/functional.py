@@ -1,0 +1,122 @@
+"""Functional forms of the ops, as in ``torch.nn.functional``.
+
+These are the boundary where shapes and options are checked: each raises ``ValueError`` naming
+the argument, what it got and what it expected, before any kernel runs.
+"""
+
+import numpy as np
+
+from minprune import random as minprune_random
+from minprune.ops import activation, arithmetic, conv
+from minprune.ops import linear as linear_op
+from minprune.tensor import Tensor
+
+__all__ = [
+    "relu",
+    "log_softmax",
+    "cross_entropy",
+    "dropout",
+    "linear",
+    "conv2d",
+    "max_pool2d",
+]
+
+
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def relu(x):
+    """max(x, 0), elementwise."""
+    return arithmetic.ReLU.apply(x)
+
+
+def log_softmax(x, axis: int = -1):
+    """log(softmax(x)) along ``axis``, computed stably."""
+    return activation.LogSoftmax.apply(x, axis=axis)
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of ``logits`` (N, classes) against integer ``labels`` (N,).
+
+    Raises ValueError when the shapes disagree or a label is outside [0, classes).
+    """
+    logits = _tensor(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be (N, classes), got shape {logits.shape}")
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    n, classes = logits.shape
+    if labels.shape != (n,):
+        raise ValueError(f"cross_entropy: labels must have shape ({n},), got {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: labels must be integers, got dtype {labels.dtype}")
+    if n and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise ValueError(f"cross_entropy: label {bad} is out of range [0, {classes})")
+    return activation.CrossEntropy.apply(logits, labels=labels.astype(np.int64, copy=False))
+
+
+def dropout(x, p: float = 0.5, training: bool = True, rng=None):
+    """Inverted dropout; the identity when not ``training`` or ``p == 0``.
+
+    ``rng`` defaults to minprune's global generator (``minprune.manual_seed``).
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return _tensor(x)
+    return activation.Dropout.apply(x, p=p, rng=rng or minprune_random.generator())
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` with weight (out_features, in_features)."""
+    x, weight = _tensor(x), _tensor(weight)
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input shape {x.shape} does not end in in_features={weight.shape[1]}"
+        )
+    if bias is None:
+        return linear_op.Linear.apply(x, weight)
+    return linear_op.Linear.apply(x, weight, bias)
+
+
+def _positive_int(name, value, minimum=1):
+    if not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0):
+    """2-D convolution of ``x`` (N, C, H, W) with ``weight`` (O, C, KH, KW)."""
+    x, weight = _tensor(x), _tensor(weight)
+    stride = _positive_int("conv2d: stride", stride)
+    padding = _positive_int("conv2d: padding", padding, minimum=0)
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: input must be (N, C, H, W), got shape {x.shape}")
+    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"conv2d: weight shape {weight.shape} does not match input channels {x.shape[1]}"
+        )
+    kh, kw = weight.shape[2:]
+    if x.shape[2] + 2 * padding < kh or x.shape[3] + 2 * padding < kw:
+        raise ValueError(
+            f"conv2d: kernel {kh}x{kw} is larger than the padded input "
+            f"{x.shape[2] + 2 * padding}x{x.shape[3] + 2 * padding}"
+        )
+    if bias is None:
+        return conv.Conv2d.apply(x, weight, stride=stride, padding=padding)
+    return conv.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size: int, stride: int | None = None):
+    """Max-pooling over square ``kernel_size`` windows (stride defaults to the kernel size)."""
+    x = _tensor(x)
+    kernel_size = _positive_int("max_pool2d: kernel_size", kernel_size)
+    stride = kernel_size if stride is None else _positive_int("max_pool2d: stride", stride)
+    if x.ndim != 4:
+        raise ValueError(f"max_pool2d: input must be (N, C, H, W), got shape {x.shape}")
+    if x.shape[2] < kernel_size or x.shape[3] < kernel_size:
+        raise ValueError(
+            f"max_pool2d: kernel {kernel_size} is larger than the input {x.shape[2]}x{x.shape[3]}"
+        )
+    return conv.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)

@@ -1,0 +1,16 @@
+"""Layers and the ``Module`` base class, in PyTorch's vocabulary."""
+
+from minprune.nn.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from minprune.nn.module import Module, Parameter
+
+__all__ = [
+    "Module",
+    "Parameter",
+    "Linear",
+    "Conv2d",
+    "MaxPool2d",
+    "ReLU",
+    "Dropout",
+    "Flatten",
+    "Sequential",
+]

@@ -1,0 +1,167 @@
+"""The layers LeNets are built from.
+
+``Linear`` and ``Conv2d`` carry a ``weight_mask`` buffer (1 keeps a connection, 0 prunes it;
+all ones until pruned) that joins the forward as ``weight * weight_mask``: autograd itself gives
+pruned connections a zero gradient, and the optimiser (which sees the mask as ``weight.mask``)
+keeps them at exactly zero through momentum and weight decay. Weights are initialised as in Caffe's LeNet
+(``xavier``: uniform in +-sqrt(3 / fan_in)), biases at zero.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from minprune import functional as F
+from minprune import random as minprune_random
+from minprune.nn.module import Module, Parameter
+
+__all__ = ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "Sequential"]
+
+
+def xavier_uniform(shape, fan_in: int) -> np.ndarray:
+    """Caffe's ``xavier`` filler: uniform in [-a, a] with a = sqrt(3 / fan_in)."""
+    bound = np.sqrt(3.0 / fan_in)
+    return minprune_random.generator().uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+class _MaskedLayer(Module):
+    """Shared by Linear and Conv2d: a weight, its ``weight_mask`` and an optional bias."""
+
+    def _init_weight(self, shape, fan_in: int, bias: bool) -> None:
+        self.weight = Parameter(xavier_uniform(shape, fan_in))
+        self.register_buffer("weight_mask", np.ones(shape, dtype=np.float32))
+        self.weight.mask = self.weight_mask
+        self.bias = Parameter(np.zeros(shape[0], dtype=np.float32)) if bias else None
+
+    def masked_weight(self):
+        """The weight as the forward sees it: ``weight * weight_mask``."""
+        return self.weight * self.weight_mask
+
+    def _shape_error(self, expected: str, x) -> ValueError:
+        return ValueError(
+            f"{type(self).__name__} '{self.name}': expected input of shape {expected}, "
+            f"got {tuple(x.shape)}"
+        )
+
+
+class Linear(_MaskedLayer):
+    """``y = x @ (weight * weight_mask).T + bias`` with weight (out_features, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self._init_weight((out_features, in_features), fan_in=in_features, bias=bias)
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise self._shape_error(f"(N, {self.in_features})", x)
+        return F.linear(x, self.masked_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class Conv2d(_MaskedLayer):
+    """2-D convolution with weight (out_channels, in_channels, kernel_size, kernel_size)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        self._init_weight(shape, fan_in=in_channels * kernel_size * kernel_size, bias=bias)
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise self._shape_error(f"(N, {self.in_channels}, H, W)", x)
+        return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size: int, stride: int | None = None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Dropout(Module):
+    """Inverted dropout with probability ``p``; the identity in eval mode.
+
+    ``p`` may be changed between phases: the pruning code lowers it for retraining (Han et al.,
+    Sec. 3.2, D_r = D_o * sqrt(C_ir / C_io)).
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, prod(...))."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)
+
+
+class Sequential(Module):
+    """Modules applied in order. Give an ``OrderedDict`` (or name=module pairs) to name them."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict | dict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self._modules.values())[key]
+        return self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

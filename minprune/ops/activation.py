@@ -1,0 +1,63 @@
+"""Log-softmax, the fused cross-entropy loss and inverted dropout."""
+
+import numpy as np
+
+from minprune.backend import array_module
+from minprune.tensor import Function
+
+__all__ = ["LogSoftmax", "CrossEntropy", "Dropout"]
+
+
+def _log_softmax(x, axis):
+    """Numerically stable log-softmax: subtract the max before exponentiating."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        self.out = _log_softmax(x, axis)
+        return self.out
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        return grad - xp.exp(self.out) * grad.sum(axis=self.axis, keepdims=True)
+
+
+class CrossEntropy(Function):
+    """Mean negative log-likelihood of integer ``labels`` under ``softmax(logits)``, fused.
+
+    Fusing log-softmax with the loss keeps it stable (no log of a rounded-to-zero probability)
+    and gives the short backward (softmax - one_hot) / N.
+    """
+
+    def forward(self, logits, labels=None):
+        xp = array_module(logits)
+        n = logits.shape[0]
+        self.labels = labels
+        self.log_probs = _log_softmax(logits, axis=1)
+        picked = self.log_probs[xp.arange(n), labels]
+        return -picked.mean(dtype=logits.dtype)
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        n = self.log_probs.shape[0]
+        dlogits = xp.exp(self.log_probs)
+        dlogits[xp.arange(n), self.labels] -= 1
+        dlogits *= grad / n
+        return dlogits
+
+
+class Dropout(Function):
+    """Inverted dropout: zero each input with probability ``p`` and scale survivors by 1/(1-p),
+    so evaluation needs no rescaling."""
+
+    def forward(self, x, p=0.5, rng=None):
+        keep = rng.random(x.shape, dtype=np.float32) >= p
+        self.scale = keep.astype(x.dtype) / x.dtype.type(1.0 - p)
+        return x * self.scale
+
+    def backward(self, grad):
+        return grad * self.scale

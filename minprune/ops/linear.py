@@ -1,0 +1,29 @@
+"""The fully connected layer's op, fused: ``y = x @ weight.T + bias``.
+
+One node instead of transpose + matmul + add keeps the graph short on the hot path. The weight is
+(out_features, in_features), PyTorch's layout, so a row of the weight is one output neuron; in the
+layers the weight arriving here is already ``weight * weight_mask``.
+"""
+
+from minprune.tensor import Function
+
+__all__ = ["Linear"]
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = grad.reshape(-1, grad.shape[-1])
+        grad_x = (grad @ self.weight) if self.needs_input_grad[0] else None
+        grad_weight = (g2.T @ x2) if self.needs_input_grad[1] else None
+        if len(self.needs_input_grad) == 2:
+            return grad_x, grad_weight
+        grad_bias = g2.sum(axis=0) if self.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias

@@ -1,0 +1,259 @@
+"""The autograd core: ``Tensor``, ``Function`` and the backward pass.
+
+A ``Tensor`` wraps an ndarray (float32 unless given another floating array, so gradient checks can
+run in float64). An op is a ``Function`` subclass with ``forward`` and ``backward`` side by side
+(see ``minprune/ops``); ``Function.apply`` runs the forward on raw arrays and, when gradients are
+wanted, records the inputs on the output so ``Tensor.backward`` can walk the graph.
+
+The backward pass orders the graph with an explicit stack (no recursion, so deep graphs cannot hit
+Python's recursion limit), then visits nodes from the output back to the leaves, accumulating
+gradients. Leaves that require grad get ``.grad`` (summed across calls, as in PyTorch);
+intermediate gradients are dropped as soon as they have been used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from minprune.backend import array_module, default_float
+
+__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast"]
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops currently record the graph."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager: ops inside record no graph (evaluation, optimiser steps)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def _as_array(data, dtype=None):
+    """``data`` as a floating ndarray: float arrays keep their dtype, the rest become float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = array_module(data)
+    if dtype is not None:
+        return xp.asarray(data, dtype=dtype)
+    array = xp.asarray(data)
+    if array.dtype.kind != "f":
+        array = array.astype(default_float)
+    return array
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+class Function:
+    """One differentiable op: subclasses define ``forward(*arrays, **options)``, ``backward(grad)``.
+
+    ``forward`` receives raw arrays and returns one array; it may keep what ``backward`` needs on
+    ``self``. ``backward`` receives the gradient of the output and returns one gradient per tensor
+    input (or ``None`` where no gradient is needed; ``self.needs_input_grad`` says which).
+    """
+
+    def __init__(self):
+        self.inputs: tuple[Tensor, ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+
+    def forward(self, *arrays, **options):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **options) -> Tensor:
+        """Run the op on tensors (scalars and arrays are wrapped as constants)."""
+        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        function = cls()
+        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        if requires_grad:
+            function.inputs = tensors
+            function.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        out = function.forward(*(t.data for t in tensors), **options)
+        result = Tensor(out, requires_grad=requires_grad)
+        if requires_grad:
+            result._function = function
+        return result
+
+
+class Tensor:
+    """An ndarray with an optional gradient, in PyTorch's vocabulary."""
+
+    __array_priority__ = 1000  # so ndarray OP Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._function: Function | None = None
+
+    # ---- basic properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._function is None
+
+    def numpy(self):
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        return Tensor(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+    # ---- the backward pass ------------------------------------------------------------------
+    def backward(self, grad=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no graph to walk)")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implied only for a single-element tensor, "
+                    f"got shape {self.shape}; pass grad explicitly"
+                )
+            grad = array_module(self.data).ones_like(self.data)
+        else:
+            grad = _as_array(grad, self.data.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad shape {grad.shape} != tensor shape {self.shape}")
+
+        grads = {id(self): grad}
+        for node in self._topological_order():
+            node_grad = grads.pop(id(node), None)
+            if node_grad is None:
+                continue
+            if node._function is None:
+                node.grad = node_grad if node.grad is None else node.grad + node_grad
+                continue
+            function = node._function
+            input_grads = function.backward(node_grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, needs, parent_grad in zip(
+                function.inputs, function.needs_input_grad, input_grads, strict=True
+            ):
+                if not needs or parent_grad is None:
+                    continue
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+
+    def _topological_order(self) -> list[Tensor]:
+        """Nodes that lead to ``self``, each after every node that consumes it (output first)."""
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            if node._function is not None:
+                for parent in node._function.inputs:
+                    if parent.requires_grad and id(parent) not in visited:
+                        stack.append((parent, False))
+        order.reverse()
+        return order
+
+    # ---- operators (the ops themselves live in minprune.ops) ----------------------------------
+    def __add__(self, other):
+        return ops.Add.apply(self, other)
+
+    def __radd__(self, other):
+        return ops.Add.apply(other, self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, other)
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(other, self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, other)
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(other, self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(other, self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(other, self)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def flatten(self, start_dim: int = 1):
+        return ops.Reshape.apply(self, shape=self.shape[:start_dim] + (-1,))
+
+    def relu(self):
+        return ops.ReLU.apply(self)
+
+
+# Imported last: the ops subclass Function, defined above.
+from minprune.ops import arithmetic as ops  # noqa: E402

@@ -1,0 +1,83 @@
+"""The conv and pooling kernels against their NumPy twins, on generated shapes."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune.kernels import im2col as im2col_kernels
+from minprune.kernels import pool as pool_kernels
+
+
+@st.composite
+def conv_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    height = draw(st.integers(max(1, kh - 2 * pad), 8))
+    width = draw(st.integers(max(1, kw - 2 * pad), 8))
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**16))
+    x = np.random.default_rng(seed).standard_normal((n, c, height, width)).astype(np.float32)
+    return x, kh, kw, stride, pad
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_im2col_matches_reference(case):
+    x, kh, kw, stride, pad = case
+    np.testing.assert_array_equal(
+        im2col_kernels.im2col(x, kh, kw, stride, pad),
+        im2col_kernels.im2col_reference(x, kh, kw, stride, pad),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_col2im_matches_reference_and_is_the_adjoint(case):
+    x, kh, kw, stride, pad = case
+    cols_shape = im2col_kernels.im2col_reference(x, kh, kw, stride, pad).shape
+    cols = np.random.default_rng(1).standard_normal(cols_shape).astype(np.float32)
+    dx = im2col_kernels.col2im(cols, x.shape, kh, kw, stride, pad)
+    np.testing.assert_allclose(
+        dx, im2col_kernels.col2im_reference(cols, x.shape, kh, kw, stride, pad), atol=1e-5
+    )
+    # <im2col(x), cols> == <x, col2im(cols)>: col2im is im2col's transpose.
+    lhs = float((im2col_kernels.im2col(x, kh, kw, stride, pad) * cols).sum(dtype=np.float64))
+    rhs = float((x * dx).sum(dtype=np.float64))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
+
+
+@st.composite
+def pool_cases(draw):
+    kernel, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    height, width = draw(st.integers(kernel, 8)), draw(st.integers(kernel, 8))
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    if draw(st.booleans()):  # ties: small integers repeat inside windows
+        x = rng.integers(-2, 3, size=(n, c, height, width)).astype(np.float32)
+    else:
+        x = rng.standard_normal((n, c, height, width)).astype(np.float32)
+    return x, kernel, stride
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases())
+def test_max_pool_matches_reference(case):
+    x, kernel, stride = case
+    out, argmax = pool_kernels.max_pool_forward(x, kernel, stride)
+    ref_out, ref_argmax = pool_kernels.max_pool_forward_reference(x, kernel, stride)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(argmax, ref_argmax)
+    grad = np.random.default_rng(2).standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_allclose(
+        pool_kernels.max_pool_backward(grad, argmax, x.shape),
+        pool_kernels.max_pool_backward_reference(grad, ref_argmax, x.shape),
+        atol=1e-6,
+    )
+
+
+def test_max_pool_lenet_shape():
+    x = np.arange(2 * 20 * 24 * 24, dtype=np.float32).reshape(2, 20, 24, 24)
+    out, argmax = pool_kernels.max_pool_forward(x, 2, 2)
+    assert out.shape == (2, 20, 12, 12)
+    # Increasing values: the bottom-right pixel of each window wins.
+    assert out[0, 0, 0, 0] == x[0, 0, 1, 1] and argmax[0, 0, 0, 0] == 1 * 24 + 1

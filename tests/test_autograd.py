@@ -1,0 +1,122 @@
+"""The autograd core: Tensor basics, the backward walk, accumulation and no_grad."""
+
+import numpy as np
+import pytest
+
+import minprune
+from minprune import Tensor, no_grad
+from minprune import functional as F
+
+
+def test_tensor_is_float32_unless_given_another_float():
+    assert Tensor([1, 2, 3]).dtype == np.float32
+    assert Tensor(np.arange(3)).dtype == np.float32
+    assert Tensor(np.zeros(2, dtype=np.float64)).dtype == np.float64
+    t = Tensor(np.ones((2, 3)), requires_grad=True)
+    assert t.shape == (2, 3) and t.requires_grad and t.grad is None and t.is_leaf
+
+
+def test_backward_through_a_shared_node_accumulates():
+    x = Tensor(np.array([2.0, -3.0]), requires_grad=True)
+    y = x * x  # used twice below
+    z = (y + y * 3.0).sum()  # dz/dx = 4 * 2x
+    z.backward()
+    np.testing.assert_allclose(x.grad, 8 * x.data)
+
+
+def test_grad_accumulates_across_backward_calls_like_pytorch():
+    x = Tensor(np.ones(3), requires_grad=True)
+    (x * 2.0).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad, np.full(3, 5.0))
+
+
+def test_deep_graph_does_not_recurse():
+    x = Tensor(np.ones(1), requires_grad=True)
+    y = x
+    for _ in range(5000):  # far past Python's default recursion limit of 1000
+        y = y + 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0])
+
+
+def test_broadcast_gradient_sums_back_to_the_input_shape():
+    a = Tensor(np.ones((4, 3)), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    (a * b).sum().backward()
+    assert b.grad.shape == (3,)
+    np.testing.assert_allclose(b.grad, [4.0, 4.0, 4.0])
+
+
+def test_no_grad_records_nothing():
+    x = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        y = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+    assert minprune.tensor.is_grad_enabled()
+
+
+def test_backward_needs_explicit_grad_for_non_scalars():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="single-element"):
+        (x * 2.0).backward()
+    (x * 2.0).backward(np.ones(3))
+    np.testing.assert_allclose(x.grad, 2.0)
+
+
+def test_constants_get_no_gradient_and_ndarray_on_the_left_works():
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    c = np.full((2, 2), 3.0, dtype=np.float32)
+    y = c * x + c  # ndarray OP Tensor defers to Tensor's reflected operators
+    assert isinstance(y, Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, c)
+
+
+def test_cross_entropy_is_stable_for_huge_logits_and_matches_a_reference():
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    labels = np.array([0, 2])
+    loss = F.cross_entropy(Tensor(logits), labels).item()
+    reference = -np.mean([0.0, 3.0 - np.log(np.exp([1.0, 2.0, 3.0]).sum())])
+    assert np.isfinite(loss)
+    np.testing.assert_allclose(loss, reference)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0, 10]), "label 10 is out of range"),
+        (np.array([0, -1]), "label -1 is out of range"),
+        (np.array([0]), "labels must have shape"),
+        (np.array([0.0, 1.0]), "must be integers"),
+    ],
+)
+def test_cross_entropy_rejects_bad_labels(labels, message):
+    with pytest.raises(ValueError, match=message):
+        F.cross_entropy(Tensor(np.zeros((2, 10))), labels)
+
+
+def test_dropout_is_inverted_and_identity_in_eval():
+    x = Tensor(np.ones((200, 200)))
+    out = F.dropout(x, 0.25, training=True, rng=np.random.default_rng(0)).data
+    kept = out != 0
+    assert 0.72 < kept.mean() < 0.78
+    np.testing.assert_allclose(out[kept], 1 / 0.75, rtol=1e-6)
+    assert F.dropout(x, 0.25, training=False) is x
+    with pytest.raises(ValueError, match="p must be in"):
+        F.dropout(x, 1.0)
+
+
+def test_conv_and_pool_validate_their_input():
+    with pytest.raises(ValueError, match="input must be"):
+        F.conv2d(np.zeros((1, 28, 28)), np.zeros((2, 1, 5, 5)))
+    with pytest.raises(ValueError, match="does not match input channels"):
+        F.conv2d(np.zeros((1, 3, 8, 8)), np.zeros((2, 1, 5, 5)))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        F.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((2, 1, 5, 5)))
+    with pytest.raises(ValueError, match="stride must be"):
+        F.conv2d(np.zeros((1, 1, 8, 8)), np.zeros((2, 1, 5, 5)), stride=0)
+    with pytest.raises(ValueError, match="kernel 3 is larger"):
+        F.max_pool2d(np.zeros((1, 1, 2, 2)), 3)

@@ -1,0 +1,106 @@
+"""Modules, layers and the two LeNets."""
+
+import numpy as np
+import pytest
+
+import minprune
+from minprune import models, nn
+
+
+def test_parameter_counts_match_the_paper():
+    assert sum(p.size for p in models.lenet_300_100().parameters()) == 266_610
+    assert sum(p.size for p in models.lenet5().parameters()) == 431_080
+
+
+def test_layer_names_match_the_papers_tables():
+    names = [name for name, _ in models.lenet5().named_parameters()]
+    assert names == [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2")
+                     for kind in ("weight", "bias")]
+    buffers = [name for name, _ in models.lenet_300_100().named_buffers()]
+    assert buffers == ["fc1.weight_mask", "fc2.weight_mask", "fc3.weight_mask"]
+
+
+@pytest.mark.parametrize("build", [models.lenet_300_100, models.lenet5])
+def test_forward_shapes(build):
+    logits = build()(np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32))
+    assert logits.shape == (3, 10) and logits.dtype == np.float32
+
+
+def test_state_dict_round_trips_exactly():
+    minprune.manual_seed(1)
+    source = models.lenet5()
+    source.fc1.weight_mask = (np.random.default_rng(0).random((500, 800)) > 0.5)
+    state = source.state_dict()
+    minprune.manual_seed(2)
+    target = models.lenet5()
+    target.load_state_dict(state)
+    for (name, a), (_, b) in zip(state.items(), target.state_dict().items(), strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert target.fc1.weight.mask is target.fc1.weight_mask  # the optimiser's link survives
+
+
+def test_load_state_dict_checks_keys_and_shapes_before_writing():
+    model = models.lenet_300_100()
+    before = model.state_dict()
+    bad = dict(before)
+    bad["fc3.bias"] = np.zeros(11, dtype=np.float32)
+    bad["fc1.weight"] = before["fc1.weight"] + 1  # valid, but must not be written
+    with pytest.raises(ValueError, match="'fc3.bias' has shape"):
+        model.load_state_dict(bad)
+    np.testing.assert_array_equal(model.fc1.weight.data, before["fc1.weight"])
+    with pytest.raises(KeyError, match="missing keys"):
+        model.load_state_dict({"fc1.weight": before["fc1.weight"]})
+
+
+def test_mask_of_wrong_shape_is_refused():
+    layer = nn.Linear(4, 3)
+    with pytest.raises(ValueError, match=r"weight_mask: expected an array of shape \(3, 4\)"):
+        layer.weight_mask = np.ones((4, 3))
+
+
+def test_mask_joins_the_forward_and_zeroes_the_gradient():
+    layer = nn.Linear(4, 3)
+    mask = np.ones((3, 4), dtype=np.float32)
+    mask[0, :] = 0
+    layer.weight_mask = mask
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    out = layer(x)
+    np.testing.assert_allclose(out.data[:, 0], layer.bias.data[0])
+    out.sum().backward()
+    assert np.all(layer.weight.grad[0] == 0) and np.all(layer.weight.grad[1:] != 0)
+
+
+def test_wrong_input_shape_names_the_layer_and_both_shapes():
+    model = models.lenet_300_100()
+    with pytest.raises(ValueError, match=r"Linear 'fc1': expected input of shape \(N, 784\), "
+                                         r"got \(2, 783\)"):
+        model.fc1(np.zeros((2, 783), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"Conv2d 'conv1'.*got \(2, 3, 28, 28\)"):
+        models.lenet5()(np.zeros((2, 3, 28, 28), dtype=np.float32))
+
+
+def test_train_eval_reach_every_module():
+    model = models.lenet_300_100(dropout=0.5)
+    model.eval()
+    assert all(not m.training for m in model.modules())
+    x = np.ones((2, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(model(x).data, model(x).data)  # dropout is off
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_seeded_initialisation_is_reproducible_and_caffe_xavier():
+    minprune.manual_seed(3)
+    a = models.lenet_300_100()
+    minprune.manual_seed(3)
+    b = models.lenet_300_100()
+    np.testing.assert_array_equal(a.fc1.weight.data, b.fc1.weight.data)
+    bound = np.sqrt(3 / 784)
+    assert np.abs(a.fc1.weight.data).max() <= bound
+    assert np.abs(a.fc1.weight.data).max() > 0.95 * bound
+    assert np.all(a.fc1.bias.data == 0)
+
+
+def test_build_rejects_unknown_models():
+    with pytest.raises(ValueError, match="unknown model 'lenet6'"):
+        models.build("lenet6")

@@ -1,0 +1,119 @@
+"""fit/evaluate: learning, bit-identical resume, and stopping on a diverged loss."""
+
+import numpy as np
+import pytest
+
+import minprune
+from minprune import models, nn
+from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minprune.data import Dataset
+from minprune.optim import SGD
+from minprune.schedules import LRPolicy
+from minprune.train import TrainingDiverged, evaluate, fit
+
+
+def blobs(n=256, seed=0):
+    """A learnable toy problem shaped like MNIST: class k lights up row k of the image."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    images = rng.random((n, 1, 28, 28), dtype=np.float32) * 0.3
+    images[np.arange(n), 0, labels * 2 + 4, :] += 1.0
+    return Dataset(images, labels.astype(np.int64))
+
+
+def make(seed=0, dropout=0.0):
+    minprune.manual_seed(seed)
+    model = models.lenet_300_100(dropout=dropout)
+    return model, SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+
+def test_fit_learns_a_toy_problem():
+    model, opt = make()
+    train, test = blobs(), blobs(seed=1)
+    assert evaluate(model, test)["error"] > 0.5
+    history = fit(model, opt, train, test, epochs=3, batch_size=32, progress=False, log=lambda s: 0)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert history[-1]["test_error"] < 0.05
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    train = blobs()
+    policy = LRPolicy("inv", 0.05)
+    options = dict(batch_size=32, lr_policy=policy, seed=7, progress=False, log=lambda s: 0)
+
+    straight, opt = make(dropout=0.3)  # dropout: the global generator must be restored too
+    fit(straight, opt, train, epochs=3, **options)
+
+    resumed, opt = make(dropout=0.3)
+    fit(resumed, opt, train, epochs=2, checkpoint=tmp_path / "ck.npz", **options)
+    minprune.manual_seed(999)  # disturb the global generator: the checkpoint must restore it
+    fresh, opt = make(seed=5, dropout=0.3)  # different init: everything must come from the file
+    history = fit(fresh, opt, train, epochs=3, checkpoint=tmp_path / "ck.npz", **options)
+
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for (name, a), (_, b) in zip(straight.state_dict().items(), fresh.state_dict().items(),
+                                 strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):
+    model, opt = make()
+    train = blobs()
+    checkpoint = tmp_path / "ck.npz"
+    fit(model, opt, train, epochs=1, batch_size=32, checkpoint=checkpoint, progress=False,
+        log=lambda s: 0)
+    good = checkpoint.read_bytes()
+    opt.lr = 1e30  # diverges at once
+    with pytest.raises(TrainingDiverged, match="loss is (nan|inf).*lower the learning rate"):
+        fit(model, opt, train, epochs=3, batch_size=32, lr_policy=LRPolicy("fixed", 1e30),
+            checkpoint=checkpoint, progress=False, log=lambda s: 0)
+    assert checkpoint.read_bytes() == good
+    state, _, meta = load_checkpoint(checkpoint)
+    assert meta["epoch"] == 1 and np.all(np.isfinite(state["fc1.weight"]))
+
+
+def test_checkpoint_errors_name_the_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.npz")
+    broken = tmp_path / "broken.npz"
+    save_checkpoint(broken, {"w": np.ones(3)}, epoch=1)
+    broken.write_bytes(broken.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match="broken.npz: cannot be read"):
+        load_checkpoint(broken)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ck.npz"
+    save_checkpoint(path, {"w": np.ones(3)}, epoch=1)
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"w": np.zeros(3)}, epoch=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temporary left behind
+
+
+def test_masks_survive_checkpoint_and_resume(tmp_path):
+    model, opt = make()
+    mask = (np.random.default_rng(0).random((300, 784)) > 0.9).astype(np.float32)
+    model.fc1.weight_mask = mask
+    opt.apply_masks()
+    fit(model, opt, blobs(), epochs=1, batch_size=32, checkpoint=tmp_path / "ck.npz",
+        progress=False, log=lambda s: 0)
+    other, opt2 = make(seed=3)
+    fit(other, opt2, blobs(), epochs=2, batch_size=32, checkpoint=tmp_path / "ck.npz",
+        progress=False, log=lambda s: 0)
+    np.testing.assert_array_equal(other.fc1.weight_mask, mask)
+    assert np.all(other.fc1.weight.data[mask == 0] == 0)
+
+
+def test_evaluate_restores_training_mode():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    model.train()
+    evaluate(model, blobs(50))
+    assert model.training
