@@ -9,9 +9,10 @@ The update, for each parameter ``w`` with gradient ``g`` (PyTorch's form of mome
 
 Caffe, which the paper used, folds the learning rate into the velocity (v <- m v + lr g;
 w <- w - v); the two agree whenever the learning rate is constant and differ only slightly under
-the slowly decaying ``inv`` policy. The last line is what keeps pruned connections dead: without it, momentum
-accumulated before pruning and weight decay would both revive them (Han et al. Sec. 3: pruned
-connections are removed for good). The paper compares L1 and L2 (Sec. 3.1), so both are offered.
+the slowly decaying ``inv`` policy. The last line is what keeps pruned connections dead: without
+it, momentum accumulated before pruning and weight decay would both revive them (Han et al.
+Sec. 3: pruned connections are removed for good). The paper compares L1 and L2 (Sec. 3.1), so
+both are offered.
 """
 
 from __future__ import annotations

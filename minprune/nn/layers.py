@@ -3,8 +3,8 @@
 ``Linear`` and ``Conv2d`` carry a ``weight_mask`` buffer (1 keeps a connection, 0 prunes it;
 all ones until pruned) that joins the forward as ``weight * weight_mask``: autograd itself gives
 pruned connections a zero gradient, and the optimiser (which sees the mask as ``weight.mask``)
-keeps them at exactly zero through momentum and weight decay. Weights are initialised as in Caffe's LeNet
-(``xavier``: uniform in +-sqrt(3 / fan_in)), biases at zero.
+keeps them at exactly zero through momentum and weight decay. Weights are initialised as in
+Caffe's LeNet (``xavier``: uniform in +-sqrt(3 / fan_in)), biases at zero.
 """
 
 from __future__ import annotations
