@@ -8,7 +8,7 @@ LeNets do not use it. Callers validate shapes first (``minprune.ops.conv``).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = [
     "max_pool_forward",
@@ -21,7 +21,7 @@ __all__ = [
 def _max_pool_forward(x, kernel, stride, out, argmax):
     n_images, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    for plane in prange(n_images * channels):
+    for plane in range(n_images * channels):
         n = plane // channels
         c = plane % channels
         for oh in range(out_h):
@@ -43,7 +43,7 @@ def _max_pool_forward(x, kernel, stride, out, argmax):
 def _max_pool_backward(grad, argmax, dx):
     n_images, channels, height, width = dx.shape
     out_h, out_w = grad.shape[2], grad.shape[3]
-    for plane in prange(n_images * channels):
+    for plane in range(n_images * channels):
         n = plane // channels
         c = plane % channels
         for h in range(height):
@@ -55,8 +55,8 @@ def _max_pool_backward(grad, argmax, dx):
                 dx[n, c, index // width, index % width] += grad[n, c, oh, ow]
 
 
-_forward_jit = njit(parallel=True, cache=True)(_max_pool_forward)
-_backward_jit = njit(parallel=True, cache=True)(_max_pool_backward)
+_forward_jit = njit(cache=True)(_max_pool_forward)
+_backward_jit = njit(cache=True)(_max_pool_backward)
 
 
 def max_pool_forward(x, kernel: int, stride: int):

@@ -5,8 +5,6 @@ index-heavy loops (im2col, col2im, pooling) are Numba kernels in ``minprune.kern
 multiplies are BLAS through ``@``.
 """
 
-import numpy as np
-
 from minprune.kernels import im2col as im2col_kernels
 from minprune.kernels import pool as pool_kernels
 from minprune.tensor import Function
@@ -23,15 +21,12 @@ class Conv2d(Function):
         self.x_shape, self.stride, self.padding = x.shape, stride, padding
         self.weight = weight
         self.cols = im2col_kernels.im2col(x, kh, kw, stride, padding)
-        out = self.cols @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
-        if bias is not None:
-            out += bias
-        out = out.reshape(n_images, out_h, out_w, out_channels).transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(out)
+        rows = self.cols @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
+        return im2col_kernels.rows_to_nchw(rows, bias, (n_images, out_channels, out_h, out_w))
 
     def backward(self, grad):
         out_channels, _, kh, kw = self.weight.shape
-        grad_rows = grad.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O)
+        grad_rows = im2col_kernels.nchw_to_rows(grad)  # (N*OH*OW, O)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
             grad_cols = grad_rows @ self.weight.reshape(out_channels, -1)

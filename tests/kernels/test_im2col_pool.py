@@ -81,3 +81,15 @@ def test_max_pool_lenet_shape():
     assert out.shape == (2, 20, 12, 12)
     # Increasing values: the bottom-right pixel of each window wins.
     assert out[0, 0, 0, 0] == x[0, 0, 1, 1] and argmax[0, 0, 0, 0] == 1 * 24 + 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 5), st.integers(1, 5))
+def test_layout_moves_match_numpy_transposes(n, channels, out_h, out_w):
+    rng = np.random.default_rng(n * 100 + channels)
+    rows = rng.standard_normal((n * out_h * out_w, channels)).astype(np.float32)
+    bias = rng.standard_normal(channels).astype(np.float32)
+    expected = (rows + bias).reshape(n, out_h, out_w, channels).transpose(0, 3, 1, 2)
+    out = im2col_kernels.rows_to_nchw(rows, bias, (n, channels, out_h, out_w))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(im2col_kernels.nchw_to_rows(out), rows + bias)
