@@ -6,19 +6,10 @@ import pytest
 import minprune
 from minprune import models, nn
 from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.data import Dataset
 from minprune.optim import SGD
 from minprune.schedules import LRPolicy
 from minprune.train import TrainingDiverged, evaluate, fit
-
-
-def blobs(n=256, seed=0):
-    """A learnable toy problem shaped like MNIST: class k lights up row k of the image."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n)
-    images = rng.random((n, 1, 28, 28), dtype=np.float32) * 0.3
-    images[np.arange(n), 0, labels * 2 + 4, :] += 1.0
-    return Dataset(images, labels.astype(np.int64))
+from toy_data import blobs
 
 
 def make(seed=0, dropout=0.0):

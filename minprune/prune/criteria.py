@@ -1,0 +1,139 @@
+"""Pruning criteria: each one produces masks, nothing else.
+
+- ``threshold_prune``: the paper's rule (Sec. 3, "Pruning"): prune every weight of a layer whose
+  magnitude is below ``quality x std`` of that layer's weights.
+- ``keep_ratio_prune``/``l1_unstructured``: keep the largest-magnitude fraction of each layer (for
+  sweeps and schedules that aim at a density).
+- ``global_unstructured``: one magnitude threshold across all layers (for comparison; the paper
+  prunes per layer).
+
+Every function resolves and checks its whole configuration before it changes any mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minprune.prune.masks import prunable_layers, prune_below, resolve_per_layer, set_mask
+
+__all__ = [
+    "layer_std",
+    "threshold_prune",
+    "keep_ratio_prune",
+    "l1_unstructured",
+    "global_unstructured",
+    "magnitude_threshold",
+]
+
+STD_OF = ("surviving", "dense")
+
+
+def _positive_quality(value):
+    if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value <= 0:
+        return f"quality must be a number > 0, got {value!r}"
+    return None
+
+
+def _keep_ratio(value):
+    if not isinstance(value, int | float | np.number) or not 0 < value <= 1:
+        return f"keep ratio must be in (0, 1], got {value!r}"
+    return None
+
+
+def layer_std(layer) -> float:
+    """Standard deviation of the layer's surviving (unmasked) weights."""
+    survivors = layer.weight.data[layer.weight_mask != 0]
+    return float(survivors.std()) if survivors.size else 0.0
+
+
+def threshold_prune(model, quality, std_of: str = "surviving", dense_std: dict | None = None):
+    """Prune each layer at ``threshold = quality x std``; return ``{name: threshold}``.
+
+    ``quality`` is one number or a per-layer dict with a ``'*'`` default, e.g.
+    ``{"fc1.weight": 1.3, "*": 1.0}``. Which std:
+
+    - ``std_of="surviving"`` (default): the std of the weights that survive so far. This is what
+      the original implementation does: as pruning removes small weights and retraining grows the
+      rest, the std -- and so the threshold -- grows from round to round.
+    - ``std_of="dense"``: the std of the dense, unpruned weights, fixed once (Intel Distiller's
+      sensitivity pruner, which notes this departure). Pass ``dense_std`` (``{name: std}``,
+      recorded before the first round, e.g. with :func:`layer_std`) once a layer is pruned.
+    """
+    if std_of not in STD_OF:
+        raise ValueError(f"std_of must be one of {STD_OF}, got {std_of!r}")
+    layers = prunable_layers(model)
+    qualities = resolve_per_layer(quality, layers, "quality", _positive_quality)
+    stds = {}
+    for name, layer in layers.items():
+        if std_of == "dense" and dense_std is not None:
+            if name not in dense_std:
+                raise ValueError(f"dense_std has no entry for {name!r}")
+            stds[name] = dense_std[name]
+        elif std_of == "dense" and np.any(layer.weight_mask == 0):
+            raise ValueError(
+                f"std_of='dense': {name!r} is already pruned, so its dense std is gone; pass "
+                "dense_std recorded before the first round"
+            )
+        else:
+            stds[name] = layer_std(layer)
+    thresholds = {name: qualities[name] * stds[name] for name in layers}
+    for name, layer in layers.items():
+        prune_below(layer, thresholds[name])
+    return thresholds
+
+
+def magnitude_threshold(weights: np.ndarray, keep_ratio: float) -> float:
+    """The magnitude at which keeping ``|w| >= threshold`` keeps ``keep_ratio`` of ``weights``."""
+    magnitudes = np.sort(np.abs(weights).ravel())
+    if magnitudes.size == 0:
+        return 0.0
+    n_pruned = int(round((1.0 - keep_ratio) * magnitudes.size))
+    if n_pruned <= 0:
+        return 0.0
+    if n_pruned >= magnitudes.size:
+        return float(np.inf)
+    return float(magnitudes[n_pruned])
+
+
+def keep_ratio_prune(model, keep_ratio) -> dict:
+    """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
+    layer; weights already pruned count as the smallest). Return ``{name: threshold}``."""
+    layers = prunable_layers(model)
+    ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", _keep_ratio)
+    thresholds = {}
+    for name, layer in layers.items():
+        masked = layer.weight.data * layer.weight_mask
+        order = np.argsort(-np.abs(masked).ravel(), kind="stable")
+        n_keep = int(round(ratios[name] * masked.size))
+        n_keep = min(n_keep, int(np.count_nonzero(layer.weight_mask)))
+        keep = np.zeros(masked.size, dtype=np.float32)
+        keep[order[:n_keep]] = 1.0
+        set_mask(layer, keep.reshape(masked.shape) * (layer.weight_mask != 0))
+        thresholds[name] = float(np.abs(masked).ravel()[order[n_keep - 1]]) if n_keep else np.inf
+    return thresholds
+
+
+def l1_unstructured(model, amount) -> dict:
+    """PyTorch's name: prune the fraction ``amount`` (per layer, or a per-layer dict) of smallest
+    |w|. ``amount`` counts the layer's weights, so ``amount=0.9`` leaves 10% of them."""
+    if not isinstance(amount, dict):
+        amount = {"*": amount}
+    for name, value in amount.items():
+        if not isinstance(value, int | float | np.number) or not 0 <= value < 1:
+            raise ValueError(f"amount for {name!r} must be in [0, 1), got {value!r}")
+    return keep_ratio_prune(model, {name: 1.0 - value for name, value in amount.items()})
+
+
+def global_unstructured(model, amount: float) -> float:
+    """Prune the fraction ``amount`` of smallest-magnitude weights across all prunable layers with
+    one threshold; return it. Not the paper's method (it prunes per layer): for comparison."""
+    if not isinstance(amount, int | float | np.number) or not 0 <= amount < 1:
+        raise ValueError(f"amount must be in [0, 1), got {amount!r}")
+    layers = prunable_layers(model)
+    everything = np.concatenate(
+        [(layer.weight.data * layer.weight_mask).ravel() for layer in layers.values()]
+    )
+    threshold = magnitude_threshold(everything, 1.0 - amount)
+    for layer in layers.values():
+        prune_below(layer, threshold)
+    return threshold

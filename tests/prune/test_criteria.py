@@ -1,0 +1,114 @@
+"""Masks and pruning criteria: the paper's threshold rule, keep ratios, global, bad input."""
+
+import numpy as np
+import pytest
+
+import minprune
+from minprune import models, nn
+from minprune import prune
+
+
+def lenet(seed=0):
+    minprune.manual_seed(seed)
+    return models.lenet_300_100()
+
+
+def test_threshold_is_quality_times_the_layer_std():
+    model = lenet()
+    weights = {name: layer.weight.data.copy()
+               for name, layer in prune.prunable_layers(model).items()}
+    thresholds = prune.threshold_prune(model, {"fc1.weight": 1.3, "*": 0.5})
+    for name, layer in prune.prunable_layers(model).items():
+        quality = 1.3 if name == "fc1.weight" else 0.5
+        expected = quality * weights[name].std()
+        assert thresholds[name] == pytest.approx(expected, rel=1e-6)
+        np.testing.assert_array_equal(layer.weight_mask, np.abs(weights[name]) >= expected)
+        assert np.all(layer.weight.data[layer.weight_mask == 0] == 0)
+
+
+def test_surviving_std_grows_the_threshold_dense_std_keeps_it():
+    model = lenet()
+    first = prune.threshold_prune(model, 1.0)
+    second = prune.threshold_prune(model, 1.0)  # std of the survivors is larger now
+    assert all(second[name] > first[name] for name in first)
+
+    model = lenet()
+    dense = {name: prune.layer_std(layer) for name, layer in prune.prunable_layers(model).items()}
+    first = prune.threshold_prune(model, 1.0, std_of="dense")
+    with pytest.raises(ValueError, match="already pruned.*pass dense_std"):
+        prune.threshold_prune(model, 1.0, std_of="dense")
+    second = prune.threshold_prune(model, 1.0, std_of="dense", dense_std=dense)
+    assert second == pytest.approx(first)
+
+
+def test_pruning_never_revives_a_pruned_weight():
+    model = lenet()
+    prune.keep_ratio_prune(model, 0.5)
+    before = model.fc1.weight_mask.copy()
+    model.fc1.weight.data[before == 0] = 10.0  # a pruned weight that now looks large
+    prune.threshold_prune(model, 0.1)
+    assert np.all(model.fc1.weight_mask[before == 0] == 0)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.5, 0.08, 0.001])
+def test_keep_ratio_keeps_that_fraction_of_the_largest_weights(ratio):
+    model = lenet()
+    original = model.fc1.weight.data.copy()
+    prune.keep_ratio_prune(model, {"fc1.weight": ratio, "*": 1.0})
+    assert prune.layer_density(model.fc1) == pytest.approx(ratio, abs=1 / original.size)
+    kept = np.abs(original[model.fc1.weight_mask == 1])
+    dropped = np.abs(original[model.fc1.weight_mask == 0])
+    assert dropped.size == 0 or kept.min() >= dropped.max()
+    assert prune.layer_density(model.fc2) == 1.0
+
+
+def test_l1_unstructured_and_global_and_bookkeeping():
+    model = lenet()
+    assert not prune.is_pruned(model)
+    prune.l1_unstructured(model, amount=0.9)
+    for layer in prune.prunable_layers(model).values():
+        assert prune.layer_density(layer) == pytest.approx(0.1, abs=0.001)
+    assert prune.sparsity(model) == pytest.approx(0.9, abs=0.001) and prune.is_pruned(model)
+
+    model = lenet()
+    threshold = prune.global_unstructured(model, 0.8)
+    assert prune.density(model) == pytest.approx(0.2, abs=0.001)
+    for layer in prune.prunable_layers(model).values():
+        assert np.all(np.abs(layer.weight.data[layer.weight_mask == 1]) >= threshold)
+
+
+def test_remove_bakes_masks_into_weights():
+    model = lenet()
+    prune.keep_ratio_prune(model, 0.3)
+    pruned = model.fc2.weight_mask == 0
+    prune.remove(model)
+    assert not prune.is_pruned(model)
+    assert np.all(model.fc2.weight.data[pruned] == 0)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: prune.threshold_prune(m, 0.0), "quality must be a number > 0, got 0.0"),
+        (lambda m: prune.threshold_prune(m, {"fc1.weight": -1, "*": 1}), "'fc1.weight'"),
+        (lambda m: prune.threshold_prune(m, {"fc9.weight": 1, "*": 1}), "'fc9.weight' names no"),
+        (lambda m: prune.threshold_prune(m, {"fc1.weight": 1}), "no value for 'fc2.weight'"),
+        (lambda m: prune.keep_ratio_prune(m, 1.5), "keep ratio must be in \\(0, 1\\], got 1.5"),
+        (lambda m: prune.keep_ratio_prune(m, 0.0), "keep ratio must be in"),
+        (lambda m: prune.threshold_prune(m, 1.0, std_of="median"), "std_of must be one of"),
+        (lambda m: prune.set_mask(m.fc1, np.ones((784, 300))), "has shape \\(784, 300\\)"),
+        (lambda m: prune.l1_unstructured(m, 1.0), "amount for '\\*' must be in"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_changes_nothing(call, message):
+    model = lenet()
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=message):
+        call(model)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_a_model_without_prunable_layers_is_refused():
+    with pytest.raises(ValueError, match="has no prunable layers"):
+        prune.threshold_prune(nn.Sequential(nn.ReLU(), nn.Flatten()), 1.0)

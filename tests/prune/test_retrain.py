@@ -1,0 +1,107 @@
+"""The prune-retrain loop: masks hold, dropout adjustment, freezing, resumable rounds."""
+
+import numpy as np
+import pytest
+
+import minprune
+from minprune import models, prune
+from minprune.prune.retrain import (
+    Phase,
+    adjust_dropout,
+    frozen,
+    geometric_keep_ratios,
+    iterative_prune,
+    retrain,
+)
+from minprune.train import evaluate, fit
+from toy_data import blobs
+
+QUIET = dict(progress=False, log=lambda s: None)
+PHASE = Phase(epochs=1, lr=0.005, batch_size=32, lr_policy="fixed")
+
+
+def trained(seed=0, dropout=0.0):
+    minprune.manual_seed(seed)
+    model = models.lenet_300_100(dropout=dropout)
+    fit(model, Phase(lr=0.05).optimizer(model.parameters()), blobs(), epochs=2, batch_size=32,
+        **QUIET)
+    return model
+
+
+def test_dropout_adjustment_follows_equation_2():
+    model = models.lenet_300_100(dropout=0.5)
+    prune.keep_ratio_prune(model, {"fc1.weight": 0.09, "fc2.weight": 0.25, "*": 1.0})
+    adjusted = adjust_dropout(model)
+    assert adjusted["drop1"] == pytest.approx((0.5, 0.5 * np.sqrt(0.09)), rel=1e-3)  # ~0.15
+    assert adjusted["drop2"] == pytest.approx((0.5, 0.25), rel=1e-3)
+    prune.keep_ratio_prune(model, {"fc1.weight": 0.04, "*": 1.0})
+    assert adjust_dropout(model)["drop1"] == pytest.approx((0.5, 0.1), rel=1e-2)  # from D_o
+    assert adjust_dropout(models.lenet_300_100()) == {}
+
+
+def test_freezing_keeps_the_frozen_part_exactly_and_restores_requires_grad():
+    minprune.manual_seed(0)
+    model = models.lenet5()
+    conv_before = model.conv1.weight.data.copy()
+    fc_before = model.fc1.weight.data.copy()
+    retrain(model, blobs(64), None, PHASE, freeze="conv", **QUIET)
+    np.testing.assert_array_equal(model.conv1.weight.data, conv_before)
+    assert not np.array_equal(model.fc1.weight.data, fc_before)
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="freeze must be one of"):
+        with frozen(model, "rnn"):
+            pass
+
+
+def test_retraining_keeps_pruned_weights_zero_and_recovers_accuracy():
+    model = trained()
+    prune.keep_ratio_prune(model, 0.2)
+    assert evaluate(model, blobs(seed=1))["error"] > 0.1  # pruning without retraining hurts
+    masks = {n: layer.weight_mask.copy() for n, layer in prune.prunable_layers(model).items()}
+    retrain(model, blobs(), None, Phase(epochs=2, lr=0.01, batch_size=32), **QUIET)
+    for name, layer in prune.prunable_layers(model).items():
+        np.testing.assert_array_equal(layer.weight_mask, masks[name])
+        assert np.all(layer.weight.data[masks[name] == 0] == 0)
+    assert evaluate(model, blobs(seed=1))["error"] < 0.02
+
+
+def test_geometric_schedule_reaches_the_targets():
+    steps = geometric_keep_ratios({"a": 0.08, "b": 1.0}, 3)
+    assert len(steps) == 3 and steps[-1] == {"a": pytest.approx(0.08), "b": 1.0}
+    assert steps[0]["a"] == pytest.approx(0.08 ** (1 / 3))
+    with pytest.raises(ValueError, match="rounds must be"):
+        geometric_keep_ratios({"a": 0.5}, 0)
+
+
+def _rounds():
+    return [lambda m, r=r: prune.keep_ratio_prune(m, r)
+            for r in geometric_keep_ratios({"*": 0.1}, 3)]
+
+
+def test_interrupted_iterative_pruning_resumes_to_the_same_result(tmp_path):
+    straight = trained()
+    records = iterative_prune(straight, blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                              state_dir=tmp_path / "a", **QUIET)
+    assert [r["round"] for r in records] == [1, 2, 3]
+    assert records[-1]["density"] == pytest.approx(0.1, abs=0.002)
+
+    class Killed(Exception):
+        pass
+
+    def die_in_round_2(message):
+        if message.startswith("round 2/3: density") and "before" in message:
+            raise Killed
+
+    interrupted = trained()
+    with pytest.raises(Killed):
+        iterative_prune(interrupted, blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                        state_dir=tmp_path / "b", progress=False, log=die_in_round_2)
+    resumed = trained(seed=9)  # different weights: everything must come from the saved rounds
+    messages = []
+    records_b = iterative_prune(resumed, blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                                state_dir=tmp_path / "b", progress=False, log=messages.append)
+    assert any("1 of 3 rounds done" in m for m in messages)
+    assert [r["error_retrained"] for r in records_b] == [r["error_retrained"] for r in records]
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(),
+                                 strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
