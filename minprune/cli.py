@@ -1,6 +1,10 @@
 """The ``minprune`` command line.
 
     minprune train --model lenet-300-100 --epochs 20 --out runs/lenet-300-100
+    minprune prune --model lenet-300-100 --checkpoint runs/lenet-300-100/checkpoint.npz \
+        --quality "fc1.weight=1.3,*=1.0" --rounds 3 --retrain-epochs 3 --out runs/pruned
+    minprune sensitivity --model lenet5 --checkpoint runs/lenet5/checkpoint.npz --out runs/sens
+    minprune reproduce lenet-300-100
 
 ``train`` trains a model from scratch on MNIST with Caffe's LeNet solver settings by default (SGD,
 lr 0.01, momentum 0.9, weight decay 5e-4, ``inv`` policy with gamma 1e-4 and power 0.75, batch 64),
@@ -12,6 +16,7 @@ prints the test error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -62,9 +67,146 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, required=True)
     train.add_argument("--out", type=Path, required=True, help="output folder")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout ratio (0: none)")
+    train.add_argument("--record", type=Path, default=None,
+                       help="also merge this run's result into a JSON file of baselines "
+                            "(e.g. results/baseline.json)")
     _add_training_options(train)
     train.set_defaults(run=run_train)
+
+    prune = commands.add_parser("prune", help="prune a trained model, retraining after each round")
+    prune.add_argument("--model", choices=sorted(models.MODELS), required=True)
+    prune.add_argument("--checkpoint", type=Path, required=True, help="a trained checkpoint")
+    prune.add_argument("--out", type=Path, required=True)
+    how = prune.add_mutually_exclusive_group(required=True)
+    how.add_argument("--quality", type=per_layer_value,
+                     help="threshold = quality x std per layer: '1.0' or 'fc1.weight=1.3,*=1.0'")
+    how.add_argument("--keep-ratio", type=per_layer_value,
+                     help="final fraction kept per layer, reached geometrically over the rounds")
+    prune.add_argument("--std-of", choices=["surviving", "dense"], default="surviving")
+    prune.add_argument("--rounds", type=int, default=1)
+    prune.add_argument("--retrain-epochs", type=int, default=3)
+    prune.add_argument("--retrain-lr", type=float, default=0.001,
+                       help="the paper: 1/10 of the original rate for LeNet")
+    prune.add_argument("--retrain-l1", type=float, default=0.0)
+    prune.add_argument("--retrain-weight-decay", type=float, default=5e-4)
+    prune.add_argument("--freeze", choices=["conv", "fc"], default=None)
+    prune.add_argument("--dropout", type=float, default=0.0)
+    prune.add_argument("--data", default=None)
+    prune.add_argument("--no-progress", action="store_true")
+    prune.set_defaults(run=run_prune)
+
+    sensitivity = commands.add_parser("sensitivity", help="prune each layer alone, no retraining")
+    sensitivity.add_argument("--model", choices=sorted(models.MODELS), required=True)
+    sensitivity.add_argument("--checkpoint", type=Path, required=True)
+    sensitivity.add_argument("--out", type=Path, required=True)
+    sensitivity.add_argument("--keep-ratios", default="1,0.5,0.3,0.2,0.1,0.05,0.03,0.02,0.01")
+    sensitivity.add_argument("--tolerance", type=float, default=0.005,
+                             help="accuracy drop allowed when suggesting keep ratios")
+    sensitivity.add_argument("--images", type=int, default=10_000, help="test images used")
+    sensitivity.add_argument("--data", default=None)
+    sensitivity.set_defaults(run=run_sensitivity)
+
+    reproduce = commands.add_parser("reproduce", help="the paper's LeNet results, end to end")
+    reproduce.add_argument("model", choices=sorted(models.MODELS))
+    reproduce.add_argument("--results", type=Path, default=Path("results"))
+    reproduce.add_argument("--work", type=Path, default=None,
+                           help="where checkpoints go (default runs/reproduce-MODEL)")
+    reproduce.add_argument("--fast", action="store_true",
+                           help="minutes-long smoke run on a subset (not the paper's numbers)")
+    reproduce.add_argument("--no-tradeoff", action="store_true", help="skip the Fig. 5 curves")
+    reproduce.add_argument("--no-progress", action="store_true")
+    reproduce.set_defaults(run=run_reproduce)
     return parser
+
+
+def per_layer_value(text: str):
+    """'1.0' -> 1.0; 'fc1.weight=1.3,*=1.0' -> {'fc1.weight': 1.3, '*': 1.0}."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'layer=value,...' (e.g. 'fc1.weight=1.3,*=1.0'), got {text!r}"
+        ) from None
+
+
+def _load_trained(args):
+    model = models.build(args.model, dropout=getattr(args, "dropout", 0.0))
+    state, _, _ = load_checkpoint(args.checkpoint)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{args.checkpoint} does not hold a {args.model}: {error}") from None
+    return model
+
+
+def run_prune(args) -> int:
+    from minprune.prune import criteria, report
+    from minprune.prune.masks import prunable_layers, resolve_per_layer
+    from minprune.prune.retrain import Phase, geometric_keep_ratios, iterative_prune
+
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+    model = _load_trained(args)
+    names = list(prunable_layers(model))
+    if args.quality is not None:
+        resolve_per_layer(args.quality, names, "quality", criteria.check_quality)
+        dense_std = {n: criteria.layer_std(layer) for n, layer in prunable_layers(model).items()}
+
+        def one_round(m):
+            return criteria.threshold_prune(m, args.quality, std_of=args.std_of,
+                                            dense_std=dense_std if args.std_of == "dense" else None)
+        rounds = [one_round] * args.rounds
+    else:
+        targets = resolve_per_layer(args.keep_ratio, names, "keep_ratio",
+                                             criteria.check_keep_ratio)
+        rounds = [lambda m, r=r: criteria.keep_ratio_prune(m, r)
+                  for r in geometric_keep_ratios(targets, args.rounds)]
+    train_set, test_set = mnist(args.data)
+    dense_error = evaluate(model, test_set)["error"]
+    phase = Phase(epochs=args.retrain_epochs, lr=args.retrain_lr, l1=args.retrain_l1,
+                  weight_decay=args.retrain_weight_decay)
+    records = iterative_prune(model, train_set, test_set, rounds, phase, state_dir=args.out,
+                              freeze=args.freeze, progress=not args.no_progress)
+    table = report.layer_table(model, test_set)
+    row = report.summary_row(dense_error, records[-1]["error_retrained"], model)
+    print(report.format_table(table) + "\n" + report.format_summary(row))
+    report.save_json(args.out / "summary.json", {
+        "command": "minprune " + shlex.join(args.argv), "machine": machine_description(),
+        "summary": row, "layer_table": table, "rounds": records})
+    return 0
+
+
+def run_sensitivity(args) -> int:
+    from minprune.data import subset
+    from minprune.prune import figures, report
+    from minprune.prune.sensitivity import keep_ratios_for_tolerance, sensitivity_analysis
+
+    ratios = [float(r) for r in args.keep_ratios.split(",")]
+    model = _load_trained(args)
+    _, test_set = mnist(args.data)
+    test_set = subset(test_set, min(args.images, len(test_set)))
+    rows = sensitivity_analysis(model, test_set, keep_ratios=ratios)
+    accuracy = evaluate(model, test_set)["accuracy"]
+    suggested = keep_ratios_for_tolerance(rows, args.tolerance, accuracy)
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures.plot_sensitivity(rows, args.out / "sensitivity.png",
+                             f"{args.model}: each layer pruned alone, no retraining")
+    report.save_json(args.out / "sensitivity.json", {
+        "command": "minprune " + shlex.join(args.argv), "machine": machine_description(),
+        "baseline_accuracy": accuracy, "rows": rows, "suggested_keep_ratios": suggested})
+    for row in rows:
+        print(f"{row['layer']:>14s} keep {row['keep_ratio']:6.1%}  accuracy {row['accuracy']:.2%}")
+    print(f"keep ratios within a {args.tolerance:.1%} accuracy drop: {suggested}")
+    return 0
+
+
+def run_reproduce(args) -> int:
+    from minprune.reproduce import main_command
+
+    return main_command(args)
 
 
 def run_train(args) -> int:
@@ -73,7 +215,7 @@ def run_train(args) -> int:
     config = {
         key: (str(value) if isinstance(value, Path) else value)
         for key, value in vars(args).items()
-        if key not in ("run", "no_progress", "epochs", "out", "data", "command", "argv")
+        if key not in ("run", "no_progress", "epochs", "out", "data", "command", "argv", "record")
     }
     checkpoint = args.out / "checkpoint.npz"
     if checkpoint.exists():
@@ -124,6 +266,10 @@ def run_train(args) -> int:
         "history": history,
     }
     atomic_write_json(args.out / "summary.json", summary)
+    if args.record is not None:
+        recorded = json.loads(args.record.read_text()) if args.record.exists() else {}
+        recorded[args.model] = {k: v for k, v in summary.items() if k != "history"}
+        atomic_write_json(args.record, recorded)
     print(f"{args.model}: test error {result['error']:.2%} after {args.epochs} epochs "
           f"({summary['train_seconds']:.0f} s of training); wrote {args.out / 'summary.json'}")
     return 0

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minprune.kernels.masked_ops import masked_sgd_momentum_update
+
 __all__ = ["SGD"]
 
 
@@ -53,6 +55,14 @@ class SGD:
             if parameter.grad is None:
                 continue
             weight, grad = parameter.data, parameter.grad
+            if parameter.mask is not None and weight.dtype == np.float32:
+                # The same update fused into one pass over memory (a Numba kernel).
+                masked_sgd_momentum_update(
+                    weight, velocity, np.ascontiguousarray(grad, dtype=np.float32),
+                    parameter.mask, lr=self.lr, momentum=self.momentum,
+                    weight_decay=self.weight_decay, l1=self.l1,
+                )
+                continue
             if self.weight_decay:
                 grad = grad + self.weight_decay * weight
             if self.l1:

@@ -104,3 +104,9 @@ def test_seeded_initialisation_is_reproducible_and_caffe_xavier():
 def test_build_rejects_unknown_models():
     with pytest.raises(ValueError, match="unknown model 'lenet6'"):
         models.build("lenet6")
+
+
+def test_replacing_a_child_keeps_its_place_in_a_sequential():
+    model = models.lenet_300_100()
+    model.fc2 = nn.Linear(300, 100)
+    assert list(model._modules) == ["flatten", "fc1", "relu1", "fc2", "relu2", "fc3"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from toy_data import blobs
 
 import minprune
 from minprune import models, nn
@@ -9,7 +10,6 @@ from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 from minprune.optim import SGD
 from minprune.schedules import LRPolicy
 from minprune.train import TrainingDiverged, evaluate, fit
-from toy_data import blobs
 
 
 def make(seed=0, dropout=0.0):

@@ -51,8 +51,11 @@ class Module:
         if name in self._buffers:
             self._assign_buffer(name, value)
             return
-        for table in (self._parameters, self._modules):
-            table.pop(name, None)
+        # Replacing an entry keeps its place (a Sequential runs its layers in this order).
+        if not isinstance(value, Parameter):
+            self._parameters.pop(name, None)
+        if not isinstance(value, Module):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):

@@ -11,6 +11,7 @@ from minprune.prune.criteria import (
     layer_std,
     threshold_prune,
 )
+from minprune.prune.dead_neurons import remove_dead_neurons
 from minprune.prune.masks import (
     density,
     is_pruned,
@@ -21,8 +22,35 @@ from minprune.prune.masks import (
     set_mask,
     sparsity,
 )
+from minprune.prune.report import (
+    PAPER_LENET5,
+    PAPER_LENET_300_100,
+    PAPER_SUMMARY,
+    format_summary,
+    format_table,
+    layer_table,
+    save_json,
+    summary_row,
+)
+from minprune.prune.sensitivity import (
+    keep_ratios_for_tolerance,
+    qualities_for_tolerance,
+    sensitivity_analysis,
+)
 
 __all__ = [
+    "PAPER_LENET5",
+    "PAPER_LENET_300_100",
+    "PAPER_SUMMARY",
+    "format_summary",
+    "format_table",
+    "keep_ratios_for_tolerance",
+    "layer_table",
+    "qualities_for_tolerance",
+    "remove_dead_neurons",
+    "save_json",
+    "sensitivity_analysis",
+    "summary_row",
     "density",
     "global_unstructured",
     "is_pruned",

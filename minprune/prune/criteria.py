@@ -18,6 +18,8 @@ from minprune.prune.masks import prunable_layers, prune_below, resolve_per_layer
 
 __all__ = [
     "layer_std",
+    "check_quality",
+    "check_keep_ratio",
     "threshold_prune",
     "keep_ratio_prune",
     "l1_unstructured",
@@ -28,13 +30,13 @@ __all__ = [
 STD_OF = ("surviving", "dense")
 
 
-def _positive_quality(value):
+def check_quality(value):
     if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value <= 0:
         return f"quality must be a number > 0, got {value!r}"
     return None
 
 
-def _keep_ratio(value):
+def check_keep_ratio(value):
     if not isinstance(value, int | float | np.number) or not 0 < value <= 1:
         return f"keep ratio must be in (0, 1], got {value!r}"
     return None
@@ -62,7 +64,7 @@ def threshold_prune(model, quality, std_of: str = "surviving", dense_std: dict |
     if std_of not in STD_OF:
         raise ValueError(f"std_of must be one of {STD_OF}, got {std_of!r}")
     layers = prunable_layers(model)
-    qualities = resolve_per_layer(quality, layers, "quality", _positive_quality)
+    qualities = resolve_per_layer(quality, layers, "quality", check_quality)
     stds = {}
     for name, layer in layers.items():
         if std_of == "dense" and dense_std is not None:
@@ -99,7 +101,7 @@ def keep_ratio_prune(model, keep_ratio) -> dict:
     """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
     layer; weights already pruned count as the smallest). Return ``{name: threshold}``."""
     layers = prunable_layers(model)
-    ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", _keep_ratio)
+    ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
     thresholds = {}
     for name, layer in layers.items():
         masked = layer.weight.data * layer.weight_mask

@@ -30,6 +30,8 @@ flattened), which is how both LeNets are built.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from minprune.checkpoint import atomic_write_json
@@ -43,6 +45,8 @@ __all__ = [
     "summary_row",
     "format_table",
     "format_summary",
+    "format_count",
+    "format_percent",
     "save_json",
     "PAPER_LENET_300_100",
     "PAPER_LENET5",
@@ -87,7 +91,8 @@ COLUMNS = ("Layer", "Weights", "FLOP", "Act%", "Weights%", "FLOP%")
 
 # ---- measuring ----------------------------------------------------------------------------------
 def _leaf_sequence(model, prefix: str = ""):
-    """``[(dotted_name, module)]`` in the order a ``Sequential`` runs them (nested ones flattened)."""
+    """``[(dotted_name, module)]`` in the order a ``Sequential`` runs them; nested ones are
+    flattened."""
     if not isinstance(model, Sequential):
         raise ValueError(
             f"layer_table walks Sequential models only; got {type(model).__name__}"
@@ -236,24 +241,35 @@ def summary_row(dense_error: float, pruned_error: float, model) -> dict:
 
 
 # ---- printing -----------------------------------------------------------------------------------
+def _half_up(x: float, digits: int = 0) -> str:
+    """``x`` rounded half up (as printed tables round: 430.5 -> 431), without trailing zeros."""
+    scale = 10**digits
+    text = f"{math.floor(x * scale + 0.5) / scale:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if digits else text
+
+
 def format_count(n) -> str:
-    """A count as the paper prints it: ``0.5K``, ``235K``, ``4586K``, ``38M``, ``1.5B``."""
+    """A count as the paper prints it: ``0.5K``, ``235K``, ``4586K``, ``38M``, ``1.5B``.
+
+    Thousands up to 10 million (the LeNet tables print 4586K), millions up to a billion; counts
+    below 50 print as they are.
+    """
     if n is None:
         return "-"
     n = float(n)
     if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
+        return f"{_half_up(n / 1e9, 1)}B"
     if n >= 1e7:
-        return f"{n / 1e6:.0f}M"
+        return f"{_half_up(n / 1e6)}M"
     if n >= 1e4:
-        return f"{n / 1e3:.0f}K"
-    if n > 0:
-        return f"{n / 1e3:.1f}".rstrip("0").rstrip(".") + "K"
-    return "0"
+        return f"{_half_up(n / 1e3)}K"
+    if n >= 50:
+        return f"{_half_up(n / 1e3, 1)}K"
+    return f"{n:.0f}"
 
 
 def format_percent(fraction) -> str:
-    """A fraction as a whole percent (``38%``); one decimal below 1% so small values stay visible."""
+    """A fraction as a whole percent (``38%``); one decimal below 1%, so small values show."""
     if fraction is None:
         return "-"
     percent = 100.0 * fraction

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import models, nn
-from minprune import prune
+from minprune import models, nn, prune
 
 
 def lenet(seed=0):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from toy_data import blobs
 
 import minprune
 from minprune import models, prune
@@ -14,7 +15,6 @@ from minprune.prune.retrain import (
     retrain,
 )
 from minprune.train import evaluate, fit
-from toy_data import blobs
 
 QUIET = dict(progress=False, log=lambda s: None)
 PHASE = Phase(epochs=1, lr=0.005, batch_size=32, lr_policy="fixed")

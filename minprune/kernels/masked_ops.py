@@ -1,0 +1,121 @@
+"""Checked entry points for masked dense layers on the CPU: what a pruned Linear layer's forward,
+backward and its optimiser call. Arguments are validated here (dtype, shape, C-contiguity, no
+aliasing) before any Numba kernel from `minprune.kernels.masked_cpu` runs.
+
+Masks are float32 (the layers multiply by them) or bool; any non-zero entry keeps the weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minprune.kernels.argument_checks import require_array, require_nonnegative_float
+from minprune.kernels.masked_cpu import (
+    masked_linear_backward_cpu,
+    masked_linear_forward_cpu,
+    masked_sgd_momentum_cpu,
+)
+
+__all__ = [
+    "MASK_DTYPES",
+    "validate_sgd_arguments",
+    "masked_linear_forward",
+    "masked_linear_backward",
+    "masked_sgd_momentum_update",
+]
+
+MASK_DTYPES = (np.dtype(np.float32), np.dtype(np.bool_))
+_FLOAT32 = np.float32
+
+
+def _check_weight_and_mask(weight, mask) -> tuple[int, int]:
+    require_array("weight", weight, dtypes=_FLOAT32, shape=(None, None))
+    require_array("mask", mask, dtypes=MASK_DTYPES, shape=weight.shape)
+    return weight.shape
+
+
+def masked_linear_forward(x: np.ndarray, weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Y = X @ (W * M).T for X (batch, in), W and M (out, in); returns float32 (batch, out)."""
+    out_features, in_features = _check_weight_and_mask(weight, mask)
+    require_array("x", x, dtypes=_FLOAT32, shape=(None, in_features))
+    return masked_linear_forward_cpu(x, weight, mask)
+
+
+def masked_linear_backward(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(dX, dW) = (dY @ (W * M), (dY.T @ X) * M) for dY (batch, out), X (batch, in)."""
+    out_features, in_features = _check_weight_and_mask(weight, mask)
+    require_array("x", x, dtypes=_FLOAT32, shape=(None, in_features))
+    require_array("grad_out", grad_out, dtypes=_FLOAT32, shape=(x.shape[0], out_features))
+    return masked_linear_backward_cpu(grad_out, x, weight, mask)
+
+
+def validate_sgd_arguments(
+    weight, velocity, grad, mask, lr, momentum, weight_decay, l1, *, allow_device: bool = False
+) -> dict[str, np.float32]:
+    """Check the arguments of a masked SGD update (device arrays too with ``allow_device``); return
+    the four hyper-parameters as float32 scalars, so kernels compute in float32 like the reference.
+    """
+    any_shape = (None,) * len(getattr(weight, "shape", ()))
+    require_array("weight", weight, dtypes=_FLOAT32, shape=any_shape, allow_device=allow_device)
+    shape = tuple(weight.shape)
+    for name, array, dtypes in (
+        ("velocity", velocity, _FLOAT32),
+        ("grad", grad, _FLOAT32),
+        ("mask", mask, MASK_DTYPES),
+    ):
+        require_array(name, array, dtypes=dtypes, shape=shape, allow_device=allow_device)
+    for name, array in (("weight", weight), ("velocity", velocity)):
+        if isinstance(array, np.ndarray) and not array.flags.writeable:
+            raise ValueError(f"{name}: is read-only, but the update writes it in place")
+    arrays = {"weight": weight, "velocity": velocity, "grad": grad}
+    for first, second in (("weight", "velocity"), ("weight", "grad"), ("velocity", "grad")):
+        a, b = arrays[first], arrays[second]
+        same = a is b or (
+            isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+        )
+        if same:
+            raise ValueError(f"{first} and {second}: must be separate arrays, they share memory")
+    return {
+        name: np.float32(require_nonnegative_float(name, value))
+        for name, value in (
+            ("lr", lr),
+            ("momentum", momentum),
+            ("weight_decay", weight_decay),
+            ("l1", l1),
+        )
+    }
+
+
+def masked_sgd_momentum_update(
+    weight: np.ndarray,
+    velocity: np.ndarray,
+    grad: np.ndarray,
+    mask: np.ndarray,
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float = 0.0,
+    l1: float = 0.0,
+) -> None:
+    """In place, one pass:  g = grad + weight_decay*w + l1*sign(w);  v = momentum*v + g;
+    w -= lr*v;  then w = v = 0 wherever mask == 0.
+
+    ``weight_decay`` is L2 regularisation, ``l1`` L1 (Han et al. 2015, Sec. 3.1 compare both; L1
+    right after pruning, L2 for retraining). Departure: this is PyTorch's form of momentum
+    (lr applied after the velocity); Caffe, which the paper used, folds lr into the velocity,
+    v = momentum*v + lr*g, w -= v. The two agree while lr is constant and differ slightly when it
+    changes between steps.
+    """
+    hyper = validate_sgd_arguments(weight, velocity, grad, mask, lr, momentum, weight_decay, l1)
+    masked_sgd_momentum_cpu(
+        weight.reshape(-1),
+        velocity.reshape(-1),
+        grad.reshape(-1),
+        mask.reshape(-1),
+        hyper["lr"],
+        hyper["momentum"],
+        hyper["weight_decay"],
+        hyper["l1"],
+    )

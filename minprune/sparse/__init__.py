@@ -1,0 +1,20 @@
+"""Sparse storage of pruned weights (Han et al. 2015, Sec. 4): the CSR container, byte accounting
+(dense, CSR, the paper's relative indices), and the sparse state_dict file format.
+
+Kernels that compute with a `CSRMatrix` live in ``minprune.kernels`` (csr_cpu, csr_cuda, csr_ops);
+this package imports no kernels, no autograd and no layers.
+"""
+
+from minprune.sparse.csr import CSRMatrix, validate_csr_arrays
+from minprune.sparse.export import load_sparse, save_sparse
+from minprune.sparse.storage import StorageReport, relative_index_fillers, storage_report
+
+__all__ = [
+    "CSRMatrix",
+    "validate_csr_arrays",
+    "StorageReport",
+    "storage_report",
+    "relative_index_fillers",
+    "save_sparse",
+    "load_sparse",
+]

@@ -1,0 +1,153 @@
+"""CUDA kernels against the same references as the CPU kernels.
+
+Runs on a real GPU (``pytest -m cuda``) or on Numba's CPU simulator
+(``NUMBA_ENABLE_CUDASIM=1 pytest -m cuda``), and skips, saying why, when neither is available.
+The simulator runs every GPU thread as a Python thread, so cases stay tiny and few.
+"""
+
+import numpy as np
+import pytest
+
+from minprune.kernels import csr_reference, masked_reference
+from minprune.kernels.cuda_support import cuda_available, simulator_enabled
+from minprune.sparse.csr import CSRMatrix
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        not cuda_available(),
+        reason="no CUDA GPU found and NUMBA_ENABLE_CUDASIM is not set "
+        "(run `NUMBA_ENABLE_CUDASIM=1 pytest -m cuda` to use Numba's simulator)",
+    ),
+]
+
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def _sparse(rng, shape, density):
+    dense = rng.standard_normal(shape).astype(np.float32)
+    mask = (rng.random(shape) < density).astype(np.float32)
+    return CSRMatrix.from_dense(dense, mask), np.where(mask != 0, dense, 0).astype(np.float32)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+@pytest.fixture(scope="module")
+def cuda_modules():
+    from numba import cuda
+
+    from minprune.kernels import csr_cuda, masked_cuda
+
+    return cuda, csr_cuda, masked_cuda
+
+
+def test_reports_how_it_runs():
+    assert cuda_available()
+    assert isinstance(simulator_enabled(), bool)
+
+
+@pytest.mark.parametrize(
+    ("shape", "density"), [((5, 40), 0.5), ((3, 4), 0.0), ((1, 7), 1.0), ((6, 1), 1.0)]
+)
+def test_spmv(cuda_modules, rng, shape, density):
+    _, csr_cuda, _ = cuda_modules
+    csr, dense = _sparse(rng, shape, density)
+    x = rng.standard_normal(shape[1]).astype(np.float32)
+    bias = rng.standard_normal(shape[0]).astype(np.float32)
+    got = csr_cuda.spmv_cuda(csr, x, bias)
+    want = csr_reference.spmv_reference(csr.indptr, csr.indices, csr.data, x, bias)
+    np.testing.assert_allclose(got, want, **TOLERANCE)
+
+
+def test_spmm_and_linear_on_host_and_device(cuda_modules, rng):
+    cuda, csr_cuda, _ = cuda_modules
+    csr, dense = _sparse(rng, (6, 9), 0.4)
+    x = rng.standard_normal((3, 9)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    want = csr_reference.linear_reference(x, dense, bias)
+    np.testing.assert_allclose(
+        csr_cuda.spmm_cuda(csr, np.ascontiguousarray(x.T), bias).T, want, **TOLERANCE
+    )
+    np.testing.assert_allclose(csr_cuda.linear_forward_csr_cuda(csr, x, bias), want, **TOLERANCE)
+    on_device = csr_cuda.linear_forward_csr_cuda(
+        csr_cuda.csr_to_device(csr), cuda.to_device(x), bias
+    )
+    assert not isinstance(on_device, np.ndarray)  # device in, device out
+    np.testing.assert_allclose(on_device.copy_to_host(), want, **TOLERANCE)
+
+
+def test_im2col_and_conv2d(cuda_modules, rng):
+    _, csr_cuda, _ = cuda_modules
+    images = rng.standard_normal((2, 2, 5, 4)).astype(np.float32)
+    csr, dense = _sparse(rng, (3, 2 * 3 * 2), 0.5)
+    bias = rng.standard_normal(3).astype(np.float32)
+    kernel, stride, padding = (3, 2), (2, 1), (1, 0)
+    patches = csr_cuda.im2col_cuda(images, kernel, stride, padding)
+    np.testing.assert_array_equal(
+        patches, csr_reference.im2col_reference(images, *kernel, *stride, *padding)
+    )
+    got = csr_cuda.conv2d_forward_csr_cuda(
+        csr, images, bias, kernel_size=kernel, stride=stride, padding=padding
+    )
+    weight = dense.reshape(3, 2, *kernel)
+    want = csr_reference.conv2d_reference(images, weight, bias, *stride, *padding)
+    np.testing.assert_allclose(got, want, **TOLERANCE)
+
+
+def test_cuda_wrappers_validate_before_launch(cuda_modules, rng):
+    _, csr_cuda, masked_cuda = cuda_modules
+    csr, _ = _sparse(rng, (4, 5), 0.5)
+    with pytest.raises(ValueError, match=r"x: expected float32 array of shape \(5,\)"):
+        csr_cuda.spmv_cuda(csr, np.zeros(6, np.float32))
+    with pytest.raises(ValueError, match="csr: expected a minprune.sparse.CSRMatrix"):
+        csr_cuda.spmv_cuda(np.eye(5, dtype=np.float32), np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match=r"mask: expected float32 or bool array of shape \(2, 3\)"):
+        masked_cuda.masked_linear_forward_cuda(
+            np.zeros((1, 3), np.float32), np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32)
+        )
+
+
+@pytest.mark.parametrize("mask_dtype", [np.float32, np.bool_])
+def test_masked_forward_backward(cuda_modules, rng, mask_dtype):
+    _, _, masked_cuda = cuda_modules
+    x = rng.standard_normal((5, 18)).astype(np.float32)  # inner size > one 16-wide tile
+    weight = rng.standard_normal((3, 18)).astype(np.float32)
+    mask = (rng.random((3, 18)) < 0.5).astype(mask_dtype)
+    grad_out = rng.standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        masked_cuda.masked_linear_forward_cuda(x, weight, mask),
+        masked_reference.masked_linear_forward_reference(x, weight, mask),
+        **TOLERANCE,
+    )
+    grad_x, grad_weight = masked_cuda.masked_linear_backward_cuda(grad_out, x, weight, mask)
+    want_x, want_weight = masked_reference.masked_linear_backward_reference(
+        grad_out, x, weight, mask
+    )
+    np.testing.assert_allclose(grad_x, want_x, **TOLERANCE)
+    np.testing.assert_allclose(grad_weight, want_weight, **TOLERANCE)
+    assert np.all(grad_weight[mask == 0] == 0)
+
+
+def test_masked_sgd_update_host_and_device(cuda_modules, rng):
+    cuda, _, masked_cuda = cuda_modules
+    shape = (4, 5)
+    weight = rng.standard_normal(shape).astype(np.float32)
+    velocity = rng.standard_normal(shape).astype(np.float32)
+    grad = rng.standard_normal(shape).astype(np.float32)
+    mask = (rng.random(shape) < 0.5).astype(np.float32)
+    hyper = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "l1": 1e-3}
+    want_weight, want_velocity = masked_reference.masked_sgd_momentum_reference(
+        weight, velocity, grad, mask, **hyper
+    )
+    device_weight, device_velocity = cuda.to_device(weight), cuda.to_device(velocity)
+    masked_cuda.masked_sgd_momentum_update_cuda(weight, velocity, grad, mask, **hyper)
+    np.testing.assert_allclose(weight, want_weight, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(velocity, want_velocity, rtol=1e-6, atol=1e-6)
+    assert np.all(weight[mask == 0] == 0) and np.all(velocity[mask == 0] == 0)
+    masked_cuda.masked_sgd_momentum_update_cuda(
+        device_weight, device_velocity, cuda.to_device(grad), cuda.to_device(mask), **hyper
+    )
+    np.testing.assert_allclose(device_weight.copy_to_host(), want_weight, rtol=1e-6, atol=1e-6)
