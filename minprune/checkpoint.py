@@ -20,6 +20,10 @@ import numpy as np
 __all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_json", "CheckpointError"]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or not a minprune checkpoint."""
 
@@ -28,6 +32,7 @@ def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()

@@ -190,7 +190,7 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
                                    out / "histogram.png", layer_name)
     if name == "lenet-300-100":
         figures.plot_mask(pruned.fc1.weight_mask, out / "fc1_mask.png",
-                          "LeNet-300-100 fc1 mask after pruning (white: kept)")
+                          "LeNet-300-100 fc1 mask (black: kept)")
 
     # 4. beyond the paper: keep pruning while the error stays at the baseline's
     t = time.perf_counter()

@@ -58,3 +58,65 @@ def test_lenet_300_100_learns_real_mnist(mnist_dir, tmp_path, monkeypatch):
                  "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_error"] < 0.08
+
+
+def test_prune_and_sensitivity_commands(tiny_mnist, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lenet-300-100", "--epochs", "1", "--out", str(run),
+                 "--no-progress", "--batch-size", "32"]) == 0
+    pruned = tmp_path / "pruned"
+    assert main(["prune", "--model", "lenet-300-100", "--checkpoint", str(run / "checkpoint.npz"),
+                 "--keep-ratio", "fc1.weight=0.1,*=0.5", "--rounds", "2", "--retrain-epochs",
+                 "1", "--out", str(pruned), "--no-progress"]) == 0
+    summary = json.loads((pruned / "summary.json").read_text())
+    kept = {row["layer"]: row["weights_kept"] for row in summary["layer_table"]}
+    assert kept["fc1"] == pytest.approx(0.1, abs=0.001)
+    assert kept["fc2"] == pytest.approx(0.5, abs=0.001)
+    assert "Weights%" in capsys.readouterr().out
+
+    sens = tmp_path / "sens"
+    assert main(["sensitivity", "--model", "lenet-300-100", "--checkpoint",
+                 str(run / "checkpoint.npz"), "--keep-ratios", "1,0.1", "--out", str(sens)]) == 0
+    rows = json.loads((sens / "sensitivity.json").read_text())["rows"]
+    assert len(rows) == 6 and (sens / "sensitivity.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--quality", "0"], "quality for 'fc1.weight': quality must be a number > 0"),
+        (["--quality", "fc9.weight=1,*=1"], "'fc9.weight' names no prunable layer"),
+        (["--keep-ratio", "1.5"], "keep ratio must be in"),
+    ],
+)
+def test_prune_rejects_bad_settings_before_touching_anything(tiny_mnist, tmp_path, capsys,
+                                                            args, message):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lenet-300-100", "--epochs", "1", "--out", str(run),
+                 "--no-progress", "--batch-size", "48"]) == 0
+    before = (run / "checkpoint.npz").read_bytes()
+    code = main(["prune", "--model", "lenet-300-100", "--checkpoint", str(run / "checkpoint.npz"),
+                 "--out", str(tmp_path / "p"), *args])
+    assert code == 2 and message in capsys.readouterr().err
+    assert (run / "checkpoint.npz").read_bytes() == before
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+def test_reproduce_fast_runs_every_stage_and_resumes(mnist_dir, tmp_path, monkeypatch):
+    """The whole pipeline on a subset (--fast); a second run reuses every saved stage."""
+    monkeypatch.setenv("MINPRUNE_DATA", str(mnist_dir))
+    args = ["reproduce", "lenet-300-100", "--fast", "--no-progress",
+            "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work")]
+    assert main(args) == 0
+    out = tmp_path / "results" / "lenet-300-100-fast"
+    summary = json.loads((out / "summary.json").read_text())
+    for figure in ("sensitivity", "histogram", "fc1_mask", "compression", "tradeoff"):
+        assert (out / f"{figure}.png").stat().st_size > 1000, figure
+    assert summary["paper_point"]["compression"] == pytest.approx(12, rel=0.05)
+    assert len(summary["tradeoff"]["curves"]) == 5
+    first = summary["paper_point"]
+    assert main(args) == 0  # everything is reused: same numbers, far less time
+    again = json.loads((out / "summary.json").read_text())
+    assert again["paper_point"] == first
+    assert again["seconds"]["paper"] < summary["seconds"]["paper"]

@@ -122,7 +122,9 @@ class CSRMatrix:
 
     ``CSRMatrix(indptr, indices, data, shape)`` copies the arrays (so nobody else holds a writable
     alias), validates them with `validate_csr_arrays`, and makes them read-only. Dtypes are checked,
-    not converted: pass int64 / int32 / float32, or use `from_dense` / `from_scipy`.
+    not converted: pass int64 / int32 / float32, or use `from_dense` / `from_scipy`. With
+    ``copy=False`` the matrix takes ownership of the given arrays instead (they are made read-only
+    in place); the constructors below use it for arrays they have just built.
     """
 
     __slots__ = ("_indptr", "_indices", "_data", "_shape")
@@ -134,7 +136,7 @@ class CSRMatrix:
                 for a in (indptr, indices, data)
             )
         validate_csr_arrays(indptr, indices, data, shape)
-        if not copy:  # private fast path for arrays this module just built and owns
+        if not copy:
             indptr, indices, data = (np.ascontiguousarray(a) for a in (indptr, indices, data))
         self._indptr = _read_only(indptr)
         self._indices = _read_only(indices)

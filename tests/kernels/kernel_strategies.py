@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from minprune.sparse.csr import CSRMatrix
 
 # deadline=None: the first example of a run includes Numba's compilation.
-KERNEL_SETTINGS = settings(max_examples=40, deadline=None)
+KERNEL_SETTINGS = settings(max_examples=75, deadline=None)
 
 finite_float32 = st.floats(
     min_value=-8.0, max_value=8.0, allow_nan=False, allow_infinity=False, width=32
