@@ -3,10 +3,13 @@
 Everything a reader needs to re-run a result lives here, in one place, with the paper's choice
 beside ours where they differ:
 
-- **Training** follows Caffe's LeNet solver (paper-notes): SGD, lr 0.01, momentum 0.9, weight decay
-  5e-4, ``inv`` policy, batch 64 -- but for more epochs than Caffe's 10K iterations, which stop
-  short of the paper's baseline errors (1.64% / 0.80%).
-- **Retraining** uses 1/10 of the original learning rate (Sec. 3.2 for LeNet), same policy.
+- **Training** follows Caffe's LeNet solver (paper-notes: SGD, momentum 0.9, weight decay 5e-4,
+  batch 64, Xavier init) except for the learning-rate schedule: Caffe's ``inv`` policy at 0.01
+  plateaued at 1.8-1.9% test error for LeNet-300-100 here (40 epochs, several settings), above
+  the paper's 1.64% baseline, while a ``step`` schedule (a higher start, two drops by 10x) gets
+  well below it. The schedules and epochs are below.
+- **Retraining** starts at 1/10 of the original learning rate (Sec. 3.2, for LeNet) and drops it
+  by 10x for the last epochs of each round.
 - **Targets** are the paper's per-layer Weights% (Tables 2 and 3), reached in ``rounds`` iterative
   rounds of equal multiplicative steps. The paper sets thresholds through per-layer quality
   parameters it does not publish; minprune aims each round's threshold at the round's keep ratio
@@ -47,11 +50,10 @@ class Recipe:
 RECIPES = {
     "lenet-300-100": Recipe(
         model="lenet-300-100",
-        train=Phase(epochs=40, lr=0.01),
-        retrain=Phase(epochs=3, lr=0.001),
+        train=Phase(epochs=40, lr=0.05, lr_policy="step", gamma=0.1, step_size=14_000),
+        retrain=Phase(epochs=8, lr=0.005, lr_policy="step", gamma=0.1, step_size=6 * 938),
         targets={"fc1.weight": 0.08, "fc2.weight": 0.09, "fc3.weight": 0.26},
-        rounds=4,
-        dropout=0.3,
+        rounds=5,
         paper={"error_before": 0.0164, "error_after": 0.0159, "compression": 12},
     ),
     "lenet5": Recipe(

@@ -40,11 +40,10 @@ __all__ = ["reproduce", "fast_recipe", "train_baseline"]
 def fast_recipe(recipe: Recipe) -> Recipe:
     """A minutes-long version of ``recipe`` for tests and notebooks (``--fast``): few epochs and
     rounds. Its numbers show the pipeline works, not the paper's results."""
-    short = dict(epochs=1)
     return replace(
         recipe,
         train=replace(recipe.train, epochs=2),
-        retrain=replace(recipe.retrain, **short),
+        retrain=replace(recipe.retrain, epochs=1),
         rounds=2,
         beyond_rounds=2,
         sensitivity_keep_ratios=(1.0, 0.3, 0.1),
@@ -172,7 +171,8 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
     freeze = list(recipe.freeze_schedule) or None
     paper_records = iterative_prune(
         pruned, train_set, test_set, [_keep_ratio_round(r) for r in schedule], recipe.retrain,
-        state_dir=work / "paper", freeze=freeze, seed=recipe.seed, progress=progress, log=log)
+        state_dir=work / "paper", freeze=freeze, seed=recipe.seed, plan=schedule,
+        progress=progress, log=log)
     timings["paper"] = time.perf_counter() - t
     table = report.layer_table(pruned, test_set)
     dense_table = report.layer_table(baseline, test_set)
@@ -196,13 +196,14 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
     t = time.perf_counter()
     beyond = _copy(recipe, pruned)
     ratios = {n: layer_density(layer) for n, layer in prunable_layers(pruned).items()}
-    beyond_rounds, beyond_records = [], []
-    for _ in range(recipe.beyond_rounds):
-        ratios = {n: r * recipe.beyond_factor for n, r in ratios.items()}
-        beyond_rounds.append(_keep_ratio_round(dict(ratios)))
+    beyond_plan = [{n: r * recipe.beyond_factor ** k for n, r in ratios.items()}
+                   for k in range(1, recipe.beyond_rounds + 1)]
+    beyond_records = []
+    for count in range(1, recipe.beyond_rounds + 1):
         beyond_records = iterative_prune(
-            beyond, train_set, test_set, beyond_rounds, recipe.beyond_retrain or recipe.retrain,
-            state_dir=work / "beyond", seed=recipe.seed + 100, progress=progress, log=log)
+            beyond, train_set, test_set, [_keep_ratio_round(r) for r in beyond_plan[:count]],
+            recipe.beyond_retrain or recipe.retrain, state_dir=work / "beyond",
+            seed=recipe.seed + 100, plan=beyond_plan, progress=progress, log=log)
         if beyond_records[-1]["error_retrained"] > baseline_error * 1.25:
             break
     timings["beyond"] = time.perf_counter() - t

@@ -13,6 +13,7 @@ resumes from its last completed epoch.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,10 +53,11 @@ class Phase:
     lr_policy: str = "inv"
     gamma: float = 1e-4
     power: float = 0.75
+    step_size: int = 1
     batch_size: int = 64
 
     def policy(self) -> LRPolicy:
-        return LRPolicy(self.lr_policy, self.lr, self.gamma, self.power)
+        return LRPolicy(self.lr_policy, self.lr, self.gamma, self.power, self.step_size)
 
     def optimizer(self, parameters) -> SGD:
         return SGD(parameters, lr=self.lr, momentum=self.momentum,
@@ -129,14 +131,16 @@ def _layer_densities(model) -> dict:
 
 
 def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir,
-                    freeze=None, seed=0, progress=False, log=print) -> list[dict]:
+                    freeze=None, seed=0, plan=None, progress=False, log=print) -> list[dict]:
     """Run prune-retrain ``rounds`` on ``model``; return one record per round.
 
     ``rounds`` is a list of functions ``prune(model) -> dict`` (e.g. ``lambda m:
     threshold_prune(m, {"*": 1.0})``), each returning what it decided (thresholds). After each
     completed round the model and the records so far are saved to ``state_dir/rounds.npz``; when
     that file exists the completed rounds are skipped. ``freeze`` is None, "conv" or "fc", or a
-    list with one entry per round. Each record holds the round's densities, thresholds, dropout
+    list with one entry per round. ``plan`` (JSON-able, e.g. the per-round keep ratios) describes
+    the rounds: a saved state written under another plan or phase is refused rather than silently
+    reused. Each record holds the round's densities, thresholds, dropout
     ratios, test error before and after retraining, and epochs/seconds spent.
     """
     state_dir = Path(state_dir)
@@ -148,8 +152,15 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         if part not in FREEZE_CHOICES:
             raise ValueError(f"freeze must be one of {FREEZE_CHOICES}, got {part!r}")
     records = []
+    settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "freeze": freezes,
+                                      "seed": seed}))
     if state_path.exists():
         model_state, _, meta = load_checkpoint(state_path)
+        if meta.get("settings") != settings:
+            raise ValueError(
+                f"{state_path} was written by a run with other settings ({meta.get('settings')}); "
+                f"delete {state_dir} to start these rounds ({settings}) afresh"
+            )
         model.load_state_dict(model_state)
         records = meta["records"]
         log(f"resumed {state_path}: {len(records)} of {len(rounds)} rounds done")
@@ -175,7 +186,7 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
             "retrain_seconds": sum(r["seconds"] for r in history),
             "phase": asdict(phase),
         })
-        save_checkpoint(state_path, model.state_dict(), records=records)
+        save_checkpoint(state_path, model.state_dict(), records=records, settings=settings)
         (state_dir / f"round{index + 1}.npz").unlink(missing_ok=True)
         log(f"round {index + 1}/{len(rounds)}: density {density(model):.2%}, "
             f"error after retraining {error:.2%}")

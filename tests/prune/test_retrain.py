@@ -105,3 +105,12 @@ def test_interrupted_iterative_pruning_resumes_to_the_same_result(tmp_path):
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(),
                                  strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_saved_rounds_from_other_settings_are_refused(tmp_path):
+    model = trained()
+    iterative_prune(model, blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path, plan="a",
+                    **QUIET)
+    with pytest.raises(ValueError, match="other settings"):
+        iterative_prune(trained(), blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path,
+                        plan="b", **QUIET)
