@@ -27,6 +27,7 @@ from pathlib import Path
 from minprune import models
 from minprune import random as minprune_random
 from minprune.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
+from minprune.cli_bench import add_bench_parser
 from minprune.data import DatasetError, mnist
 from minprune.optim import SGD
 from minprune.schedules import LRPolicy
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--no-tradeoff", action="store_true", help="skip the Fig. 5 curves")
     reproduce.add_argument("--no-progress", action="store_true")
     reproduce.set_defaults(run=run_reproduce)
+
+    add_bench_parser(commands)
     return parser
 
 

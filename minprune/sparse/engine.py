@@ -181,7 +181,6 @@ class _FCChain:
         self.out_features = linears[-1].csr.shape[0]
         layer_starts = self.arrays[4]
         self.hidden = np.empty(layer_starts[-2], dtype=np.float32)  # all outputs but the last
-        self.nbytes = sum(array.nbytes for array in self.arrays)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
@@ -195,64 +194,13 @@ class _FCChain:
         return out
 
 
-class _Conv:
-    def __init__(self, op: _Op):
-        self.csr, self.bias = op.csr, op.bias
-        self.kernel_size, self.stride = op.layer.kernel_size, op.layer.stride
-        self.padding = op.layer.padding
-        self.nbytes = op.csr.nbytes + op.bias.nbytes
-
-    def __call__(self, x):
-        return conv2d_forward_csr(
-            self.csr,
-            np.ascontiguousarray(x),
-            self.bias,
-            kernel_size=self.kernel_size,
-            stride=self.stride,
-            padding=self.padding,
-        )
-
-
-class _MaxPool:
-    nbytes = 0
-
-    def __init__(self, op: _Op):
-        self.kernel, self.stride = op.layer.kernel_size, op.layer.stride
-        self.output_shape = op.output_shape
-
-    def __call__(self, x):
-        out = np.empty((x.shape[0], *self.output_shape), dtype=np.float32)
-        engine_kernels.max_pool_cpu(np.ascontiguousarray(x), self.kernel, self.stride, out)
-        return out
-
-
-class _Reshape:
-    nbytes = 0
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.shape = shape
-
-    def __call__(self, x):
-        return x.reshape(x.shape[0], *self.shape)
-
-
-class _ReLU:
-    nbytes = 0
-
-    def __call__(self, x):
-        return np.maximum(x, np.float32(0.0))
-
-
 def _next_kind(ops: list[_Op], start: int) -> str | None:
     """The kind of the first op at or after ``start`` that is not a Dropout (identity)."""
-    for op in ops[start:]:
-        if op.kind != "dropout":
-            return op.kind
-    return None
+    return next((op.kind for op in ops[start:] if op.kind != "dropout"), None)
 
 
 def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
-    """Group ops into CPU stages; returns (stages, runs_as per op)."""
+    """Group ops into CPU stages (callables on numpy arrays); returns (stages, runs_as per op)."""
     stages, runs_as = [], []
     chain, relu_after, chains = [], [], 0
 
@@ -262,15 +210,32 @@ def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
             stages.append(_FCChain(chain, relu_after))
             chain, relu_after, chains = [], [], chains + 1
 
+    def conv(op):
+        kernel, stride, padding = op.layer.kernel_size, op.layer.stride, op.layer.padding
+        return lambda x: conv2d_forward_csr(
+            op.csr, np.ascontiguousarray(x), op.bias, kernel_size=kernel, stride=stride,
+            padding=padding,
+        )
+
+    def max_pool(op):
+        def run(x):
+            out = np.empty((x.shape[0], *op.output_shape), dtype=np.float32)
+            engine_kernels.max_pool_cpu(x, op.layer.kernel_size, op.layer.stride, out)
+            return out
+
+        return run
+
+    def reshape(shape):
+        return lambda x: x.reshape(x.shape[0], *shape)
+
     if _next_kind(ops, 0) not in ("linear", "flatten"):
-        stages.append(_Reshape(ops[0].input_shape))  # a flat (N, prod) input -> (N, C, H, W)
+        stages.append(reshape(ops[0].input_shape))  # a flat (N, prod) input -> (N, C, H, W)
     for i, op in enumerate(ops):
-        previous = ops[i - 1].kind if i else None
         if op.kind == "linear":
             chain.append(op)
             relu_after.append(False)
             runs_as.append(f"fused CSR chain {chains} (SpMV / SpMM)")
-        elif op.kind == "relu" and previous == "linear":
+        elif op.kind == "relu" and i and ops[i - 1].kind == "linear":
             relu_after[-1] = True
             runs_as.append(f"fused CSR chain {chains}")
         elif op.kind == "dropout":
@@ -279,18 +244,14 @@ def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
             runs_as.append(f"reshape in fused CSR chain {chains}")
         else:
             flush_chain()
-            if op.kind == "conv2d":
-                stages.append(_Conv(op))
-                runs_as.append("csr_ops.conv2d_forward_csr (im2col + CSR)")
-            elif op.kind == "max_pool2d":
-                stages.append(_MaxPool(op))
-                runs_as.append("engine_kernels.max_pool_cpu")
-            elif op.kind == "relu":
-                stages.append(_ReLU())
-                runs_as.append("np.maximum")
-            else:  # a Flatten not followed by a Linear
-                stages.append(_Reshape(op.output_shape))
-                runs_as.append("reshape")
+            make, label = {
+                "conv2d": (conv, "csr_ops.conv2d_forward_csr (im2col + CSR)"),
+                "max_pool2d": (max_pool, "engine_kernels.max_pool_cpu"),
+                "relu": (lambda op: lambda x: np.maximum(x, np.float32(0.0)), "np.maximum"),
+                "flatten": (lambda op: reshape(op.output_shape), "reshape"),  # no Linear next
+            }[op.kind]
+            stages.append(make(op))
+            runs_as.append(label)
     flush_chain()
     return stages, runs_as
 
@@ -322,9 +283,9 @@ def _cuda_stages(ops: list[_Op]) -> tuple[list, list[str]]:
         )
 
     def relu(x):
-        flat = x.reshape(x.size)
-        engine_kernels.relu_cuda_kernel[blocks_for(x.size, _CUDA_THREADS), _CUDA_THREADS](flat)
-        return x
+        flat, out = x.reshape(x.size), cuda.device_array(x.size, dtype=np.float32)
+        engine_kernels.relu_cuda_kernel[blocks_for(x.size, _CUDA_THREADS), _CUDA_THREADS](flat, out)
+        return out.reshape(x.shape)
 
     def max_pool(op):
         kernel, stride = op.layer.kernel_size, op.layer.stride
@@ -344,7 +305,7 @@ def _cuda_stages(ops: list[_Op]) -> tuple[list, list[str]]:
         "linear": (linear, "csr_cuda.linear_forward_csr_cuda"),
         "conv2d": (conv, "csr_cuda.conv2d_forward_csr_cuda"),
         "max_pool2d": (max_pool, "engine_kernels.max_pool_cuda_kernel"),
-        "relu": (lambda op: relu, "engine_kernels.relu_cuda_kernel (in place)"),
+        "relu": (lambda op: relu, "engine_kernels.relu_cuda_kernel"),
         "flatten": (reshape, "reshape on the device"),
     }
     stages, runs_as = [], []
@@ -373,7 +334,7 @@ class SparseNetwork:
         self.backend = backend
         self.layers: tuple[LayerSummary, ...] = layers
         self.input_shape: tuple[int, ...] = input_shape
-        self.nbytes: int = nbytes  # the weights (CSR) and biases the network holds
+        self.nbytes: int = nbytes  # CSR weights (values, column indices, row pointers) + biases
         self._stages = stages
         flat = (int(np.prod(input_shape)),)
         self._accepted = (input_shape, flat)
@@ -484,8 +445,5 @@ def compile(model, backend: str = "cpu", input_shape=(1, 28, 28)) -> SparseNetwo
         )
         for op, label in zip(ops, runs_as, strict=True)
     )
-    if backend == "cpu":
-        nbytes = sum(stage.nbytes for stage in stages)
-    else:
-        nbytes = sum(op.csr.nbytes + op.bias.nbytes for op in ops if op.csr is not None)
+    nbytes = sum(op.csr.nbytes + op.bias.nbytes for op in ops if op.csr is not None)
     return SparseNetwork(backend, stages, layers, tuple(int(n) for n in input_shape), nbytes)

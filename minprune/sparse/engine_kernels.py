@@ -24,10 +24,11 @@ Two kernels run that chain, chosen by batch size (measured in benchmarks/sparse_
 
 - `fc_chain_per_sample`: for each image, SpMV after SpMV with every activation in one small
   preallocated buffer -- a gather loop per output row, no allocation, no threads: at batch 1 the
-  whole LeNet-300-100 is a single call of a few microseconds.
+  whole LeNet-300-100 is a single call (~10 us on the 2-core machine the benchmark ran on).
 - `fc_chain_batched`: activations transposed to (features, batch), so each CSR entry scales one
-  contiguous activation row into one contiguous accumulator row (SpMM, vectorised); ``prange``
-  over a layer's output rows, which never share an output element.
+  contiguous activation row into one contiguous accumulator row (SpMM, vectorised). ``prange``
+  marks a layer's output rows as independent (they never share an output element), but the
+  kernel is compiled for one thread; see the note at the bottom.
 """
 
 from __future__ import annotations
@@ -180,19 +181,23 @@ def _max_pool(x, kernel, stride, out):
 
 
 fc_chain_per_sample = njit(cache=True, fastmath=_FASTMATH)(_fc_chain_per_sample)
-fc_chain_batched = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_fc_chain_batched)
-max_pool_cpu = njit(parallel=True, cache=True)(_max_pool)
+# One thread on purpose (``prange`` marks the independent loops; ``parallel=True`` would run them on
+# Numba's threads). On this repository's 2-core shared machine a parallel region waits on
+# descheduled threads: with 2 threads under load ~4.4 LeNet-300-100 at batch 256 fell from ~390k to
+# ~7k images/s (benchmarks/sparse_lenet.py). minprune.kernels.im2col made the same choice.
+fc_chain_batched = njit(cache=True, fastmath=_FASTMATH)(_fc_chain_batched)
+max_pool_cpu = njit(cache=True)(_max_pool)
 
 
 # -- CUDA: what csr_cuda lacks (compiled on first launch; importing needs no GPU) ----------------
 
 
 @cuda.jit
-def relu_cuda_kernel(values):
-    """values[i] = max(values[i], 0) in place, on a flat device array; one thread per element."""
+def relu_cuda_kernel(values, out):
+    """out[i] = max(values[i], 0) on flat device arrays; one thread per element."""
     i = cuda.grid(1)
-    if i < values.shape[0] and values[i] < 0.0:
-        values[i] = 0.0
+    if i < values.shape[0]:
+        out[i] = max(values[i], 0.0)
 
 
 @cuda.jit

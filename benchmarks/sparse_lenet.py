@@ -1,0 +1,235 @@
+"""The sparse inference engine on the paper's pruned LeNets: latency at batch 1 and throughput at
+batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all timed in one run.
+
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/sparse_lenet.py
+    python benchmarks/sparse_lenet.py --checkpoint runs/pruned-300/checkpoint.npz --crossover
+
+- LeNet-300-100 pruned to 8/9/26% (Han et al., Table 2) at batch 1, microseconds per call (median
+  over interleaved rounds; best round too): minprune's engine (`network(x)`, x (1, 1, 28, 28),
+  and its fused kernel called bare), dense NumPy ``W @ x + b`` per layer with the same masked
+  weights, scipy.sparse CSR, torch dense. Ratios are against the references measured in this run.
+  Target: <= 8 us per call.
+- Batch 256, images per second: the engine against the dense forward (`minprune.cli_bench.
+  dense_numpy_forward`: BLAS GEMM per Linear; Numba im2col + GEMM per Conv2d) for LeNet-300-100
+  and for LeNet-5 pruned to 66/12/8/19% (Table 3). Target for LeNet-300-100: >= 2x dense.
+- ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
+  size, which sets `minprune.sparse.engine.SPMM_MIN_BATCH`.
+
+Weights are random and pruned to the paper's densities unless ``--checkpoint`` (LeNet-300-100) or
+``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern's size, not
+on the values. Results go to results/bench_lenet.json under a key naming the thread counts, with
+the command, the machine and its load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy.sparse
+from sparse_timing import machine_description, time_interleaved
+
+from minprune.checkpoint import atomic_write_json
+from minprune.cli_bench import benchmark_model, dense_logits, dense_numpy_forward
+from minprune.sparse import engine, engine_kernels
+
+RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
+TARGET_BATCH1_US, TARGET_BATCH256_SPEEDUP = 8.0, 2.0
+
+
+def _check(network, model, images) -> float:
+    """Max |sparse - dense| logits; raises if beyond rtol 1e-5 (the engine's contract)."""
+    expected, actual = dense_logits(model, images), network(images)
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6 * scale)
+    return float(np.abs(actual - expected).max())
+
+
+def _linear_layers(model):
+    names = [layer.name for layer in model if type(layer).__name__ == "Linear"]
+    return [
+        ((model[n].weight.data * model[n].weight_mask).astype(np.float32), model[n].bias.data)
+        for n in names
+    ]
+
+
+def batch1_methods(model, network, image) -> dict:
+    """Batch-1 forward of LeNet-300-100 by each method; all return the (10,) or (1, 10) logits."""
+    layers = _linear_layers(model)
+    vector = np.ascontiguousarray(image.reshape(-1))
+    chain = network._stages[0]  # the fused chain: the only stage of LeNet-300-100
+    out = np.empty((1, chain.out_features), np.float32)
+    flat = vector.reshape(1, -1)
+
+    def dense_numpy():
+        h = vector
+        for i, (weight, bias) in enumerate(layers):
+            h = weight @ h + bias
+            if i < len(layers) - 1:
+                h = np.maximum(h, np.float32(0.0))
+        return h
+
+    matrices = [(scipy.sparse.csr_array(weight), bias) for weight, bias in layers]
+
+    def scipy_csr():
+        h = vector
+        for i, (matrix, bias) in enumerate(matrices):
+            h = matrix @ h + bias
+            if i < len(matrices) - 1:
+                h = np.maximum(h, np.float32(0.0))
+        return h
+
+    methods = {
+        "minprune engine network(x)": lambda: network(image),
+        "minprune fused kernel, bare call": lambda: engine_kernels.fc_chain_per_sample(
+            flat, *chain.arrays, chain.hidden, out
+        ),
+        "dense NumPy W @ x": dense_numpy,
+        f"scipy {scipy.__version__} CSR @ x": scipy_csr,
+    }
+    try:
+        import torch
+    except ImportError:
+        return methods
+    torch.set_num_threads(numba.get_num_threads())
+    torch_layers = [(torch.from_numpy(w), torch.from_numpy(b.copy())) for w, b in layers]
+    torch_vector = torch.from_numpy(vector)
+
+    def torch_dense():
+        with torch.inference_mode():
+            h = torch_vector
+            for i, (weight, bias) in enumerate(torch_layers):
+                h = torch.addmv(bias, weight, h)
+                if i < len(torch_layers) - 1:
+                    h = torch.relu(h)
+            return h
+
+    methods[f"torch {torch.__version__} dense addmv"] = torch_dense
+    return methods
+
+
+def crossover(network, rounds: int) -> dict:
+    """Microseconds per call of the two chain kernels by batch size (random inputs)."""
+    chain = network._stages[0]
+    rng = np.random.default_rng(2)
+    table = {}
+    for batch in (1, 2, 4, 8, 12, 16, 24, 32, 64):
+        x = rng.random((batch, chain.in_features), dtype=np.float32)
+        out = np.empty((batch, chain.out_features), np.float32)
+        timings = time_interleaved(
+            {
+                "per_sample": lambda x=x, out=out: engine_kernels.fc_chain_per_sample(
+                    x, *chain.arrays, chain.hidden, out
+                ),
+                "batched": lambda x=x, out=out: engine_kernels.fc_chain_batched(
+                    x, *chain.arrays, out
+                ),
+            },
+            rounds,
+            max(1, 200 // batch),
+        )
+        table[batch] = {name: round(t["median_ms"] * 1e3, 2) for name, t in timings.items()}
+        print(f"  batch {batch:3d}: one SpMV chain per image {table[batch]['per_sample']:9.1f} us"
+              f"   SpMM {table[batch]['batched']:9.1f} us")
+    return table
+
+
+def throughput(network, model, images, rounds: int) -> dict:
+    """Images per second at this batch: engine vs dense (median and best of interleaved rounds)."""
+    dense = dense_numpy_forward(model)
+    timings = time_interleaved(
+        {"engine": lambda: network(images), "dense": lambda: dense(images)}, rounds, 1
+    )
+    result = {
+        f"{name}_images_per_s": {
+            "median": round(len(images) / (t["median_ms"] / 1e3)),
+            "best": round(len(images) / (t["best_ms"] / 1e3)),
+        }
+        for name, t in timings.items()
+    }
+    result["speedup_median"] = round(
+        timings["dense"]["median_ms"] / timings["engine"]["median_ms"], 2
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="trained LeNet-300-100 checkpoint")
+    parser.add_argument("--lenet5-checkpoint", default=None, help="trained LeNet-5 checkpoint")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds")
+    parser.add_argument("--calls", type=int, default=500, help="calls per round at batch 1")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--crossover", action="store_true", help="also time the chain kernels "
+                        "by batch size")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    rng = np.random.default_rng(0)
+    images = rng.random((args.batch_size, 1, 28, 28), dtype=np.float32)
+    result = {"machine": "2 cores" if os.cpu_count() == 2 else f"{os.cpu_count()} cores"}
+    result["details"] = machine_description()
+    result["threads"] = {
+        "numba": numba.get_num_threads(),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+    }
+
+    model, source = benchmark_model("lenet-300-100", args.checkpoint)
+    network = engine.compile(model)
+    print(f"LeNet-300-100: {source}\n{network.summary()}")
+    lenet300 = {"weights": source, "nnz": network.nnz, "nbytes": network.nbytes,
+                "max_abs_difference_vs_dense": _check(network, model, images)}
+
+    print(f"\nbatch 1, microseconds per call ({args.rounds} interleaved rounds x {args.calls}):")
+    timings = time_interleaved(batch1_methods(model, network, images[:1]), args.rounds, args.calls)
+    batch1 = {name: {"median_us": round(t["median_ms"] * 1e3, 2),
+                     "best_us": round(t["best_ms"] * 1e3, 2)} for name, t in timings.items()}
+    ours = batch1["minprune engine network(x)"]["median_us"]
+    for name, t in batch1.items():
+        print(f"  {name:38s} median {t['median_us']:7.2f}  best {t['best_us']:7.2f}   "
+              f"{t['median_us'] / ours:5.2f}x the engine's time")
+    lenet300["batch_1"] = batch1
+    lenet300["batch_1_time_relative_to_engine"] = {
+        name: round(t["median_us"] / ours, 2) for name, t in batch1.items()
+    }
+    lenet300["batch_1_target_met"] = ours <= TARGET_BATCH1_US
+
+    print(f"\nbatch {args.batch_size}, images per second (median of {args.rounds // 2} rounds):")
+    lenet300[f"batch_{args.batch_size}"] = throughput(network, model, images, args.rounds // 2)
+    lenet300[f"batch_{args.batch_size}_target_met"] = (
+        lenet300[f"batch_{args.batch_size}"]["speedup_median"] >= TARGET_BATCH256_SPEEDUP
+    )
+    print(f"  LeNet-300-100: {lenet300[f'batch_{args.batch_size}']}")
+    if args.crossover:
+        print("\nfused-chain kernels by batch size (LeNet-300-100):")
+        lenet300["crossover_us"] = crossover(network, max(5, args.rounds // 4))
+    result["lenet_300_100"] = lenet300
+
+    model5, source5 = benchmark_model("lenet5", args.lenet5_checkpoint)
+    network5 = engine.compile(model5)
+    print(f"\nLeNet-5: {source5}")
+    result["lenet5"] = {"weights": source5, "nnz": network5.nnz, "nbytes": network5.nbytes,
+                        "max_abs_difference_vs_dense": _check(network5, model5, images),
+                        f"batch_{args.batch_size}": throughput(network5, model5, images,
+                                                               max(5, args.rounds // 4))}
+    print(f"  LeNet-5: {result['lenet5'][f'batch_{args.batch_size}']}")
+
+    result["load_average_1min_before_after"] = [round(load_before[0], 2),
+                                                 round(os.getloadavg()[0], 2)]
+    result["targets"] = {"batch_1_us_at_most": TARGET_BATCH1_US,
+                         "batch_256_speedup_vs_dense_at_least": TARGET_BATCH256_SPEEDUP}
+    key = f"numba_threads={numba.get_num_threads()}"
+    key += f",openblas_threads={result['threads']['OPENBLAS_NUM_THREADS']}"
+    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    results[key] = {"command": "python " + " ".join(sys.argv), **result}
+    atomic_write_json(RESULTS_JSON, results)
+    load = result["load_average_1min_before_after"]
+    print(f"\nwrote {RESULTS_JSON} [{key!r}]; load average before, after: {load}")
+
+
+if __name__ == "__main__":
+    main()

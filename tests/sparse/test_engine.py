@@ -1,0 +1,394 @@
+"""The sparse inference engine against minprune's own dense forward (eval mode, no graph), and its
+kernels against plain NumPy twins.
+
+Random weights pruned to the paper's densities are enough for equality: the engine must reproduce
+``weight * weight_mask`` whatever the values. Real MNIST images join in when $MINPRUNE_DATA is
+set. Batches 1 and 7 take the per-image kernel, batch 12 the SpMM kernel (`SPMM_MIN_BATCH`). The
+kernel tests are small enough to run with ``NUMBA_DISABLE_JIT=1`` too; the CUDA test runs on a GPU
+or under ``NUMBA_ENABLE_CUDASIM=1`` and skips, saying why, otherwise.
+"""
+
+import argparse
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune import models
+from minprune import random as minprune_random
+from minprune.checkpoint import save_checkpoint
+from minprune.cli_bench import (
+    PAPER_KEEP_RATIOS,
+    add_bench_parser,
+    benchmark_model,
+    dense_logits,
+    dense_numpy_forward,
+)
+from minprune.kernels.cuda_support import cuda_available
+from minprune.kernels.pool import max_pool_forward_reference
+from minprune.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from minprune.prune import keep_ratio_prune, prunable_layers, set_mask
+from minprune.sparse import engine, engine_kernels
+from minprune.sparse.csr import CSRMatrix
+
+BATCHES = [1, 7, 12]
+assert BATCHES[-1] >= engine.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
+
+
+def _assert_matches(actual, expected):
+    """rtol 1e-5, and an absolute floor of 1e-6 of the logits' scale (sums run in another order)."""
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6 * scale)
+
+
+def _pruned(name, keep_ratio=None, seed=0, **options):
+    """A model with random weights and biases, pruned to ``keep_ratio`` (default: the paper's)."""
+    minprune_random.manual_seed(seed)
+    model = models.build(name, **options)
+    rng = np.random.default_rng(seed)
+    for _, parameter in model.named_parameters():
+        if parameter.data.ndim == 1:
+            parameter.data[...] = rng.uniform(-0.2, 0.2, parameter.data.shape)
+    if keep_ratio == 0.0:  # keep_ratio_prune refuses 0: install empty masks directly
+        for layer in prunable_layers(model).values():
+            set_mask(layer, np.zeros(layer.weight.shape))
+    else:
+        keep_ratio_prune(model, PAPER_KEEP_RATIOS[name] if keep_ratio is None else keep_ratio)
+    return model.eval()
+
+
+def _images(batch, seed=1):
+    return np.random.default_rng(seed).random((batch, 1, 28, 28), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def lenet300():
+    model = _pruned("lenet-300-100")
+    return model, engine.compile(model)
+
+
+@pytest.fixture(scope="module")
+def lenet5():
+    model = _pruned("lenet5")
+    return model, engine.compile(model)
+
+
+# -- equality with the dense model ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_lenet_300_100_matches_dense(lenet300, batch):
+    model, network = lenet300
+    images = _images(batch)
+    expected = dense_logits(model, images)
+    _assert_matches(network(images), expected)
+    _assert_matches(network(images.reshape(batch, 784)), expected)  # flat input too
+    np.testing.assert_array_equal(network.predict(images), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_lenet5_matches_dense(lenet5, batch):
+    model, network = lenet5
+    images = _images(batch)
+    expected = dense_logits(model, images)
+    _assert_matches(network(images), expected)
+    _assert_matches(network(images.reshape(batch, 784)), expected)
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
+@pytest.mark.parametrize("batch", [1, 12])
+def test_density_zero_leaves_the_bias_path(name, batch):
+    model = _pruned(name, keep_ratio=0.0)
+    network = engine.compile(model)
+    assert network.nnz == 0
+    logits = network(_images(batch))
+    _assert_matches(logits, dense_logits(model, _images(batch)))
+    np.testing.assert_array_equal(logits, np.broadcast_to(model[-1].bias.data, logits.shape))
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
+@pytest.mark.parametrize("batch", [1, 12])
+def test_density_one_is_the_dense_model(name, batch):
+    model = _pruned(name, keep_ratio=1.0)
+    network = engine.compile(model)
+    assert all(layer.density in (None, 1.0) for layer in network.layers)
+    _assert_matches(network(_images(batch)), dense_logits(model, _images(batch)))
+
+
+def test_real_mnist_images(mnist_dir, lenet300, lenet5):
+    from minprune.data import mnist
+
+    _, test_set = mnist(mnist_dir)
+    for batch in (1, 7, 200):
+        images = np.ascontiguousarray(test_set.images[:batch])
+        for model, network in (lenet300, lenet5):
+            _assert_matches(network(images), dense_logits(model, images))
+
+
+def test_dropout_is_the_identity():
+    model = _pruned("lenet-300-100", dropout=0.5)
+    network = engine.compile(model)
+    assert [layer.runs_as for layer in network.layers if layer.kind == "dropout"] == [
+        "identity (inference)"
+    ] * 2
+    for batch in (1, 12):
+        _assert_matches(network(_images(batch)), dense_logits(model, _images(batch)))
+
+
+def test_other_input_dtypes_are_converted(lenet300):
+    model, network = lenet300
+    images = _images(3)
+    _assert_matches(network(images.astype(np.float64)), dense_logits(model, images))
+    _assert_matches(network(images[:, :, ::-1, :]), dense_logits(model, images[:, :, ::-1, :]))
+
+
+def test_network_keeps_its_own_copy_of_the_weights():
+    model = _pruned("lenet-300-100")
+    network = engine.compile(model)
+    before = network(_images(2))
+    model.fc1.weight.data[...] = 0.0
+    np.testing.assert_array_equal(network(_images(2)), before)
+
+
+def test_a_model_without_flatten_and_a_generic_conv_net():
+    """Linear first (input_shape (784,)); conv with stride and padding, ReLU after it, a Flatten
+    that no Linear follows."""
+    minprune_random.manual_seed(3)
+    mlp = Sequential(OrderedDict(fc1=Linear(784, 20), relu=ReLU(), fc2=Linear(20, 5, bias=False)))
+    network = engine.compile(mlp, input_shape=(784,))
+    flat = _images(4).reshape(4, 784)
+    _assert_matches(network(flat), dense_logits(mlp, flat))
+    conv = Sequential(
+        OrderedDict(
+            conv=Conv2d(1, 3, kernel_size=3, stride=2, padding=1),
+            relu=ReLU(),
+            pool=MaxPool2d(2, 2),
+            flatten=Flatten(),
+        )
+    )
+    network = engine.compile(conv)
+    images = _images(5) - 0.5
+    assert network.layers[-1].output_shape == (3 * 7 * 7,)
+    _assert_matches(network(images), dense_logits(conv, images))
+
+
+# -- description ---------------------------------------------------------------------------------
+
+
+def test_layers_describe_the_network(lenet300, lenet5):
+    _, network = lenet300
+    assert [layer.name for layer in network.layers] == [
+        "flatten", "fc1", "relu1", "fc2", "relu2", "fc3"
+    ]
+    densities = {layer.name: layer.density for layer in network.layers if layer.nnz is not None}
+    assert densities == pytest.approx({"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}, abs=1e-3)
+    assert all("fused CSR chain 0" in layer.runs_as for layer in network.layers)
+    assert network.layers[1].weight_shape == (300, 784)
+    dense_bytes = 4 * (784 * 300 + 300 * 100 + 100 * 10)
+    assert 8 * network.nnz < network.nbytes < dense_bytes / 5
+    assert "fc1" in network.summary() and "8.00%" in repr(network)
+    _, network5 = lenet5
+    assert network5.layers[0].kind == "conv2d" and network5.layers[0].output_shape == (20, 24, 24)
+    assert network5.layers[0].weight_shape == (20, 1, 5, 5)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_wrong_input_shape_names_expected_and_actual(lenet300, lenet5):
+    _, network = lenet300
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, 28, 28\) or \(N, 784\), "
+                                         r"got \(3, 28, 28\)"):
+        network(np.zeros((3, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"got \(784,\)"):
+        network(np.zeros(784, np.float32))
+    with pytest.raises(ValueError, match=r"got \(2, 1, 28, 27\)"):
+        lenet5[1](np.zeros((2, 1, 28, 27), np.float32))
+    with pytest.raises(ValueError, match="expected a float array"):
+        network("images")
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return x
+
+
+def test_unsupported_layer_is_named():
+    model = Sequential(OrderedDict(flatten=Flatten(), fc=Linear(784, 10), squash=Tanh()))
+    with pytest.raises(ValueError, match=r"layer 'squash': the sparse engine cannot run a Tanh"):
+        engine.compile(model)
+
+
+def test_compile_checks_model_shapes_and_backend():
+    with pytest.raises(ValueError, match="expected a minprune.nn.Sequential"):
+        engine.compile(Linear(784, 10))
+    no_flatten = Sequential(OrderedDict(fc=Linear(784, 10)))
+    with pytest.raises(ValueError, match=r"layer 'fc': Linear expects per-sample input \(784,\)"):
+        engine.compile(no_flatten)
+    wrong_channels = Sequential(OrderedDict(conv=Conv2d(3, 4, kernel_size=3)))
+    with pytest.raises(ValueError, match=r"layer 'conv': Conv2d expects per-sample input \(3, H"):
+        engine.compile(wrong_channels)
+    with pytest.raises(ValueError, match="layer 'conv'.*smaller than the kernel"):
+        engine.compile(Sequential(OrderedDict(conv=Conv2d(1, 2, 5))), input_shape=(1, 3, 3))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        engine.compile(no_flatten, backend="tpu")
+    with pytest.raises(ValueError, match="input_shape must be positive ints"):
+        engine.compile(no_flatten, input_shape=(0, 784))
+
+
+# -- the kernels against plain NumPy twins ------------------------------------------------------
+
+
+@st.composite
+def fc_chains(draw):
+    """(matrices, dense float64 twins, biases, relu flags): 1-3 layers of 1-12 units, densities
+    including 0 and 1 (so empty rows, 1xN and Nx1 layers occur)."""
+    sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    matrices, dense, biases, relu_after = [], [], [], []
+    for inputs, outputs in zip(sizes[:-1], sizes[1:], strict=True):
+        density = draw(st.sampled_from([0.0, 0.3, 1.0]))
+        values = rng.standard_normal((outputs, inputs)).astype(np.float32)
+        mask = (rng.random((outputs, inputs)) < density).astype(np.float32)
+        matrices.append(CSRMatrix.from_dense(values * mask, mask))
+        dense.append((values * mask).astype(np.float64))
+        biases.append(rng.standard_normal(outputs).astype(np.float32))
+        relu_after.append(draw(st.booleans()))
+    return matrices, dense, biases, relu_after
+
+
+def _chain_reference(x, dense, biases, relu_after):
+    """The slow twin: float64 dense matrix products, layer by layer."""
+    h = x.astype(np.float64)
+    for weight, bias, relu in zip(dense, biases, relu_after, strict=True):
+        h = h @ weight.T + bias
+        if relu:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+@settings(max_examples=60, deadline=None)
+@given(chain=fc_chains(), batch=st.integers(1, 9), seed=st.integers(0, 1000))
+def test_fc_chain_kernels_match_reference(chain, batch, seed):
+    matrices, dense, biases, relu_after = chain
+    arrays = engine_kernels.pack_fc_chain(matrices, biases, relu_after)
+    x = np.random.default_rng(seed).standard_normal((batch, matrices[0].shape[1]))
+    x = x.astype(np.float32)
+    expected = _chain_reference(x, dense, biases, relu_after)
+    rows = matrices[-1].shape[0]
+    per_sample = np.full((batch, rows), np.nan, np.float32)
+    hidden = np.empty(arrays[4][-2], np.float32)
+    engine_kernels.fc_chain_per_sample(x, *arrays, hidden, per_sample)
+    batched = np.full((batch, rows), np.nan, np.float32)
+    engine_kernels.fc_chain_batched(x, *arrays, batched)
+    np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_pack_fc_chain_checks_layer_sizes():
+    a = CSRMatrix.from_dense(np.ones((3, 4), np.float32))
+    with pytest.raises(ValueError, match="layer 1 has 4 columns but layer 0 gives 3 outputs"):
+        engine_kernels.pack_fc_chain([a, a], [np.zeros(3, np.float32)] * 2, [True, False])
+    with pytest.raises(ValueError, match="one bias and one relu flag per matrix"):
+        engine_kernels.pack_fc_chain([a], [], [True])
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride"), [((2, 3, 6, 6), 2, 2), ((1, 1, 5, 4), 3, 1)]
+)
+def test_max_pool_matches_reference(shape, kernel, stride):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    expected, _ = max_pool_forward_reference(x, kernel, stride)
+    out = np.empty(expected.shape, np.float32)
+    engine_kernels.max_pool_cpu(x, kernel, stride, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_dense_numpy_forward_matches_the_model(lenet5, lenet300):
+    """The benchmarks' dense reference is itself checked against minprune's forward."""
+    for model, _ in (lenet300, lenet5):
+        for batch in (1, 3):
+            images = _images(batch)
+            _assert_matches(dense_numpy_forward(model)(images), dense_logits(model, images))
+
+
+# -- CUDA ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(
+    not cuda_available(),
+    reason="no CUDA GPU found and NUMBA_ENABLE_CUDASIM is not set "
+    "(run `NUMBA_ENABLE_CUDASIM=1 pytest -m cuda` to use Numba's simulator)",
+)
+def test_cuda_backend_matches_dense():
+    """Tiny, because the simulator runs every GPU thread as a Python thread."""
+    from numba import cuda
+
+    minprune_random.manual_seed(5)
+    model = Sequential(
+        OrderedDict(
+            conv=Conv2d(1, 2, kernel_size=3),
+            pool=MaxPool2d(2, 2),
+            flatten=Flatten(),
+            fc1=Linear(18, 4),
+            relu=ReLU(),
+            fc2=Linear(4, 3),
+        )
+    )
+    keep_ratio_prune(model, {"*": 0.5})
+    model.fc1.bias.data[...] = [0.1, -0.2, 0.3, -0.4]
+    network = engine.compile(model, backend="cuda", input_shape=(1, 8, 8))
+    images = np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32) - 0.5
+    expected = dense_logits(model, images)
+    _assert_matches(network(images), expected)
+    _assert_matches(network(images.reshape(2, 64)), expected)
+    on_device = network(cuda.to_device(images))
+    assert not isinstance(on_device, np.ndarray)
+    _assert_matches(on_device.copy_to_host(), expected)
+    np.testing.assert_array_equal(network.predict(images), expected.argmax(axis=1))
+    assert network.nbytes > 0 and network.layers[0].runs_as.startswith("csr_cuda")
+
+
+def test_cuda_backend_without_a_gpu_is_an_error():
+    if cuda_available():
+        pytest.skip("a GPU (or the simulator) is available")
+    with pytest.raises(ValueError, match="backend 'cuda' needs a CUDA GPU"):
+        engine.compile(Sequential(OrderedDict(fc=Linear(4, 2))), backend="cuda", input_shape=(4,))
+
+
+# -- minprune bench -------------------------------------------------------------------------------
+
+
+def _bench_args(*argv):
+    parser = argparse.ArgumentParser()
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["bench", *argv])
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
+def test_bench_command_checks_and_reports(name, capsys):
+    args = _bench_args("--model", name, "--batch-size", "3", "--repeats", "1")
+    assert args.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "random weights pruned to the paper's densities" in printed
+    assert "sparse logits match the dense model" in printed
+    assert "batch 1 latency" in printed and "batch 3 throughput" in printed
+
+
+def test_bench_command_loads_a_checkpoint(tmp_path, capsys):
+    model, _ = benchmark_model("lenet-300-100", seed=4)
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, model.state_dict(), epoch=1)
+    args = _bench_args("--checkpoint", str(path), "--batch-size", "2", "--repeats", "1")
+    assert args.run(args) == 0
+    assert f"weights and masks from {path}" in capsys.readouterr().out
+    wrong = _bench_args("--model", "lenet5", "--checkpoint", str(path), "--repeats", "1")
+    with pytest.raises(ValueError, match="does not hold a lenet5"):
+        wrong.run(wrong)
+    with pytest.raises(ValueError, match="--batch-size must be >= 1"):
+        args.batch_size = 0
+        args.run(args)
