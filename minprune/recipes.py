@@ -60,7 +60,7 @@ RECIPES = {
     ),
     "lenet5": Recipe(
         model="lenet5",
-        train=Phase(epochs=20, lr=0.02, lr_policy="step", gamma=0.1, step_size=6_000),
+        train=Phase(epochs=14, lr=0.02, lr_policy="step", gamma=0.1, step_size=6_000),
         retrain=Phase(epochs=4, lr=0.002, lr_policy="step", gamma=0.1, step_size=3 * 938),
         targets={"conv1.weight": 0.66, "conv2.weight": 0.12, "fc1.weight": 0.08,
                  "fc2.weight": 0.19},

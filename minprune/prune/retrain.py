@@ -152,8 +152,7 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         if part not in FREEZE_CHOICES:
             raise ValueError(f"freeze must be one of {FREEZE_CHOICES}, got {part!r}")
     records = []
-    settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "freeze": freezes,
-                                      "seed": seed}))
+    settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "seed": seed}))
     if state_path.exists():
         model_state, _, meta = load_checkpoint(state_path)
         if meta.get("settings") != settings:
@@ -161,8 +160,10 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
                 f"{state_path} was written by a run with other settings ({meta.get('settings')}); "
                 f"delete {state_dir} to start these rounds ({settings}) afresh"
             )
-        model.load_state_dict(model_state)
         records = meta["records"]
+        if [r["freeze"] for r in records] != freezes[: len(records)]:
+            raise ValueError(f"{state_path}: its completed rounds froze other layers than asked")
+        model.load_state_dict(model_state)
         log(f"resumed {state_path}: {len(records)} of {len(rounds)} rounds done")
     for index in range(len(records), len(rounds)):
         decided = rounds[index](model)
