@@ -155,10 +155,12 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
     settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "seed": seed}))
     if state_path.exists():
         model_state, _, meta = load_checkpoint(state_path)
-        if meta.get("settings") != settings:
+        saved = meta.get("settings") or {}
+        differ = sorted(key for key in settings if saved.get(key) != settings[key])
+        if differ:
             raise ValueError(
-                f"{state_path} was written by a run with other settings ({meta.get('settings')}); "
-                f"delete {state_dir} to start these rounds ({settings}) afresh"
+                f"{state_path} was written by a run with other settings (different {differ}); "
+                f"delete {state_dir} to start these rounds afresh"
             )
         records = meta["records"]
         if [r["freeze"] for r in records] != freezes[: len(records)]:

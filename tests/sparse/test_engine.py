@@ -392,3 +392,11 @@ def test_bench_command_loads_a_checkpoint(tmp_path, capsys):
     with pytest.raises(ValueError, match="--batch-size must be >= 1"):
         args.batch_size = 0
         args.run(args)
+
+
+def test_compile_is_reachable_from_the_sparse_package():
+    import minprune.sparse
+
+    assert minprune.sparse.compile is engine.compile
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        minprune.sparse.nothing  # noqa: B018
