@@ -134,8 +134,10 @@ def crossover(network, rounds: int) -> dict:
             max(1, 200 // batch),
         )
         table[batch] = {name: round(t["median_ms"] * 1e3, 2) for name, t in timings.items()}
-        print(f"  batch {batch:3d}: one SpMV chain per image {table[batch]['per_sample']:9.1f} us"
-              f"   SpMM {table[batch]['batched']:9.1f} us")
+        print(
+            f"  batch {batch:3d}: one SpMV chain per image {table[batch]['per_sample']:9.1f} us"
+            f"   SpMM {table[batch]['batched']:9.1f} us"
+        )
     return table
 
 
@@ -165,8 +167,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40, help="interleaved timing rounds")
     parser.add_argument("--calls", type=int, default=500, help="calls per round at batch 1")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--crossover", action="store_true", help="also time the chain kernels "
-                        "by batch size")
+    parser.add_argument(
+        "--crossover", action="store_true", help="also time the chain kernels by batch size"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     rng = np.random.default_rng(0)
@@ -181,17 +184,25 @@ def main() -> None:
     model, source = benchmark_model("lenet-300-100", args.checkpoint)
     network = engine.compile(model)
     print(f"LeNet-300-100: {source}\n{network.summary()}")
-    lenet300 = {"weights": source, "nnz": network.nnz, "nbytes": network.nbytes,
-                "max_abs_difference_vs_dense": _check(network, model, images)}
+    lenet300 = {
+        "weights": source,
+        "nnz": network.nnz,
+        "nbytes": network.nbytes,
+        "max_abs_difference_vs_dense": _check(network, model, images),
+    }
 
     print(f"\nbatch 1, microseconds per call ({args.rounds} interleaved rounds x {args.calls}):")
     timings = time_interleaved(batch1_methods(model, network, images[:1]), args.rounds, args.calls)
-    batch1 = {name: {"median_us": round(t["median_ms"] * 1e3, 2),
-                     "best_us": round(t["best_ms"] * 1e3, 2)} for name, t in timings.items()}
+    batch1 = {
+        name: {"median_us": round(t["median_ms"] * 1e3, 2), "best_us": round(t["best_ms"] * 1e3, 2)}
+        for name, t in timings.items()
+    }
     ours = batch1["minprune engine network(x)"]["median_us"]
     for name, t in batch1.items():
-        print(f"  {name:38s} median {t['median_us']:7.2f}  best {t['best_us']:7.2f}   "
-              f"{t['median_us'] / ours:5.2f}x the engine's time")
+        print(
+            f"  {name:38s} median {t['median_us']:7.2f}  best {t['best_us']:7.2f}   "
+            f"{t['median_us'] / ours:5.2f}x the engine's time"
+        )
     lenet300["batch_1"] = batch1
     lenet300["batch_1_time_relative_to_engine"] = {
         name: round(t["median_us"] / ours, 2) for name, t in batch1.items()
@@ -212,16 +223,23 @@ def main() -> None:
     model5, source5 = benchmark_model("lenet5", args.lenet5_checkpoint)
     network5 = engine.compile(model5)
     print(f"\nLeNet-5: {source5}")
-    result["lenet5"] = {"weights": source5, "nnz": network5.nnz, "nbytes": network5.nbytes,
-                        "max_abs_difference_vs_dense": _check(network5, model5, images),
-                        f"batch_{args.batch_size}": throughput(network5, model5, images,
-                                                               max(5, args.rounds // 4))}
+    result["lenet5"] = {
+        "weights": source5,
+        "nnz": network5.nnz,
+        "nbytes": network5.nbytes,
+        "max_abs_difference_vs_dense": _check(network5, model5, images),
+        f"batch_{args.batch_size}": throughput(network5, model5, images, max(5, args.rounds // 4)),
+    }
     print(f"  LeNet-5: {result['lenet5'][f'batch_{args.batch_size}']}")
 
-    result["load_average_1min_before_after"] = [round(load_before[0], 2),
-                                                 round(os.getloadavg()[0], 2)]
-    result["targets"] = {"batch_1_us_at_most": TARGET_BATCH1_US,
-                         "batch_256_speedup_vs_dense_at_least": TARGET_BATCH256_SPEEDUP}
+    result["load_average_1min_before_after"] = [
+        round(load_before[0], 2),
+        round(os.getloadavg()[0], 2),
+    ]
+    result["targets"] = {
+        "batch_1_us_at_most": TARGET_BATCH1_US,
+        "batch_256_speedup_vs_dense_at_least": TARGET_BATCH256_SPEEDUP,
+    }
     key = f"numba_threads={numba.get_num_threads()}"
     key += f",openblas_threads={result['threads']['OPENBLAS_NUM_THREADS']}"
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}

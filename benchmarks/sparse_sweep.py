@@ -6,9 +6,10 @@
 For each density, minprune's Numba CSR kernels against dense NumPy (BLAS), measured in the same
 run: SpMV (batch 1: y = W x) and SpMM at batch 256 (Y^T = W X^T, the layout minprune's Linear
 path uses; dense: the same product with W dense, one SGEMM). scipy.sparse is timed too, for
-reference. Prints the break-even density (log-linear interpolation between the two measured
-densities where sparse stops being faster), draws results/sparse_sweep.png and stores the numbers
-in results/bench_sparse.json under "sweep".
+reference (its SpMM only up to 20% density: it is single-threaded and takes seconds beyond).
+Prints the break-even density (log-linear interpolation between the two measured densities where
+sparse stops being faster), draws results/sparse_sweep.png and stores the numbers in
+results/bench_sparse.json under "sweep".
 
 The paper's context (Deep Compression / EIE): at ~10% density sparse wins at batch 1 and tends to
 lose at large batches, where dense BLAS reuses each weight across the batch.
@@ -30,6 +31,7 @@ from minprune.sparse.csr import CSRMatrix
 ROWS, COLS, BATCH = 4096, 9216, 256
 DEFAULT_DENSITIES = [0.01, 0.02, 0.05, 0.09, 0.2, 0.3, 0.5, 0.7, 1.0]
 PNG = RESULTS_JSON.parent / "sparse_sweep.png"
+SCIPY_SPMM_MAX_DENSITY = 0.2  # scipy's SpMM is single-threaded: seconds per call beyond this
 
 
 def break_even(densities: list[float], sparse_ms: list[float], dense_ms: list[float]):
@@ -62,21 +64,20 @@ def sweep_one(density: float, rng, rounds: int) -> dict:
         rounds=rounds * 4,
         calls_per_round=5,
     )
-    spmm = time_interleaved(
-        {
-            "minprune": lambda: csr_ops.spmm(csr, x_t, out=out_batch),
-            "scipy": lambda: matrix @ x_t,
-            "dense": lambda: np.matmul(dense, x_t, out=out_batch),
-        },
-        rounds=rounds,
-        calls_per_round=1,
-    )
+    spmm_methods = {
+        "minprune": lambda: csr_ops.spmm(csr, x_t, out=out_batch),
+        "dense": lambda: np.matmul(dense, x_t, out=out_batch),
+    }
+    if density <= SCIPY_SPMM_MAX_DENSITY:
+        spmm_methods["scipy"] = lambda: matrix @ x_t
+    spmm = time_interleaved(spmm_methods, rounds=rounds, calls_per_round=1, warmup=1)
     row = {"density": csr.density, "nnz": csr.nnz, "spmv": spmv, "spmm": spmm}
     print(
         f"{density:7.2%}  SpMV ms: minprune {spmv['minprune']['median_ms']:7.3f} "
         f"scipy {spmv['scipy']['median_ms']:7.3f} dense {spmv['dense']['median_ms']:7.3f} | "
         f"SpMM ms: minprune {spmm['minprune']['median_ms']:8.1f} "
-        f"scipy {spmm['scipy']['median_ms']:8.1f} dense {spmm['dense']['median_ms']:8.1f}",
+        f"scipy {spmm.get('scipy', {}).get('median_ms', float('nan')):8.1f} "
+        f"dense {spmm['dense']['median_ms']:8.1f}",
         flush=True,
     )
     return row
@@ -88,17 +89,17 @@ def plot(rows: list[dict], crossings: dict, threads: int) -> None:
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    densities = [100 * row["density"] for row in rows]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, kind, title in zip(
         axes, ("spmv", "spmm"), ("SpMV, batch 1", f"SpMM, batch {BATCH}"), strict=True
     ):
         for method, style in (("minprune", "o-"), ("scipy", "s--"), ("dense", "^-")):
-            times = [row[kind][method]["median_ms"] for row in rows]
+            measured = [row for row in rows if method in row[kind]]
+            times = [row[kind][method]["median_ms"] for row in measured]
             label = {"minprune": "minprune CSR (Numba)", "scipy": "scipy.sparse CSR"}.get(
                 method, "dense BLAS (NumPy)"
             )
-            axis.plot(densities, times, style, label=label)
+            axis.plot([100 * row["density"] for row in measured], times, style, label=label)
         if crossings[kind] is not None:
             axis.axvline(100 * crossings[kind], color="grey", linestyle=":")
             axis.annotate(

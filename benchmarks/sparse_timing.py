@@ -33,13 +33,13 @@ RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_spars
 
 
 def time_interleaved(
-    methods: dict[str, Callable[[], object]], rounds: int, calls_per_round: int
+    methods: dict[str, Callable[[], object]], rounds: int, calls_per_round: int, warmup: int = 2
 ) -> dict[str, dict[str, float]]:
     """Milliseconds per call for each method: {"median_ms", "best_ms"} over ``rounds`` rounds of
-    ``calls_per_round`` back-to-back calls. Every method is called twice first (JIT, caches)."""
+    ``calls_per_round`` back-to-back calls, after ``warmup`` untimed calls (JIT, caches)."""
     for method in methods.values():
-        method()
-        method()
+        for _ in range(warmup):
+            method()
     samples: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(rounds):
         for name, method in methods.items():

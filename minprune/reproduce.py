@@ -86,8 +86,20 @@ def _keep_ratio_round(ratios: dict):
     return prune_round
 
 
-def _points(records):
-    return [{"round": r["round"], "density": r["density"], "compression": 1 / r["density"],
+def _most_compressed(curve, error_limit):
+    """The most compressed point whose error is at most ``error_limit`` (the dense point at
+    worst)."""
+    within = [point for point in curve if point["error"] <= error_limit + 1e-12]
+    return max(within, key=lambda point: point["compression"], default=curve[0])
+
+
+def _points(records, model):
+    """Curve points; compression counts parameters as Table 1 does (all weights and biases before,
+    kept weights and all biases after)."""
+    parameters = sum(p.size for p in model.parameters())
+    weights = sum(layer.weight.size for layer in prunable_layers(model).values())
+    return [{"round": r["round"], "density": r["density"],
+             "compression": parameters / (r["density"] * weights + parameters - weights),
              "error": r["error_retrained"], "error_pruned": r["error_pruned"]}
             for r in records]
 
@@ -204,15 +216,15 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
             beyond, train_set, test_set, [_keep_ratio_round(r) for r in beyond_plan[:count]],
             recipe.beyond_retrain or recipe.retrain, state_dir=work / "beyond",
             seed=recipe.seed + 100, plan=beyond_plan, progress=progress, log=log)
-        if beyond_records[-1]["error_retrained"] > baseline_error * 1.25:
-            break
+        if beyond_records[-1]["error_retrained"] > 2 * baseline_error:
+            break  # past the knee of the curve
     timings["beyond"] = time.perf_counter() - t
     curve = [{"round": 0, "density": 1.0, "compression": 1.0, "error": baseline_error}]
-    curve += _points(paper_records)
+    curve += _points(paper_records, pruned)
     curve += [dict(p, round=p["round"] + len(paper_records))
-              for p in _points(beyond_records)]
-    within = [p for p in curve if p["error"] <= baseline_error]
-    best = max(within, key=lambda p: p["compression"])
+              for p in _points(beyond_records, pruned)]
+    best = _most_compressed(curve, baseline_error)
+    best_paper = _most_compressed(curve, recipe.paper.get("error_before", baseline_error))
     figures.plot_compression_curve(curve, out / "compression.png",
                                    f"{name}: iterative pruning, test error vs compression",
                                    baseline_error=baseline_error)
@@ -239,7 +251,8 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
         "layer_table": table,
         "dense_layer_table": dense_table,
         "paper": recipe.paper,
-        "beyond": {"curve": curve, "best_within_baseline_error": best},
+        "beyond": {"curve": curve, "best_within_baseline_error": best,
+                   "best_within_paper_baseline_error": best_paper},
         "sensitivity": sensitivity,
         "tradeoff": tradeoff_info,
         "seconds": timings,
@@ -249,8 +262,10 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
                    "dropout": recipe.dropout, "seed": recipe.seed},
     }
     report.save_json(out / "summary.json", summary)
-    log(f"{name}: {row['compression']:.1f}x at {pruned_error:.2%} (paper point); best within "
-        f"baseline error: {best['compression']:.1f}x at {best['error']:.2%}; wrote {out}")
+    log(f"{name}: {row['compression']:.1f}x at {pruned_error:.2%} (paper point); most "
+        f"compressed within our baseline error: {best['compression']:.1f}x at "
+        f"{best['error']:.2%}, within the paper's: {best_paper['compression']:.1f}x at "
+        f"{best_paper['error']:.2%}; wrote {out}")
     return summary
 
 
