@@ -2,7 +2,7 @@
 scipy.sparse vs dense NumPy (BLAS GEMV), and torch's CSR when torch is importable.
 
     python benchmarks/sparse_spmv.py                  # all cores
-    python benchmarks/sparse_spmv.py --threads 1 --rounds 100
+    python benchmarks/sparse_spmv.py --threads 1 --rounds 100 --tag one_thread
 
 Han et al. keep 9% of fc6 (Table 4); Deep Compression measured such a layer 2.5x faster sparse
 than dense on a CPU with MKL at batch 1. Targets for this repository: <= 1.4 ms per call and
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--calls-per-round", type=int, default=10)
+    parser.add_argument("--tag", default="", help='stored as "spmv_fc6_<tag>" in the JSON')
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
 
@@ -126,8 +127,12 @@ def main() -> None:
         f"{NOMINAL_BANDWIDTH_GBS} GB/s"
     )
     path = update_results(
-        "spmv_fc6",
+        "spmv_fc6" + (f"_{args.tag}" if args.tag else ""),
         {
+            "environment": {
+                name: os.environ[name] for name in ("OMP_WAIT_POLICY",) if name in os.environ
+            },
+            "nice": os.nice(0),
             **machine_description(),
             "shape": [ROWS, COLS],
             "density": csr.density,

@@ -61,10 +61,12 @@ RECIPES = {
     "lenet5": Recipe(
         model="lenet5",
         train=Phase(epochs=14, lr=0.02, lr_policy="step", gamma=0.1, step_size=6_000),
-        retrain=Phase(epochs=4, lr=0.002, lr_policy="step", gamma=0.1, step_size=3 * 938),
-        targets={"conv1.weight": 0.66, "conv2.weight": 0.12, "fc1.weight": 0.08,
+        retrain=Phase(epochs=8, lr=0.002, lr_policy="step", gamma=0.1, step_size=6 * 938),
+        # fc1 at 7.75% rather than 8%: with the biases counted, 12x needs <= 35.9K parameters.
+        targets={"conv1.weight": 0.66, "conv2.weight": 0.12, "fc1.weight": 0.0775,
                  "fc2.weight": 0.19},
-        rounds=4,
+        rounds=5,
+        beyond_rounds=4,
         paper={"error_before": 0.0080, "error_after": 0.0077, "compression": 12},
     ),
 }

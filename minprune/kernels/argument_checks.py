@@ -12,6 +12,7 @@ Works for numpy arrays and for Numba CUDA device arrays (real or simulated), whi
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -24,15 +25,14 @@ def is_device_array(array) -> bool:
     return hasattr(array, "copy_to_host") and not isinstance(array, np.ndarray)
 
 
-def _is_c_contiguous(array) -> bool:
-    if isinstance(array, np.ndarray):
-        return bool(array.flags.c_contiguous)
-    return bool(array.is_c_contiguous())
-
-
 def _describe_shape(shape) -> str:
     parts = ["any" if n is None else str(n) for n in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def _as_dtypes(dtypes) -> tuple[np.dtype, ...]:
+    return tuple(np.dtype(d) for d in (dtypes if isinstance(dtypes, tuple) else (dtypes,)))
 
 
 def require_array(
@@ -43,25 +43,41 @@ def require_array(
     ``dtypes`` is a dtype or a tuple of dtypes; ``shape`` is a tuple whose entries are ints or None
     (any length along that axis). With ``contiguous``, the array must also be C-contiguous (the
     kernels index raw memory row by row). Device arrays pass only with ``allow_device`` (the CUDA
-    wrappers); CPU kernels need numpy arrays.
+    wrappers); CPU kernels need numpy arrays. The passing path is kept cheap (a few microseconds):
+    wrappers call this on every kernel call.
     """
-    dtypes = tuple(np.dtype(d) for d in (dtypes if isinstance(dtypes, tuple) else (dtypes,)))
-    expected_dtype = " or ".join(str(d) for d in dtypes)
-    expected = f"{expected_dtype} array of shape {_describe_shape(shape)}"
-    if not (isinstance(array, np.ndarray) or (allow_device and is_device_array(array))):
-        where = "numpy " if is_device_array(array) else ""
-        raise ValueError(f"{name}: expected {where}{expected}, got {type(array).__name__}")
-    actual = f"{array.dtype} array of shape {tuple(array.shape)}"
-    shape_ok = len(array.shape) == len(shape) and all(
-        want is None or want == got for want, got in zip(shape, array.shape, strict=False)
-    )
-    if np.dtype(array.dtype) not in dtypes or not shape_ok:
-        raise ValueError(f"{name}: expected {expected}, got {actual}")
-    if contiguous and not _is_c_contiguous(array):
+    allowed = _as_dtypes(dtypes)
+    is_numpy = isinstance(array, np.ndarray)
+    if is_numpy or (allow_device and is_device_array(array)):
+        actual_shape = tuple(array.shape)
+        if (
+            array.dtype in allowed
+            and len(actual_shape) == len(shape)
+            and all(
+                want is None or want == got for want, got in zip(shape, actual_shape, strict=True)
+            )
+        ):
+            if not contiguous or (
+                array.flags.c_contiguous if is_numpy else array.is_c_contiguous()
+            ):
+                return
+            raise ValueError(
+                f"{name}: expected a C-contiguous {_expected(allowed, shape)}, got a "
+                f"non-contiguous {array.dtype} array of shape {actual_shape} "
+                "(use np.ascontiguousarray)"
+            )
         raise ValueError(
-            f"{name}: expected a C-contiguous {expected}, got a non-contiguous {actual} "
-            "(use np.ascontiguousarray)"
+            f"{name}: expected {_expected(allowed, shape)}, "
+            f"got {array.dtype} array of shape {actual_shape}"
         )
+    where = "numpy " if is_device_array(array) else ""
+    raise ValueError(
+        f"{name}: expected {where}{_expected(allowed, shape)}, got {type(array).__name__}"
+    )
+
+
+def _expected(dtypes: tuple[np.dtype, ...], shape) -> str:
+    return " or ".join(str(d) for d in dtypes) + f" array of shape {_describe_shape(shape)}"
 
 
 def require_nonnegative_float(name: str, value) -> float:
