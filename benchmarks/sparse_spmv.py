@@ -129,10 +129,6 @@ def main() -> None:
     path = update_results(
         "spmv_fc6" + (f"_{args.tag}" if args.tag else ""),
         {
-            "environment": {
-                name: os.environ[name] for name in ("OMP_WAIT_POLICY",) if name in os.environ
-            },
-            "nice": os.nice(0),
             **machine_description(),
             "shape": [ROWS, COLS],
             "density": csr.density,

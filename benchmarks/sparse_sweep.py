@@ -83,7 +83,7 @@ def sweep_one(density: float, rng, rounds: int) -> dict:
     return row
 
 
-def plot(rows: list[dict], crossings: dict, threads: int) -> None:
+def plot(rows: list[dict], crossings: dict, threads: int, load: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -114,7 +114,12 @@ def plot(rows: list[dict], crossings: dict, threads: int) -> None:
         axis.set_title(f"{title}: {ROWS} x {COLS} (fc6)")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle(f"CSR vs dense, {os.cpu_count()} cores, {threads} Numba threads", fontsize=10)
+    shared = ": other jobs shared the cores" if load > 1.5 else ""
+    figure.suptitle(
+        f"CSR vs dense, {os.cpu_count()} cores, {threads} Numba threads "
+        f"(load average {load:.1f}{shared})",
+        fontsize=10,
+    )
     figure.tight_layout()
     PNG.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(PNG, dpi=120)
@@ -145,7 +150,7 @@ def main() -> None:
         )
         print(f"break-even density, {kind}: {text}")
     print(f"load average: {load_before:.2f} before, {load_after:.2f} after")
-    plot(rows, crossings, args.threads)
+    plot(rows, crossings, args.threads, max(load_before, load_after))
     path = update_results(
         "sweep",
         {

@@ -86,6 +86,10 @@ def machine_description() -> dict[str, object]:
         "numba": numba.__version__,
         "python": platform.python_version(),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "nice": os.nice(0),
+        "environment": {
+            name: os.environ[name] for name in ("OMP_WAIT_POLICY",) if name in os.environ
+        },
     }
 
 

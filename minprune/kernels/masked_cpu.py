@@ -59,19 +59,22 @@ def _masked_sgd_momentum(weight, velocity, grad, mask, lr, momentum, weight_deca
 
     g = grad + weight_decay * w + l1 * sign(w);  v = momentum * v + g;  w -= lr * v
     and where mask == 0: w = 0, v = 0 (so momentum cannot revive a pruned weight).
+    The body is branch-free (the mask and sign(w) become selects), so LLVM vectorises it.
     """
+    zero = weight.dtype.type(0.0)
+    one = weight.dtype.type(1.0)
     for i in prange(weight.shape[0]):
-        if mask[i] == 0:
-            weight[i] = 0.0
-            velocity[i] = 0.0
-        else:
-            w = weight[i]
-            g = grad[i] + weight_decay * w + l1 * np.sign(w)
-            v = momentum * velocity[i] + g
-            velocity[i] = v
-            weight[i] = w - lr * v
+        keep = mask[i] != 0
+        w = weight[i]
+        sign = (one if w > zero else zero) - (one if w < zero else zero)
+        v = momentum * velocity[i] + (grad[i] + weight_decay * w + l1 * sign)
+        velocity[i] = v if keep else zero
+        weight[i] = (w - lr * v) if keep else zero
 
 
 masked_linear_forward_cpu = njit(cache=True)(_masked_linear_forward)
 masked_linear_backward_cpu = njit(cache=True)(_masked_linear_backward)
-masked_sgd_momentum_cpu = njit(parallel=True, cache=True)(_masked_sgd_momentum)
+# One thread on purpose: the update runs between BLAS calls in training, and a parallel Numba
+# region beside BLAS's spinning workers waits on descheduled threads (measured: 6x slower
+# epochs on 2 cores, benchmarks/train_speed.py).
+masked_sgd_momentum_cpu = njit(cache=True)(_masked_sgd_momentum)
