@@ -22,6 +22,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from minprune import models
 from minprune import random as minprune_random
 from minprune.checkpoint import atomic_write_json
@@ -32,6 +34,8 @@ from minprune.prune.masks import layer_density, prunable_layers
 from minprune.prune.retrain import geometric_keep_ratios, iterative_prune, retrain
 from minprune.prune.sensitivity import sensitivity_analysis
 from minprune.recipes import RECIPES, Recipe
+from minprune.sparse.export import save_sparse
+from minprune.sparse.storage import storage_report
 from minprune.train import evaluate, fit
 
 __all__ = ["reproduce", "fast_recipe", "train_baseline"]
@@ -84,6 +88,25 @@ def _keep_ratio_round(ratios: dict):
         thresholds = keep_ratio_prune(model, ratios)
         return {name: thresholds[name] / stds[name] if stds[name] else 0.0 for name in thresholds}
     return prune_round
+
+
+def _storage(pruned, dense, work: Path) -> dict:
+    """Bytes on disk of the pruned model saved sparse vs the dense model saved with ``np.savez``
+    (weights and biases, no masks), plus the per-layer accounting of Sec. 4."""
+    work.mkdir(parents=True, exist_ok=True)
+    sparse_path, dense_path = work / "pruned_sparse.npz", work / "dense.npz"
+    save_sparse(sparse_path, pruned.state_dict())
+    np.savez(dense_path, **{name: p.data for name, p in dense.named_parameters()})
+    layers = {}
+    for name, layer in prunable_layers(pruned).items():
+        kind = "conv" if layer.weight.ndim == 4 else "fc"
+        accounting = storage_report(layer.weight.data, layer.weight_mask, layer_kind=kind)
+        layers[name] = {"dense_bytes": accounting.dense_bytes, "csr_bytes": accounting.csr_bytes,
+                        "relative_index_bytes": accounting.relative_bytes,
+                        "index_overhead": accounting.index_overhead}
+    sparse_bytes, dense_bytes = sparse_path.stat().st_size, dense_path.stat().st_size
+    return {"file_bytes_sparse": sparse_bytes, "file_bytes_dense": dense_bytes,
+            "file_ratio": dense_bytes / sparse_bytes, "layers": layers}
 
 
 def _most_compressed(curve, error_limit):
@@ -204,6 +227,8 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
         figures.plot_mask(pruned.fc1.weight_mask, out / "fc1_mask.png",
                           "LeNet-300-100 fc1 mask (black: kept)")
 
+    storage = _storage(pruned, baseline, work)
+
     # 4. beyond the paper: keep pruning while the error stays at the baseline's
     t = time.perf_counter()
     beyond = _copy(recipe, pruned)
@@ -250,6 +275,7 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
         "paper_rounds": paper_records,
         "layer_table": table,
         "dense_layer_table": dense_table,
+        "storage": storage,
         "paper": recipe.paper,
         "beyond": {"curve": curve, "best_within_baseline_error": best,
                    "best_within_paper_baseline_error": best_paper},
