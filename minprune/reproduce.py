@@ -237,6 +237,8 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
                    for k in range(1, recipe.beyond_rounds + 1)]
     beyond_records = []
     for count in range(1, recipe.beyond_rounds + 1):
+        if count < len(beyond_records):
+            continue  # resumed: these rounds were saved by an earlier run
         beyond_records = iterative_prune(
             beyond, train_set, test_set, [_keep_ratio_round(r) for r in beyond_plan[:count]],
             recipe.beyond_retrain or recipe.retrain, state_dir=work / "beyond",

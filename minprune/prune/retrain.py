@@ -163,7 +163,8 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
                 f"delete {state_dir} to start these rounds afresh"
             )
         records = meta["records"]
-        if [r["freeze"] for r in records] != freezes[: len(records)]:
+        done = min(len(records), len(freezes))
+        if [r["freeze"] for r in records[:done]] != freezes[:done]:
             raise ValueError(f"{state_path}: its completed rounds froze other layers than asked")
         model.load_state_dict(model_state)
         log(f"resumed {state_path}: {len(records)} of {len(rounds)} rounds done")
