@@ -254,7 +254,8 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=False, tr
     best_paper = _most_compressed(curve, recipe.paper.get("error_before", baseline_error))
     figures.plot_compression_curve(curve, out / "compression.png",
                                    f"{name}: iterative pruning, test error vs compression",
-                                   baseline_error=baseline_error)
+                                   baseline_error=baseline_error,
+                                   paper_points=recipe.paper.get("others"))
 
     # 5. the five trade-off curves (Fig. 5)
     tradeoff_info = None
