@@ -34,7 +34,7 @@ test-fast: $(STAMP)
 
 # The Numba kernels once more as plain Python, so the kernel code itself is covered.
 test-nojit: $(STAMP)
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow and not cuda" tests/kernels || [ $$? -eq 5 ]
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow and not cuda" tests/kernels tests/sparse || [ $$? -eq 5 ]
 
 # CUDA kernels under Numba's simulator (CI has no GPU); on a GPU machine run `pytest -m cuda`.
 test-cudasim: $(STAMP)
