@@ -1,8 +1,10 @@
 """Timing helpers shared by the sparse benchmarks (sparse_spmv.py, sparse_sweep.py).
 
 Timings on a small shared machine are noisy, so every method is timed in interleaved rounds
-(method A, B, C, A, B, C, ...): a burst of load from elsewhere then hits all methods alike rather
-than one of them. We report the median over rounds (typical) and the best round (what the code can
+(each round runs every method once, in a fresh random order): a burst of load from elsewhere then
+hits all methods alike rather than one of them, and no method always follows the same neighbour
+(BLAS and torch leave their worker threads spinning for a while after a call, which slows whatever
+runs next). We report the median over rounds (typical) and the best round (what the code can
 do on a quiet machine), plus the load average before and after, so a reader can judge the noise.
 """
 
@@ -41,8 +43,11 @@ def time_interleaved(
         for _ in range(warmup):
             method()
     samples: dict[str, list[float]] = {name: [] for name in methods}
+    order = np.random.default_rng(0)
+    names = list(methods)
     for _ in range(rounds):
-        for name, method in methods.items():
+        for name in order.permutation(names):  # no method always runs right after another one
+            method = methods[name]
             started = time.perf_counter()
             for _ in range(calls_per_round):
                 method()

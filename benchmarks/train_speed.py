@@ -59,11 +59,24 @@ def minprune_epoch(name, images, labels, batch_size):
 def torch_model(name, torch):
     nn = torch.nn
     if name == "lenet-300-100":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100),
-                             nn.ReLU(), nn.Linear(100, 10))
-    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5),
-                         nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
-                         nn.Linear(500, 10))
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, 300),
+            nn.ReLU(),
+            nn.Linear(300, 100),
+            nn.ReLU(),
+            nn.Linear(100, 10),
+        )
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(20, 50, 5),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(800, 500),
+        nn.ReLU(),
+        nn.Linear(500, 10),
+    )
 
 
 def torch_epoch(name, images, labels, batch_size, torch):
@@ -74,8 +87,9 @@ def torch_epoch(name, images, labels, batch_size, torch):
     started = time.perf_counter()
     for x, y in batches((images, labels), batch_size, rng=rng):
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)),
-                                                 torch.from_numpy(y.astype(np.int64)))
+        loss = torch.nn.functional.cross_entropy(
+            model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64))
+        )
         loss.backward()
         optimizer.step()
     return time.perf_counter() - started
@@ -98,18 +112,23 @@ def main(argv=None) -> int:
         torch = None
     images, labels, source = load_images(args.images)
     names = ["lenet-300-100", "lenet5"] if args.model == "both" else [args.model]
-    print(f"{len(images)} {source}, batch {args.batch_size}, {os.cpu_count()} cores"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ""))
+    print(
+        f"{len(images)} {source}, batch {args.batch_size}, {os.cpu_count()} cores"
+        + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else "")
+    )
     rows = []
     for name in names:
         minprune_epoch(name, images[:640], labels[:640], args.batch_size)  # compile the kernels
-        ours = min(minprune_epoch(name, images, labels, args.batch_size)
-                   for _ in range(args.repeats))
+        ours = min(
+            minprune_epoch(name, images, labels, args.batch_size) for _ in range(args.repeats)
+        )
         row = {"model": name, "minprune_s": ours}
         line = f"{name:14s} minprune {ours:6.2f} s/epoch"
         if torch is not None:
-            theirs = min(torch_epoch(name, images, labels, args.batch_size, torch)
-                         for _ in range(args.repeats))
+            theirs = min(
+                torch_epoch(name, images, labels, args.batch_size, torch)
+                for _ in range(args.repeats)
+            )
             row |= {"torch_s": theirs, "ratio": ours / theirs}
             line += f"   torch {theirs:6.2f} s/epoch   ratio {ours / theirs:.2f}"
         print(line, flush=True)
