@@ -19,9 +19,9 @@ What each layer becomes (backend "cpu"):
 - ``MaxPool2d`` -> `engine_kernels.max_pool_cpu`; ``ReLU`` elsewhere -> ``np.maximum``;
   ``Flatten`` -> a reshape; ``Dropout`` -> the identity (inference).
 
-Backend "cuda" runs layer by layer on `minprune.kernels.csr_cuda` (weights copied to the GPU once,
-activations stay on the device between layers; numpy in, numpy out). Any other layer type is a
-ValueError naming the layer.
+Backend "cuda" (`engine_cuda`) runs layer by layer on `minprune.kernels.csr_cuda` (weights
+copied once, activations stay on the device between layers; numpy in, numpy out). Any other
+layer type is a ValueError naming the layer.
 
 Everything is checked when compiling: layer types, shapes flowing from ``input_shape`` through
 every layer, the CSR arrays. A call then checks only the input's shape (ValueError naming the
@@ -38,10 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from minprune.kernels.csr_ops import conv2d_forward_csr, conv2d_output_size
-from minprune.kernels.cuda_support import blocks_for, cuda_available
+from minprune.kernels.cuda_support import cuda_available
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minprune.sparse import engine_kernels
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.engine_cuda import cuda_stages
 
 __all__ = ["compile", "SparseNetwork", "LayerSummary", "BACKENDS", "SPMM_MIN_BATCH"]
 
@@ -256,69 +257,6 @@ def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
     return stages, runs_as
 
 
-# -- the CUDA stages: one per layer, activations stay on the device ----------------------------
-
-_CUDA_THREADS = 256
-
-
-def _cuda_stages(ops: list[_Op]) -> tuple[list, list[str]]:
-    from numba import cuda
-
-    from minprune.kernels.csr_cuda import (
-        conv2d_forward_csr_cuda,
-        csr_to_device,
-        linear_forward_csr_cuda,
-    )
-
-    def linear(op):
-        matrix, bias = csr_to_device(op.csr), cuda.to_device(op.bias)
-        return lambda x: linear_forward_csr_cuda(matrix, x, bias)
-
-    def conv(op):
-        matrix, bias = csr_to_device(op.csr), cuda.to_device(op.bias)
-        layer = op.layer
-        return lambda x: conv2d_forward_csr_cuda(
-            matrix, x, bias, kernel_size=layer.kernel_size, stride=layer.stride,
-            padding=layer.padding,
-        )
-
-    def relu(x):
-        flat, out = x.reshape(x.size), cuda.device_array(x.size, dtype=np.float32)
-        engine_kernels.relu_cuda_kernel[blocks_for(x.size, _CUDA_THREADS), _CUDA_THREADS](flat, out)
-        return out.reshape(x.shape)
-
-    def max_pool(op):
-        kernel, stride = op.layer.kernel_size, op.layer.stride
-
-        def run(x):
-            out = cuda.device_array((x.shape[0], *op.output_shape), dtype=np.float32)
-            blocks = blocks_for(out.size, _CUDA_THREADS)
-            engine_kernels.max_pool_cuda_kernel[blocks, _CUDA_THREADS](x, kernel, stride, out)
-            return out
-
-        return run
-
-    def reshape(op):
-        return lambda x: x.reshape(x.shape[0], *op.output_shape)
-
-    build = {
-        "linear": (linear, "csr_cuda.linear_forward_csr_cuda"),
-        "conv2d": (conv, "csr_cuda.conv2d_forward_csr_cuda"),
-        "max_pool2d": (max_pool, "engine_kernels.max_pool_cuda_kernel"),
-        "relu": (lambda op: relu, "engine_kernels.relu_cuda_kernel"),
-        "flatten": (reshape, "reshape on the device"),
-    }
-    stages, runs_as = [], []
-    for op in ops:
-        if op.kind == "dropout":
-            runs_as.append("identity (inference)")
-            continue
-        make, label = build[op.kind]
-        stages.append(make(op))
-        runs_as.append(label)
-    return stages, runs_as
-
-
 # -- the compiled network -----------------------------------------------------------------------
 
 
@@ -431,7 +369,7 @@ def compile(model, backend: str = "cpu", input_shape=(1, 28, 28)) -> SparseNetwo
             "Numba is imported (the simulator)"
         )
     ops = _check_model(model, input_shape)
-    stages, runs_as = (_cpu_stages if backend == "cpu" else _cuda_stages)(ops)
+    stages, runs_as = (_cpu_stages if backend == "cpu" else cuda_stages)(ops)
     layers = tuple(
         LayerSummary(
             name=op.name,
