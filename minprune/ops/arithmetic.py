@@ -103,19 +103,16 @@ class Sum(Function):
         return xp.broadcast_to(grad, self.shape).copy()
 
 
-class Mean(Function):
+class Mean(Sum):
+    """The sum's backward, scaled by 1 / (number of elements averaged)."""
+
     def forward(self, a, axis=None, keepdims=False):
-        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        out = a.mean(axis=axis, keepdims=keepdims)
+        out = super().forward(a, axis=axis, keepdims=keepdims)
         self.count = a.size // max(out.size, 1) if a.size else 1
-        return out
+        return out / out.dtype.type(self.count)
 
     def backward(self, grad):
-        xp = array_module(grad)
-        if not self.keepdims and self.axis is not None:
-            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
-            grad = xp.expand_dims(grad, tuple(ax % len(self.shape) for ax in axes))
-        return xp.broadcast_to(grad / self.count, self.shape).copy()
+        return super().backward(grad / self.count)
 
 
 class Reshape(Function):
