@@ -7,8 +7,11 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
 - LeNet-300-100 pruned to 8/9/26% (Han et al., Table 2) at batch 1, microseconds per call (median
   over interleaved rounds; best round too): minprune's engine (`network(x)`, x (1, 1, 28, 28),
   and its fused kernel called bare), dense NumPy ``W @ x + b`` per layer with the same masked
-  weights, scipy.sparse CSR, torch dense. Ratios are against the references measured in this run.
-  Target: <= 8 us per call.
+  weights, scipy.sparse CSR, torch dense. Every method runs on the same stream of MNIST test
+  images (1,000 of them, in turn; random uniform images when MNIST is not found): the engine
+  skips zero activations (`minprune.sparse.engine_kernels`), so its time depends on the input,
+  and it is also timed on random images, which have no zero pixel. Ratios are against the
+  references measured in this run. Target: <= 8 us per call.
 - Batch 256, images per second: the engine against the dense forward (`minprune.cli_bench.
   dense_numpy_forward`: BLAS GEMM per Linear; Numba im2col + GEMM per Conv2d) for LeNet-300-100
   and for LeNet-5 pruned to 66/12/8/19% (Table 3). Target for LeNet-300-100: >= 2x dense.
@@ -16,14 +19,16 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   size, which sets `minprune.sparse.engine.SPMM_MIN_BATCH`.
 
 Weights are random and pruned to the paper's densities unless ``--checkpoint`` (LeNet-300-100) or
-``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern's size, not
-on the values. Results go to results/bench_lenet.json under a key naming the thread counts, with
+``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern and on the
+inputs' zeros, not on the weights' values (trained weights give real activation sparsity).
+Results go to results/bench_lenet.json under a key naming the thread counts, with
 the command, the machine and its load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -36,6 +41,7 @@ from sparse_timing import machine_description, time_interleaved
 
 from minprune.checkpoint import atomic_write_json
 from minprune.cli_bench import benchmark_model, dense_logits, dense_numpy_forward
+from minprune.data import DatasetError, mnist
 from minprune.sparse import engine, engine_kernels
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
@@ -58,16 +64,32 @@ def _linear_layers(model):
     ]
 
 
-def batch1_methods(model, network, image) -> dict:
-    """Batch-1 forward of LeNet-300-100 by each method; all return the (10,) or (1, 10) logits."""
+def test_images(count: int) -> tuple[np.ndarray, str]:
+    """(float32 (count, 1, 28, 28) images, where they come from): MNIST test images when the
+    dataset is found ($MINPRUNE_DATA or the cache; never downloaded here), else random."""
+    try:
+        _, test = mnist(download=False)
+    except DatasetError as error:
+        print(f"MNIST not found ({str(error).splitlines()[0]}); timing on random images")
+        images = np.random.default_rng(0).random((count, 1, 28, 28), dtype=np.float32)
+        return images, "random uniform images (MNIST not found)"
+    return np.ascontiguousarray(test.images[:count]), f"the first {count} MNIST test images"
+
+
+def batch1_methods(model, network, images) -> dict:
+    """Batch-1 forward of LeNet-300-100 by each method, each call on the next of ``images`` in
+    turn; all return the (10,) or (1, 10) logits."""
     layers = _linear_layers(model)
-    vector = np.ascontiguousarray(image.reshape(-1))
+    singles = [images[i : i + 1] for i in range(len(images))]  # (1, 1, 28, 28) each
+    vectors = [image.reshape(-1).copy() for image in images]  # writable (torch warns otherwise)
+    flats = [vector.reshape(1, -1) for vector in vectors]
+    turn = itertools.cycle(range(len(images)))
     chain = network._stages[0]  # the fused chain: the only stage of LeNet-300-100
     out = np.empty((1, chain.out_features), np.float32)
-    flat = vector.reshape(1, -1)
+    noise = np.random.default_rng(1).random((1, 1, 28, 28), dtype=np.float32)
 
     def dense_numpy():
-        h = vector
+        h = vectors[next(turn)]
         for i, (weight, bias) in enumerate(layers):
             h = weight @ h + bias
             if i < len(layers) - 1:
@@ -77,7 +99,7 @@ def batch1_methods(model, network, image) -> dict:
     matrices = [(scipy.sparse.csr_array(weight), bias) for weight, bias in layers]
 
     def scipy_csr():
-        h = vector
+        h = vectors[next(turn)]
         for i, (matrix, bias) in enumerate(matrices):
             h = matrix @ h + bias
             if i < len(matrices) - 1:
@@ -85,10 +107,11 @@ def batch1_methods(model, network, image) -> dict:
         return h
 
     methods = {
-        "minprune engine network(x)": lambda: network(image),
+        "minprune engine network(x)": lambda: network(singles[next(turn)]),
         "minprune fused kernel, bare call": lambda: engine_kernels.fc_chain_per_sample(
-            flat, *chain.arrays, chain.hidden, out
+            flats[next(turn)], *chain.packed, engine_kernels.SCATTER_RATIO, out
         ),
+        "minprune engine, random image": lambda: network(noise),
         "dense NumPy W @ x": dense_numpy,
         f"scipy {scipy.__version__} CSR @ x": scipy_csr,
     }
@@ -98,11 +121,11 @@ def batch1_methods(model, network, image) -> dict:
         return methods
     torch.set_num_threads(numba.get_num_threads())
     torch_layers = [(torch.from_numpy(w), torch.from_numpy(b.copy())) for w, b in layers]
-    torch_vector = torch.from_numpy(vector)
+    torch_vectors = [torch.from_numpy(vector) for vector in vectors]
 
     def torch_dense():
         with torch.inference_mode():
-            h = torch_vector
+            h = torch_vectors[next(turn)]
             for i, (weight, bias) in enumerate(torch_layers):
                 h = torch.addmv(bias, weight, h)
                 if i < len(torch_layers) - 1:
@@ -113,22 +136,19 @@ def batch1_methods(model, network, image) -> dict:
     return methods
 
 
-def crossover(network, rounds: int) -> dict:
-    """Microseconds per call of the two chain kernels by batch size (random inputs)."""
+def crossover(network, images, rounds: int) -> dict:
+    """Microseconds per call of the two chain kernels by batch size (the first images)."""
     chain = network._stages[0]
-    rng = np.random.default_rng(2)
     table = {}
     for batch in (1, 2, 4, 8, 12, 16, 24, 32, 64):
-        x = rng.random((batch, chain.in_features), dtype=np.float32)
+        x = np.ascontiguousarray(images[:batch].reshape(batch, chain.in_features))
         out = np.empty((batch, chain.out_features), np.float32)
         timings = time_interleaved(
             {
                 "per_sample": lambda x=x, out=out: engine_kernels.fc_chain_per_sample(
-                    x, *chain.arrays, chain.hidden, out
+                    x, *chain.packed, engine_kernels.SCATTER_RATIO, out
                 ),
-                "batched": lambda x=x, out=out: engine_kernels.fc_chain_batched(
-                    x, *chain.arrays, out
-                ),
+                "SpMM": lambda x=x, out=out: engine_kernels.fc_chain_spmm(x, *chain.packed, out),
             },
             rounds,
             max(1, 200 // batch),
@@ -136,7 +156,7 @@ def crossover(network, rounds: int) -> dict:
         table[batch] = {name: round(t["median_ms"] * 1e3, 2) for name, t in timings.items()}
         print(
             f"  batch {batch:3d}: one SpMV chain per image {table[batch]['per_sample']:9.1f} us"
-            f"   SpMM {table[batch]['batched']:9.1f} us"
+            f"   SpMM (one thread) {table[batch]['SpMM']:9.1f} us"
         )
     return table
 
@@ -172,9 +192,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     load_before = os.getloadavg()
-    rng = np.random.default_rng(0)
-    images = rng.random((args.batch_size, 1, 28, 28), dtype=np.float32)
+    stream, inputs = test_images(max(1000, args.batch_size))
+    images = stream[: args.batch_size]
     result = {"machine": "2 cores" if os.cpu_count() == 2 else f"{os.cpu_count()} cores"}
+    result["inputs"] = inputs
     result["details"] = machine_description()
     result["threads"] = {
         "numba": numba.get_num_threads(),
@@ -183,7 +204,7 @@ def main() -> None:
 
     model, source = benchmark_model("lenet-300-100", args.checkpoint)
     network = engine.compile(model)
-    print(f"LeNet-300-100: {source}\n{network.summary()}")
+    print(f"inputs: {inputs}\nLeNet-300-100: {source}\n{network.summary()}")
     lenet300 = {
         "weights": source,
         "nnz": network.nnz,
@@ -192,7 +213,7 @@ def main() -> None:
     }
 
     print(f"\nbatch 1, microseconds per call ({args.rounds} interleaved rounds x {args.calls}):")
-    timings = time_interleaved(batch1_methods(model, network, images[:1]), args.rounds, args.calls)
+    timings = time_interleaved(batch1_methods(model, network, stream), args.rounds, args.calls)
     batch1 = {
         name: {"median_us": round(t["median_ms"] * 1e3, 2), "best_us": round(t["best_ms"] * 1e3, 2)}
         for name, t in timings.items()
@@ -217,7 +238,7 @@ def main() -> None:
     print(f"  LeNet-300-100: {lenet300[f'batch_{args.batch_size}']}")
     if args.crossover:
         print("\nfused-chain kernels by batch size (LeNet-300-100):")
-        lenet300["crossover_us"] = crossover(network, max(5, args.rounds // 4))
+        lenet300["crossover_us"] = crossover(network, stream, max(5, args.rounds // 4))
     result["lenet_300_100"] = lenet300
 
     model5, source5 = benchmark_model("lenet5", args.lenet5_checkpoint)

@@ -230,6 +230,17 @@ class CSRMatrix:
         keep[row_of_entry, self._indices] = True
         return keep
 
+    def transpose(self) -> CSRMatrix:
+        """The (cols, rows) transpose, also CSR -- equivalently, this matrix in CSC form: row j
+        of the result lists the rows of column j. Stored entries (explicit zeros included) keep
+        their values; a stable sort by column keeps each new row's indices ascending."""
+        rows, cols = self._shape
+        row_of_entry = np.repeat(np.arange(rows, dtype=INDEX_DTYPE), np.diff(self._indptr))
+        order = np.argsort(self._indices, kind="stable")
+        indptr = np.zeros(cols + 1, dtype=INDPTR_DTYPE)
+        np.cumsum(np.bincount(self._indices, minlength=cols), out=indptr[1:])
+        return CSRMatrix(indptr, row_of_entry[order], self._data[order], (cols, rows), copy=False)
+
     @classmethod
     def from_scipy(cls, matrix) -> CSRMatrix:
         """Build from any scipy.sparse matrix or array. Converts to CSR, sums duplicate entries,

@@ -11,9 +11,10 @@ to run; this module is where that is put to the test on a CPU (benchmarks/sparse
 What each layer becomes (backend "cpu"):
 
 - A run of ``Linear`` layers, each optionally followed by ``ReLU``, becomes ONE fused stage
-  (`engine_kernels`): at batch 1 a single Numba call runs SpMV + bias + ReLU for every layer out
-  of preallocated buffers; from batch `SPMM_MIN_BATCH` on, one call runs an SpMM per layer on
-  transposed activations. LeNet-300-100 is a single such stage.
+  (`engine_kernels`): below batch `SPMM_MIN_BATCH` a single Numba call runs every layer for
+  each sample, skipping zero activations where that is cheaper (each layer is held in CSR and
+  in CSC form, so the chain takes twice ``nbytes`` in memory); from `SPMM_MIN_BATCH` on, one
+  call runs an SpMM per layer on transposed activations. LeNet-300-100 is a single such stage.
 - ``Conv2d``: weight (O, C, K, K) * mask -> CSR (O, C*K*K), run by
   `minprune.kernels.csr_ops.conv2d_forward_csr` (im2col, then CSR times patches).
 - ``MaxPool2d`` -> `engine_kernels.max_pool_cpu`; ``ReLU`` elsewhere -> ``np.maximum``;
@@ -43,6 +44,7 @@ from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Seque
 from minprune.sparse import engine_kernels
 from minprune.sparse.csr import CSRMatrix
 from minprune.sparse.engine_cuda import cuda_stages
+from minprune.sparse.engine_kernels import SCATTER_RATIO
 
 __all__ = ["compile", "SparseNetwork", "LayerSummary", "BACKENDS", "SPMM_MIN_BATCH"]
 
@@ -172,26 +174,31 @@ def _check_model(model, input_shape) -> list[_Op]:
 
 
 class _FCChain:
-    """Consecutive Linear (+ ReLU) layers packed into one CSR matrix (layout: `engine_kernels`)."""
+    """Consecutive Linear (+ ReLU) layers packed into one chain (layout: `engine_kernels`)."""
 
     def __init__(self, linears: list[_Op], relu_after: list[bool]):
-        self.arrays = engine_kernels.pack_fc_chain(
+        self.packed = engine_kernels.pack_fc_chain(
             [op.csr for op in linears], [op.bias for op in linears], relu_after
         )
         self.in_features = linears[0].csr.shape[1]
         self.out_features = linears[-1].csr.shape[0]
-        layer_starts = self.arrays[4]
-        self.hidden = np.empty(layer_starts[-2], dtype=np.float32)  # all outputs but the last
+        self.nbytes = sum(array.nbytes for array in self.packed)
+        self._per_sample_arguments = (*self.packed, SCATTER_RATIO)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
-        if x.ndim != 2:
-            x = x.reshape(batch, self.in_features)
         out = np.empty((batch, self.out_features), dtype=np.float32)
         if batch < SPMM_MIN_BATCH:
-            engine_kernels.fc_chain_per_sample(x, *self.arrays, self.hidden, out)
+            engine_kernels.fc_chain_per_sample(
+                x.reshape(batch, self.in_features), *self._per_sample_arguments, out
+            )
         else:
-            engine_kernels.fc_chain_batched(x, *self.arrays, out)
+            blocks = engine_kernels.spmm_blocks(batch)
+            x = x.reshape(batch, self.in_features)
+            if blocks == 1:  # no parallel region to start
+                engine_kernels.fc_chain_spmm(x, *self.packed, out)
+            else:
+                engine_kernels.fc_chain_batched(x, *self.packed, blocks, out)
         return out
 
 
@@ -214,7 +221,11 @@ def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
     def conv(op):
         kernel, stride, padding = op.layer.kernel_size, op.layer.stride, op.layer.padding
         return lambda x: conv2d_forward_csr(
-            op.csr, np.ascontiguousarray(x), op.bias, kernel_size=kernel, stride=stride,
+            op.csr,
+            np.ascontiguousarray(x),
+            op.bias,
+            kernel_size=kernel,
+            stride=stride,
             padding=padding,
         )
 

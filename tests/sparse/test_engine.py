@@ -180,7 +180,12 @@ def test_a_model_without_flatten_and_a_generic_conv_net():
 def test_layers_describe_the_network(lenet300, lenet5):
     _, network = lenet300
     assert [layer.name for layer in network.layers] == [
-        "flatten", "fc1", "relu1", "fc2", "relu2", "fc3"
+        "flatten",
+        "fc1",
+        "relu1",
+        "fc2",
+        "relu2",
+        "fc3",
     ]
     densities = {layer.name: layer.density for layer in network.layers if layer.nnz is not None}
     assert densities == pytest.approx({"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}, abs=1e-3)
@@ -199,8 +204,11 @@ def test_layers_describe_the_network(lenet300, lenet5):
 
 def test_wrong_input_shape_names_expected_and_actual(lenet300, lenet5):
     _, network = lenet300
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, 28, 28\) or \(N, 784\), "
-                                         r"got \(3, 28, 28\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected input of shape \(N, 1, 28, 28\) or \(N, 784\), "
+        r"got \(3, 28, 28\)",
+    ):
         network(np.zeros((3, 28, 28), np.float32))
     with pytest.raises(ValueError, match=r"got \(784,\)"):
         network(np.zeros(784, np.float32))
@@ -271,21 +279,55 @@ def _chain_reference(x, dense, biases, relu_after):
 
 
 @settings(max_examples=60, deadline=None)
-@given(chain=fc_chains(), batch=st.integers(1, 9), seed=st.integers(0, 1000))
-def test_fc_chain_kernels_match_reference(chain, batch, seed):
+@given(
+    chain=fc_chains(),
+    batch=st.integers(1, 9),
+    seed=st.integers(0, 1000),
+    zeros=st.floats(0.0, 1.0),
+)
+def test_fc_chain_kernels_match_reference(chain, batch, seed, zeros):
+    """Both kernels, and the per-sample kernel with each form forced (scatter_ratio 0: always
+    gather; inf: always scatter) and with the default choice, on inputs with a drawn fraction of
+    exact zeros (which the scatter skips)."""
     matrices, dense, biases, relu_after = chain
-    arrays = engine_kernels.pack_fc_chain(matrices, biases, relu_after)
-    x = np.random.default_rng(seed).standard_normal((batch, matrices[0].shape[1]))
-    x = x.astype(np.float32)
+    packed = engine_kernels.pack_fc_chain(matrices, biases, relu_after)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, matrices[0].shape[1])).astype(np.float32)
+    x[rng.random(x.shape) < zeros] = 0.0
     expected = _chain_reference(x, dense, biases, relu_after)
     rows = matrices[-1].shape[0]
-    per_sample = np.full((batch, rows), np.nan, np.float32)
-    hidden = np.empty(arrays[4][-2], np.float32)
-    engine_kernels.fc_chain_per_sample(x, *arrays, hidden, per_sample)
-    batched = np.full((batch, rows), np.nan, np.float32)
-    engine_kernels.fc_chain_batched(x, *arrays, batched)
-    np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
+    for ratio in (0.0, engine_kernels.SCATTER_RATIO, np.inf):
+        per_sample = np.full((batch, rows), np.nan, np.float32)
+        engine_kernels.fc_chain_per_sample(x, *packed, ratio, per_sample)
+        np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
+    spmm = np.full((batch, rows), np.nan, np.float32)
+    engine_kernels.fc_chain_spmm(x, *packed, spmm)
+    np.testing.assert_allclose(spmm, expected, rtol=1e-4, atol=1e-4)
+    for blocks in range(1, batch + 1):  # any split of the batch, one sample per block included
+        batched = np.full((batch, rows), np.nan, np.float32)
+        engine_kernels.fc_chain_batched(x, *packed, blocks, batched)
+        np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
+    """A batch of 3 * MIN_BLOCK + 5 in the engine's blocks and in 3: every row of the output
+    written, by the right block."""
+    rng = np.random.default_rng(4)
+    dense = [rng.standard_normal((20, 30)).astype(np.float32) for _ in range(2)]
+    dense[1] = dense[1][:, :20]
+    for weight in dense:
+        weight[rng.random(weight.shape) < 0.7] = 0.0
+    matrices = [CSRMatrix.from_dense(weight) for weight in dense]
+    biases = [rng.standard_normal(20).astype(np.float32) for _ in range(2)]
+    packed = engine_kernels.pack_fc_chain(matrices, biases, [True, False])
+    batch = 3 * engine_kernels.MIN_BLOCK + 5
+    x = rng.standard_normal((batch, 30)).astype(np.float32)
+    expected = _chain_reference(x, [w.astype(np.float64) for w in dense], biases, [True, False])
+    assert 1 <= engine_kernels.spmm_blocks(batch) <= 3
+    for blocks in (engine_kernels.spmm_blocks(batch), 3):
+        out = np.full((batch, 20), np.nan, np.float32)
+        engine_kernels.fc_chain_batched(x, *packed, blocks, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_pack_fc_chain_checks_layer_sizes():
@@ -294,6 +336,8 @@ def test_pack_fc_chain_checks_layer_sizes():
         engine_kernels.pack_fc_chain([a, a], [np.zeros(3, np.float32)] * 2, [True, False])
     with pytest.raises(ValueError, match="one bias and one relu flag per matrix"):
         engine_kernels.pack_fc_chain([a], [], [True])
+    with pytest.raises(ValueError, match=r"its bias must have shape \(3,\), got \(4,\)"):
+        engine_kernels.pack_fc_chain([a], [np.zeros(4, np.float32)], [True])
 
 
 @pytest.mark.parametrize(

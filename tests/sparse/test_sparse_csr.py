@@ -34,6 +34,19 @@ def test_from_dense_round_trips_and_keeps_the_mask_pattern(case):
 
 
 @given(dense_and_mask())
+def test_transpose_is_the_transposed_matrix_with_its_pattern(case):
+    values, mask = case
+    csr = CSRMatrix.from_dense(values, mask)
+    transposed = csr.transpose()  # validated by its constructor: sorted indices, right dtypes
+    assert transposed.shape == csr.shape[::-1] and transposed.nnz == csr.nnz
+    np.testing.assert_array_equal(transposed.to_dense(), csr.to_dense().T)
+    np.testing.assert_array_equal(transposed.pattern(), csr.pattern().T)  # exact zeros kept
+    back = transposed.transpose()
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(csr, name))
+
+
+@given(dense_and_mask())
 def test_scipy_round_trip(case):
     values, _ = case
     csr = CSRMatrix.from_dense(values)
