@@ -9,6 +9,7 @@ import numpy as np
 from minprune import random as minprune_random
 from minprune.ops import activation, arithmetic, conv
 from minprune.ops import linear as linear_op
+from minprune.ops import sparse_linear as sparse_linear_op
 from minprune.tensor import Tensor
 
 __all__ = [
@@ -78,6 +79,20 @@ def linear(x, weight, bias=None):
     if bias is None:
         return linear_op.Linear.apply(x, weight)
     return linear_op.Linear.apply(x, weight, bias)
+
+
+def sparse_linear(x, weight, bias, pattern):
+    """``x @ (weight * mask).T + bias`` on the kept connections only, for x (N, in_features);
+    ``pattern`` is a `minprune.kernels.sparse_linear_ops.LinearPattern` of the mask."""
+    x, weight = _tensor(x), _tensor(weight)
+    if x.ndim != 2 or x.shape[1] != pattern.shape[1] or weight.shape != pattern.shape:
+        raise ValueError(
+            f"sparse_linear: expected input (N, {pattern.shape[1]}) and weight {pattern.shape} "
+            f"(the pattern's shape), got input {x.shape} and weight {weight.shape}"
+        )
+    if bias is None:
+        return sparse_linear_op.SparseLinear.apply(x, weight, pattern=pattern)
+    return sparse_linear_op.SparseLinear.apply(x, weight, bias, pattern=pattern)
 
 
 def _positive_int(name, value, minimum=1):

@@ -15,6 +15,7 @@ import numpy as np
 
 from minprune import functional as F
 from minprune import random as minprune_random
+from minprune.kernels.sparse_linear_ops import LinearPattern
 from minprune.nn.module import Module, Parameter
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "Sequential"]
@@ -53,11 +54,24 @@ class Linear(_MaskedLayer):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self._init_weight((out_features, in_features), fan_in=in_features, bias=bias)
+        self.sparse_kernels = False
+        self._pattern = None  # (mask version, LinearPattern), built on demand
 
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise self._shape_error(f"(N, {self.in_features})", x)
+        if self.sparse_kernels:
+            return F.sparse_linear(x, self.weight, self.bias, self.pattern())
         return F.linear(x, self.masked_weight(), self.bias)
+
+    def pattern(self):
+        """The `LinearPattern` of the current mask, rebuilt when a mask has been assigned or
+        loaded since (`Module.buffer_version`). Used when ``sparse_kernels`` is on, which
+        `minprune.prune.sparse_kernels` switches for a block of code."""
+        version = self.buffer_version("weight_mask")
+        if self._pattern is None or self._pattern[0] != version:
+            self._pattern = (version, LinearPattern(self.weight_mask))
+        return self._pattern[1]
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"

@@ -40,6 +40,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_buffer_versions", {})
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "name", self.__class__.__name__)
@@ -66,7 +67,14 @@ class Module:
     def register_buffer(self, name: str, array) -> None:
         """Keep ``array`` as state (saved in ``state_dict``) that the optimiser does not train."""
         self._buffers[name] = array
+        self._buffer_versions[name] = 0
         object.__setattr__(self, name, array)
+
+    def buffer_version(self, name: str) -> int:
+        """How many times buffer ``name`` has been assigned or loaded (``load_state_dict``): a
+        cache built from a buffer (the sparse training pattern of a mask) compares it to notice a
+        change. Writes into the array itself (``layer.weight_mask[0, 0] = 0``) are not counted."""
+        return self._buffer_versions[name]
 
     def _assign_buffer(self, name, value) -> None:
         """Assigning to a buffer copies *into* it, so every reference to it (the optimiser's link
@@ -78,6 +86,7 @@ class Module:
                 f"got {np.shape(value)}"
             )
         np.copyto(buffer, value, casting="same_kind")
+        self._buffer_versions[name] += 1
 
     def add_module(self, name: str, module: Module) -> None:
         setattr(self, name, module)
@@ -155,6 +164,10 @@ class Module:
         for name, target in targets.items():
             if name in state:
                 np.copyto(target, state[name], casting="same_kind")
+        for module_name, module in self.named_modules():
+            for name in module._buffers:
+                if (f"{module_name}.{name}" if module_name else name) in state:
+                    module._buffer_versions[name] += 1
 
     # ---- calling --------------------------------------------------------------------------------
     def forward(self, *inputs):

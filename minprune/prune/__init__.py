@@ -37,6 +37,7 @@ from minprune.prune.sensitivity import (
     qualities_for_tolerance,
     sensitivity_analysis,
 )
+from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
 
 __all__ = [
     "PAPER_LENET5",
@@ -63,5 +64,7 @@ __all__ = [
     "resolve_per_layer",
     "set_mask",
     "sparsity",
+    "SPARSE_MAX_DENSITY",
+    "sparse_kernels",
     "threshold_prune",
 ]

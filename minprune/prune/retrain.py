@@ -23,6 +23,7 @@ from minprune.checkpoint import load_checkpoint, save_checkpoint
 from minprune.nn.layers import Conv2d, Dropout, Linear
 from minprune.optim import SGD
 from minprune.prune.masks import density, layer_density, prunable_layers
+from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.schedules import LRPolicy
 from minprune.train import evaluate, fit
 
@@ -107,9 +108,13 @@ def frozen(model, part: str | None):
 
 
 def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, checkpoint=None,
-            progress=False, log=print) -> list[dict]:
-    """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout)."""
-    with frozen(model, freeze):
+            progress=False, log=print, sparse_max_density=SPARSE_MAX_DENSITY) -> list[dict]:
+    """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
+
+    Linear layers at density <= ``sparse_max_density`` train on their kept connections only
+    (`minprune.prune.sparse_training`; same results up to float32 summation order); None keeps
+    every layer on the dense masked path."""
+    with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
         optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
         optimizer.apply_masks()
         return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
