@@ -88,23 +88,21 @@ def batch1_methods(model, network, images) -> dict:
     out = np.empty((1, chain.out_features), np.float32)
     noise = np.random.default_rng(1).random((1, 1, 28, 28), dtype=np.float32)
 
-    def dense_numpy():
-        h = vectors[next(turn)]
-        for i, (weight, bias) in enumerate(layers):
-            h = weight @ h + bias
-            if i < len(layers) - 1:
-                h = np.maximum(h, np.float32(0.0))
-        return h
+    def mlp(pairs):
+        """Forward of (matrix, bias) pairs with ReLU between them, on the next image's vector."""
 
-    matrices = [(scipy.sparse.csr_array(weight), bias) for weight, bias in layers]
+        def forward():
+            h = vectors[next(turn)]
+            for i, (matrix, bias) in enumerate(pairs):
+                h = matrix @ h + bias
+                if i < len(pairs) - 1:
+                    h = np.maximum(h, np.float32(0.0))
+            return h
 
-    def scipy_csr():
-        h = vectors[next(turn)]
-        for i, (matrix, bias) in enumerate(matrices):
-            h = matrix @ h + bias
-            if i < len(matrices) - 1:
-                h = np.maximum(h, np.float32(0.0))
-        return h
+        return forward
+
+    dense_numpy = mlp(layers)
+    scipy_csr = mlp([(scipy.sparse.csr_array(weight), bias) for weight, bias in layers])
 
     methods = {
         "minprune engine network(x)": lambda: network(singles[next(turn)]),

@@ -182,7 +182,6 @@ class _FCChain:
         )
         self.in_features = linears[0].csr.shape[1]
         self.out_features = linears[-1].csr.shape[0]
-        self.nbytes = sum(array.nbytes for array in self.packed)
         self._per_sample_arguments = (*self.packed, SCATTER_RATIO)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -16,7 +16,11 @@ FORBIDDEN_EVERYWHERE = ("minprune.tensor", "minprune.nn", "minprune.ops", "minpr
 # engine comes after them in the data flow and may import both, and the layers.
 STORAGE_MODULES = [PACKAGE / "sparse" / name for name in ("csr.py", "storage.py", "export.py")]
 KERNEL_MODULES = sorted(
-    [*PACKAGE.glob("kernels/csr_*.py"), *PACKAGE.glob("kernels/masked_*.py")]
+    [
+        *PACKAGE.glob("kernels/csr_*.py"),
+        *PACKAGE.glob("kernels/masked_*.py"),
+        *PACKAGE.glob("kernels/sparse_linear_*.py"),
+    ]
     + [PACKAGE / "kernels" / "argument_checks.py", PACKAGE / "kernels" / "cuda_support.py"]
 )
 
