@@ -20,6 +20,7 @@ __all__ = [
     "linear",
     "conv2d",
     "max_pool2d",
+    "sparse_linear",
 ]
 
 
@@ -81,18 +82,19 @@ def linear(x, weight, bias=None):
     return linear_op.Linear.apply(x, weight, bias)
 
 
-def sparse_linear(x, weight, bias, pattern):
-    """``x @ (weight * mask).T + bias`` on the kept connections only, for x (N, in_features);
-    ``pattern`` is a `minprune.kernels.sparse_linear_ops.LinearPattern` of the mask."""
+def sparse_linear(x, weight, bias, mask):
+    """``x @ (weight * mask).T + bias`` computed on the kept connections only (mask != 0), for
+    x (N, in_features) and weight and mask (out_features, in_features)."""
     x, weight = _tensor(x), _tensor(weight)
-    if x.ndim != 2 or x.shape[1] != pattern.shape[1] or weight.shape != pattern.shape:
+    mask = np.asarray(mask)
+    if x.ndim != 2 or weight.shape != mask.shape or x.shape[1] != mask.shape[1]:
         raise ValueError(
-            f"sparse_linear: expected input (N, {pattern.shape[1]}) and weight {pattern.shape} "
-            f"(the pattern's shape), got input {x.shape} and weight {weight.shape}"
+            f"sparse_linear: expected input of shape (N, {mask.shape[1]}) and weight of the "
+            f"mask's shape {mask.shape}, got input {x.shape} and weight {weight.shape}"
         )
     if bias is None:
-        return sparse_linear_op.SparseLinear.apply(x, weight, pattern=pattern)
-    return sparse_linear_op.SparseLinear.apply(x, weight, bias, pattern=pattern)
+        return sparse_linear_op.SparseLinear.apply(x, weight, mask=mask)
+    return sparse_linear_op.SparseLinear.apply(x, weight, bias, mask=mask)
 
 
 def _positive_int(name, value, minimum=1):

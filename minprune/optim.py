@@ -2,24 +2,21 @@
 
 The update, for each parameter ``w`` with gradient ``g`` (PyTorch's form of momentum)::
 
-    g <- g + weight_decay * w + l1 * sign(w)      (L2 and/or L1 regularisation)
+    g <- g + weight_decay * w + l1 * sign(w)      (L2 and/or L1, compared in Sec. 3.1)
     v <- momentum * v + g
     w <- w - lr * v
-    w <- w * mask,  v <- v * mask                 (only for weights that carry a mask)
+    w <- w * mask,  v <- v * mask                 (for parameters with a mask: ``w.mask``)
 
-Caffe, which the paper used, folds the learning rate into the velocity (v <- m v + lr g;
-w <- w - v); the two agree whenever the learning rate is constant and differ only slightly under
-the slowly decaying ``inv`` policy. The last line is what keeps pruned connections dead: without
-it, momentum accumulated before pruning and weight decay would both revive them (Han et al.
-Sec. 3: pruned connections are removed for good). The paper compares L1 and L2 (Sec. 3.1), so
-both are offered.
+The last line keeps pruned connections dead: without it momentum and weight decay revive them
+(Han et al. 2015, Sec. 3). Departure: Caffe, which the paper used, folds the learning rate into
+the velocity (v <- m v + lr g; w <- w - v); the two agree while the learning rate is constant.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minprune.kernels.masked_ops import masked_sgd_momentum_update
+from minprune.kernels.masked_sgd import masked_sgd_momentum_update
 
 __all__ = ["SGD"]
 

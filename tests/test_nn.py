@@ -36,7 +36,7 @@ def test_state_dict_round_trips_exactly():
     target.load_state_dict(state)
     for (name, a), (_, b) in zip(state.items(), target.state_dict().items(), strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    assert target.fc1.weight.mask is target.fc1.weight_mask  # the optimiser's link survives
+    assert target.fc1.weight.mask is target.fc1.weight_mask  # one mask, on the weight
 
 
 def test_load_state_dict_checks_keys_and_shapes_before_writing():
@@ -52,10 +52,25 @@ def test_load_state_dict_checks_keys_and_shapes_before_writing():
         model.load_state_dict({"fc1.weight": before["fc1.weight"]})
 
 
-def test_mask_of_wrong_shape_is_refused():
+def test_mask_of_wrong_shape_or_values_is_refused():
     layer = nn.Linear(4, 3)
-    with pytest.raises(ValueError, match=r"weight_mask: expected an array of shape \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"Linear 'Linear' weight_mask: expected an array of the "
+                                         r"parameter's shape \(3, 4\), got \(4, 3\)"):
         layer.weight_mask = np.ones((4, 3))
+    with pytest.raises(ValueError, match="only 0 .pruned. and 1 .kept."):
+        layer.weight_mask = np.full((3, 4), 0.5)
+    assert np.all(layer.weight_mask == 1)  # nothing changed
+
+
+def test_a_mask_lives_on_its_weight_frozen_and_copied():
+    layer = nn.Linear(4, 3)
+    mask = np.ones((3, 4), np.float32)
+    mask[0, 0] = 0
+    layer.weight_mask = mask
+    mask[1, 1] = 0  # the caller's array stays theirs
+    assert layer.weight_mask is layer.weight.mask and layer.weight_mask[1, 1] == 1
+    with pytest.raises(ValueError, match="read-only"):
+        layer.weight_mask[2, 2] = 0  # in place is refused: assign a new mask instead
 
 
 def test_mask_joins_the_forward_and_zeroes_the_gradient():
@@ -72,8 +87,8 @@ def test_mask_joins_the_forward_and_zeroes_the_gradient():
 
 def test_wrong_input_shape_names_the_layer_and_both_shapes():
     model = models.lenet_300_100()
-    with pytest.raises(ValueError, match=r"Linear 'fc1': expected input of shape \(N, 784\), "
-                                         r"got \(2, 783\)"):
+    with pytest.raises(ValueError, match=r"Linear 'fc1': linear: input shape \(2, 783\) does not "
+                                         r"end in in_features=784"):
         model.fc1(np.zeros((2, 783), dtype=np.float32))
     with pytest.raises(ValueError, match=r"Conv2d 'conv1'.*got \(2, 3, 28, 28\)"):
         models.lenet5()(np.zeros((2, 3, 28, 28), dtype=np.float32))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from minprune.kernels.im2col import conv_output_size
+
 __all__ = [
     "spmv_reference",
     "spmm_reference",
     "linear_reference",
-    "im2col_reference",
     "conv2d_patches_reference",
     "conv2d_reference",
 ]
@@ -49,37 +50,6 @@ def linear_reference(x, weight, bias=None) -> np.ndarray:
     return y if bias is None else y + np.asarray(bias, dtype=np.float64)
 
 
-def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def im2col_reference(images, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w) -> np.ndarray:
-    """Unfold (batch, channels, height, width) images into the patch matrix.
-
-    patches[(c * kernel_h + ky) * kernel_w + kx, (n * out_h + oy) * out_w + ox]
-        = images[n, c, oy * stride_h - pad_h + ky, ox * stride_w - pad_w + kx]   (0 outside)
-
-    Row order (c, ky, kx) matches a conv weight (out, in, kh, kw) reshaped to (out, in*kh*kw), so
-    the convolution is weight_matrix @ patches.
-    """
-    batch, channels, height, width = images.shape
-    out_h = _output_size(height, kernel_h, stride_h, pad_h)
-    out_w = _output_size(width, kernel_w, stride_w, pad_w)
-    patches = np.zeros((channels * kernel_h * kernel_w, batch * out_h * out_w), dtype=images.dtype)
-    for c in range(channels):
-        for ky in range(kernel_h):
-            for kx in range(kernel_w):
-                row = (c * kernel_h + ky) * kernel_w + kx
-                for n in range(batch):
-                    for oy in range(out_h):
-                        for ox in range(out_w):
-                            iy = oy * stride_h - pad_h + ky
-                            ix = ox * stride_w - pad_w + kx
-                            if 0 <= iy < height and 0 <= ix < width:
-                                patches[row, (n * out_h + oy) * out_w + ox] = images[n, c, iy, ix]
-    return patches
-
-
 def conv2d_patches_reference(indptr, indices, data, bias, patches, batch) -> np.ndarray:
     """The sparse conv kernel's contract: out[n, o, s] = bias[o] + sum_k W[o, k] patches[k, n*S+s]
     with W the (out_channels, in*kh*kw) CSR matrix and S = patches.shape[1] // batch output
@@ -92,12 +62,12 @@ def conv2d_patches_reference(indptr, indices, data, bias, patches, batch) -> np.
 
 def conv2d_reference(images, weight, bias, stride_h, stride_w, pad_h, pad_w) -> np.ndarray:
     """Direct convolution (cross-correlation, as in Caffe/PyTorch) with a dense (out, in, kh, kw)
-    weight, by the definition, in float64: no im2col, so it also checks `im2col_reference`.
+    weight, by the definition, in float64: no im2col, so it also checks `im2col.im2col_reference`.
     """
     batch, channels, height, width = images.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
-    out_h = _output_size(height, kernel_h, stride_h, pad_h)
-    out_w = _output_size(width, kernel_w, stride_w, pad_w)
+    out_h = conv_output_size(height, kernel_h, stride_h, pad_h)
+    out_w = conv_output_size(width, kernel_w, stride_w, pad_w)
     padded = np.zeros((batch, channels, height + 2 * pad_h, width + 2 * pad_w), dtype=np.float64)
     padded[:, :, pad_h : pad_h + height, pad_w : pad_w + width] = images
     out = np.zeros((batch, out_channels, out_h, out_w), dtype=np.float64)

@@ -1,29 +1,25 @@
-"""im2col / col2im for convolution as one matrix multiply, as raw-array Numba kernels.
+"""im2col / col2im: convolution as one matrix multiply, as raw-array Numba kernels, with the one
+`conv_output_size` every conv and pool in minprune uses.
 
-Layout. An input batch ``x`` is (N, C, H, W). ``im2col`` writes one row per output position and one
-column per weight tap::
+Two layouts of the same patches, for two consumers:
 
-    cols[(n*OH + oh)*OW + ow, (c*KH + i)*KW + j] = x[n, c, oh*stride + i - pad, ow*stride + j - pad]
+- `im2col` (training, `minprune.ops.conv`): one row per output position, one column per weight
+  tap, ``cols[(n*OH + oh)*OW + ow, (c*KH + i)*KW + j]``, so ``cols @ weight.reshape(O, -1).T``
+  is the convolution; `col2im` is its adjoint (the input gradient). One thread, beside BLAS.
+- `im2col_patches` (the sparse engine, `minprune.sparse.products`): the transpose, one row per
+  weight tap, so each stored weight of a CSR filter scales one contiguous patch row.
 
-(zero where the index falls into the padding), so ``cols @ weight.reshape(O, -1).T`` is the
-convolution, output position by output channel. ``col2im`` is its adjoint: it adds every column
-entry back to the input pixel it was read from, which is the input gradient of the convolution.
-
-Each kernel is plain Python jitted by assignment, so ``NUMBA_DISABLE_JIT=1`` runs the same code
-unjitted. They run on one thread on purpose: the matrix multiplies around them use BLAS's threads,
-and on a small machine a parallel Numba region next to BLAS's spinning workers waits on descheduled
-threads (measured: several times slower). ``rows_to_nchw``/``nchw_to_rows`` move the multiply's
-(N*OH*OW, O) layout to and from (N, O, OH, OW), adding the bias on the way. Callers validate
-shapes first (``minprune.ops.conv``): the kernels do no bounds checking. ``im2col_reference`` and
-``col2im_reference`` are the slow, obviously correct NumPy twins the tests compare against.
+``rows_to_nchw``/``nchw_to_rows`` move the multiply's (N*OH*OW, O) layout to and from
+(N, O, OH, OW). Callers validate shapes first: the kernels do no bounds checking.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = [
     "conv_output_size",
     "im2col",
+    "im2col_patches_cpu",
     "col2im",
     "rows_to_nchw",
     "nchw_to_rows",
@@ -32,15 +28,19 @@ __all__ = [
 ]
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+def _conv_output_size(size, kernel, stride, padding):
     """Output length along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
+# Jitted too, so the kernels below call the same formula (a plain function under NUMBA_DISABLE_JIT).
+conv_output_size = njit(cache=True)(_conv_output_size)
+
+
 def _im2col(x, kh, kw, stride, pad, cols):
     n_images, channels, height, width = x.shape
-    out_h = (height + 2 * pad - kh) // stride + 1
-    out_w = (width + 2 * pad - kw) // stride + 1
+    out_h = conv_output_size(height, kh, stride, pad)
+    out_w = conv_output_size(width, kw, stride, pad)
     for n in range(n_images):
         for oh in range(out_h):
             for ow in range(out_w):
@@ -59,8 +59,8 @@ def _im2col(x, kh, kw, stride, pad, cols):
 
 def _col2im(cols, kh, kw, stride, pad, dx):
     n_images, channels, height, width = dx.shape
-    out_h = (height + 2 * pad - kh) // stride + 1
-    out_w = (width + 2 * pad - kw) // stride + 1
+    out_h = conv_output_size(height, kh, stride, pad)
+    out_w = conv_output_size(width, kw, stride, pad)
     for n in range(n_images):
         dx[n] = 0.0
         for oh in range(out_h):
@@ -80,8 +80,8 @@ def _col2im(cols, kh, kw, stride, pad, dx):
 def _im2col_unpadded(x, kh, kw, stride, cols):
     """The common case (no padding) without a bounds test in the inner loop."""
     n_images, channels, height, width = x.shape
-    out_h = (height - kh) // stride + 1
-    out_w = (width - kw) // stride + 1
+    out_h = conv_output_size(height, kh, stride, 0)
+    out_w = conv_output_size(width, kw, stride, 0)
     for n in range(n_images):
         for oh in range(out_h):
             for ow in range(out_w):
@@ -112,7 +112,35 @@ def _nchw_to_rows(grad, rows):
                 rows[n * out_h * out_w + p, c] = grad[n, c, p // out_w, p % out_w]
 
 
+def _im2col_patches(images, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, patches):
+    """The transposed layout, for the sparse convolution (CSR rows times patch rows):
+
+    patches[(c*kh + ky)*kw + kx, (n*oh + oy)*ow + ox]
+        = images[n, c, oy*sh - ph + ky, ox*sw - pw + kx]    (0 where that falls in the padding)
+
+    One patch row per prange iteration (inference only: threads are allowed here).
+    """
+    batch, channels, height, width = images.shape
+    out_h = conv_output_size(height, kernel_h, stride_h, pad_h)
+    out_w = conv_output_size(width, kernel_w, stride_w, pad_w)
+    for row in prange(channels * kernel_h * kernel_w):
+        c = row // (kernel_h * kernel_w)
+        ky = (row // kernel_w) % kernel_h
+        kx = row % kernel_w
+        for n in range(batch):
+            for oy in range(out_h):
+                iy = oy * stride_h - pad_h + ky
+                start = (n * out_h + oy) * out_w
+                for ox in range(out_w):
+                    ix = ox * stride_w - pad_w + kx
+                    if 0 <= iy < height and 0 <= ix < width:
+                        patches[row, start + ox] = images[n, c, iy, ix]
+                    else:
+                        patches[row, start + ox] = 0.0
+
+
 _im2col_jit = njit(cache=True)(_im2col)
+im2col_patches_cpu = njit(parallel=True, cache=True)(_im2col_patches)
 _im2col_unpadded_jit = njit(cache=True)(_im2col_unpadded)
 _rows_to_nchw_jit = njit(cache=True)(_rows_to_nchw)
 _nchw_to_rows_jit = njit(cache=True)(_nchw_to_rows)
@@ -156,14 +184,29 @@ def nchw_to_rows(grad):
     return rows
 
 
-def im2col_reference(x, kh, kw, stride, pad):
-    """NumPy twin of :func:`im2col` built from ``sliding_window_view``."""
-    n_images, channels = x.shape[:2]
-    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, OH, OW, KH, KW)
-    out_h, out_w = windows.shape[2:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n_images * out_h * out_w, -1).copy()
+def im2col_reference(images, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w) -> np.ndarray:
+    """Plain loops: the patch matrix (channels*kh*kw, batch*out_h*out_w) of ``images``, i.e.
+    `im2col_patches`'s layout; `im2col`'s layout is its transpose.
+
+    patches[(c * kernel_h + ky) * kernel_w + kx, (n * out_h + oy) * out_w + ox]
+        = images[n, c, oy * stride_h - pad_h + ky, ox * stride_w - pad_w + kx]   (0 outside)
+    """
+    batch, channels, height, width = images.shape
+    out_h = conv_output_size(height, kernel_h, stride_h, pad_h)
+    out_w = conv_output_size(width, kernel_w, stride_w, pad_w)
+    patches = np.zeros((channels * kernel_h * kernel_w, batch * out_h * out_w), dtype=images.dtype)
+    for c in range(channels):
+        for ky in range(kernel_h):
+            for kx in range(kernel_w):
+                row = (c * kernel_h + ky) * kernel_w + kx
+                for n in range(batch):
+                    for oy in range(out_h):
+                        for ox in range(out_w):
+                            iy = oy * stride_h - pad_h + ky
+                            ix = ox * stride_w - pad_w + kx
+                            if 0 <= iy < height and 0 <= ix < width:
+                                patches[row, (n * out_h + oy) * out_w + ox] = images[n, c, iy, ix]
+    return patches
 
 
 def col2im_reference(cols, input_shape, kh, kw, stride, pad):

@@ -1,14 +1,16 @@
-"""Max-pooling forward and backward as raw-array Numba kernels, with NumPy twins.
+"""Max-pooling forward and backward as raw-array Numba kernels, with NumPy twins; the training
+op (`minprune.ops.conv`) and the sparse engine both run `max_pool_forward`.
 
 Forward writes, for every (n, c, oh, ow), the window's maximum and the flat index ``h * W + w`` of
 the input pixel that held it (the first one on ties, scanning rows then columns, as Caffe does).
 Backward sends each output gradient to that pixel; overlapping windows (stride < kernel) add up.
-``prange`` runs over (image, channel) planes, which never share input pixels. No padding: the
-LeNets do not use it. Callers validate shapes first (``minprune.ops.conv``).
+One thread, plane by plane. No padding: the LeNets use none. Callers validate shapes first.
 """
 
 import numpy as np
 from numba import njit
+
+from minprune.kernels.im2col import conv_output_size
 
 __all__ = [
     "max_pool_forward",
@@ -62,8 +64,8 @@ _backward_jit = njit(cache=True)(_max_pool_backward)
 def max_pool_forward(x, kernel: int, stride: int):
     """Return ``(out, argmax)`` for ``x`` (N, C, H, W); argmax holds flat input indices (int32)."""
     n_images, channels, height, width = x.shape
-    out_h = (height - kernel) // stride + 1
-    out_w = (width - kernel) // stride + 1
+    out_h = conv_output_size(height, kernel, stride, 0)
+    out_w = conv_output_size(width, kernel, stride, 0)
     out = np.empty((n_images, channels, out_h, out_w), dtype=x.dtype)
     argmax = np.empty((n_images, channels, out_h, out_w), dtype=np.int32)
     _forward_jit(np.ascontiguousarray(x), kernel, stride, out, argmax)

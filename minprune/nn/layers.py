@@ -1,22 +1,20 @@
 """The layers LeNets are built from.
 
-``Linear`` and ``Conv2d`` carry a ``weight_mask`` buffer (1 keeps a connection, 0 prunes it;
-all ones until pruned) that joins the forward as ``weight * weight_mask``: autograd itself gives
-pruned connections a zero gradient, and the optimiser (which sees the mask as ``weight.mask``)
-keeps them at exactly zero through momentum and weight decay. Weights are initialised as in
-Caffe's LeNet (``xavier``: uniform in +-sqrt(3 / fan_in)), biases at zero.
+``Linear`` and ``Conv2d`` weights carry a mask (``layer.weight_mask``, all ones until pruned) that
+joins the forward as ``weight * weight_mask``, so autograd gives pruned connections a zero
+gradient. Weights start as in Caffe's LeNet (``xavier``: uniform in +-sqrt(3 / fan_in)), biases 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
 
-from minprune import functional as F
-from minprune import random as minprune_random
-from minprune.kernels.sparse_linear_ops import LinearPattern
+import minprune.functional as F
 from minprune.nn.module import Module, Parameter
+from minprune.random import generator
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "Sequential"]
 
@@ -24,27 +22,42 @@ __all__ = ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "Seque
 def xavier_uniform(shape, fan_in: int) -> np.ndarray:
     """Caffe's ``xavier`` filler: uniform in [-a, a] with a = sqrt(3 / fan_in)."""
     bound = np.sqrt(3.0 / fan_in)
-    return minprune_random.generator().uniform(-bound, bound, size=shape).astype(np.float32)
+    return generator().uniform(-bound, bound, size=shape).astype(np.float32)
 
 
 class _MaskedLayer(Module):
-    """Shared by Linear and Conv2d: a weight, its ``weight_mask`` and an optional bias."""
+    """Shared by Linear and Conv2d: a weight with its mask, and an optional bias."""
 
     def _init_weight(self, shape, fan_in: int, bias: bool) -> None:
         self.weight = Parameter(xavier_uniform(shape, fan_in))
-        self.register_buffer("weight_mask", np.ones(shape, dtype=np.float32))
-        self.weight.mask = self.weight_mask
+        self.weight.mask = np.ones(shape, dtype=np.float32)
         self.bias = Parameter(np.zeros(shape[0], dtype=np.float32)) if bias else None
+
+    @property
+    def weight_mask(self) -> np.ndarray:
+        """The weight's mask (``weight.mask``; 1 keeps, 0 prunes): read-only, change it by
+        assigning a new one (`minprune.prune.set_mask` also zeroes the pruned weights)."""
+        return self.weight.mask
+
+    @weight_mask.setter
+    def weight_mask(self, mask) -> None:
+        try:
+            self.weight.mask = mask
+        except ValueError as error:
+            problem = str(error).removeprefix("mask: ")
+            raise ValueError(f"{type(self).__name__} '{self.name}' weight_mask: {problem}") from None
 
     def masked_weight(self):
         """The weight as the forward sees it: ``weight * weight_mask``."""
         return self.weight * self.weight_mask
 
-    def _shape_error(self, expected: str, x) -> ValueError:
-        return ValueError(
-            f"{type(self).__name__} '{self.name}': expected input of shape {expected}, "
-            f"got {tuple(x.shape)}"
-        )
+    @contextlib.contextmanager
+    def _named_errors(self):
+        """Shapes are checked once, in `minprune.functional`; this prefixes the layer's name."""
+        try:
+            yield
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__} '{self.name}': {error}") from None
 
 
 class Linear(_MaskedLayer):
@@ -54,24 +67,15 @@ class Linear(_MaskedLayer):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self._init_weight((out_features, in_features), fan_in=in_features, bias=bias)
+        # Compute on the kept connections only (`F.sparse_linear`); `minprune.prune.retrain`
+        # switches this on for sparse layers (`minprune.prune.sparse_kernels`).
         self.sparse_kernels = False
-        self._pattern = None  # (mask version, LinearPattern), built on demand
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise self._shape_error(f"(N, {self.in_features})", x)
-        if self.sparse_kernels:
-            return F.sparse_linear(x, self.weight, self.bias, self.pattern())
-        return F.linear(x, self.masked_weight(), self.bias)
-
-    def pattern(self):
-        """The `LinearPattern` of the current mask, rebuilt when a mask has been assigned or
-        loaded since (`Module.buffer_version`). Used when ``sparse_kernels`` is on, which
-        `minprune.prune.sparse_kernels` switches for a block of code."""
-        version = self.buffer_version("weight_mask")
-        if self._pattern is None or self._pattern[0] != version:
-            self._pattern = (version, LinearPattern(self.weight_mask))
-        return self._pattern[1]
+        with self._named_errors():
+            if self.sparse_kernels:
+                return F.sparse_linear(x, self.weight, self.bias, self.weight_mask)
+            return F.linear(x, self.masked_weight(), self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -96,9 +100,8 @@ class Conv2d(_MaskedLayer):
         self._init_weight(shape, fan_in=in_channels * kernel_size * kernel_size, bias=bias)
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise self._shape_error(f"(N, {self.in_channels}, H, W)", x)
-        return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
+        with self._named_errors():
+            return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return (

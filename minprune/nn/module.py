@@ -1,10 +1,9 @@
 """``Module`` and ``Parameter``: the bookkeeping every layer shares.
 
-A module holds parameters (trainable tensors), buffers (plain arrays that are state but not trained,
-such as a ``weight_mask``) and child modules, and finds them by the attribute names they were given,
-so their dotted names (``fc1.weight``) match the paper's tables. ``state_dict`` copies every
-parameter and buffer; ``load_state_dict`` copies values back *in place*, so anything that holds a
-reference to a parameter's array (the optimiser) stays valid.
+A module finds its parameters and child modules by the attribute names they were given, so dotted
+names (``fc1.weight``) match the paper's tables. A pruned weight's mask lives in one place, on
+its ``Parameter`` (``fc1.weight.mask``), and is saved beside it in ``state_dict`` as
+``fc1.weight_mask``.
 """
 
 from __future__ import annotations
@@ -19,16 +18,39 @@ __all__ = ["Module", "Parameter"]
 
 
 class Parameter(Tensor):
-    """A tensor that a module trains (``requires_grad`` is on).
+    """A tensor that a module trains (``requires_grad`` is on), optionally with a pruning ``mask``.
 
-    ``mask`` is ``None``, or the owning layer's ``weight_mask`` array (the same object): the
-    optimiser multiplies both the weight and its momentum by it after every step, so pruned
-    connections stay exactly zero.
+    ``mask`` is None (never pruned: biases) or a read-only float32 array of the parameter's shape,
+    1 where a connection is kept and 0 where it is pruned. The layer's forward uses
+    ``weight * mask`` and the optimiser zeroes the weight and its momentum where the mask is 0
+    (Han et al. 2015, Sec. 3: pruned connections stay removed). A mask is changed only by
+    assigning a new one, which is copied and frozen: an in-place edit raises instead of slipping
+    past the caches built from it (the sparse retraining pattern, `minprune.ops.sparse_linear`).
     """
 
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data, requires_grad=requires_grad)
-        self.mask = None
+        self._mask = None
+
+    @property
+    def mask(self):
+        return self._mask
+
+    @mask.setter
+    def mask(self, mask) -> None:
+        if mask is None:
+            self._mask = None
+            return
+        frozen = np.array(mask, dtype=np.float32)  # a copy: the caller's array stays theirs
+        if frozen.shape != self.shape:
+            raise ValueError(
+                f"mask: expected an array of the parameter's shape {self.shape}, "
+                f"got {frozen.shape}"
+            )
+        if not np.isin(frozen, (0.0, 1.0)).all():
+            raise ValueError("mask: expected only 0 (pruned) and 1 (kept)")
+        frozen.flags.writeable = False
+        self._mask = frozen
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
@@ -39,8 +61,6 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_buffer_versions", {})
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "name", self.__class__.__name__)
@@ -49,9 +69,6 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning")
-        if name in self._buffers:
-            self._assign_buffer(name, value)
-            return
         # Replacing an entry keeps its place (a Sequential runs its layers in this order).
         if not isinstance(value, Parameter):
             self._parameters.pop(name, None)
@@ -63,30 +80,6 @@ class Module:
             value.name = name
             self._modules[name] = value
         object.__setattr__(self, name, value)
-
-    def register_buffer(self, name: str, array) -> None:
-        """Keep ``array`` as state (saved in ``state_dict``) that the optimiser does not train."""
-        self._buffers[name] = array
-        self._buffer_versions[name] = 0
-        object.__setattr__(self, name, array)
-
-    def buffer_version(self, name: str) -> int:
-        """How many times buffer ``name`` has been assigned or loaded (``load_state_dict``): a
-        cache built from a buffer (the sparse training pattern of a mask) compares it to notice a
-        change. Writes into the array itself (``layer.weight_mask[0, 0] = 0``) are not counted."""
-        return self._buffer_versions[name]
-
-    def _assign_buffer(self, name, value) -> None:
-        """Assigning to a buffer copies *into* it, so every reference to it (the optimiser's link
-        from a weight to its mask) stays valid; a different shape is refused before any change."""
-        buffer = self._buffers[name]
-        if np.shape(value) != buffer.shape:
-            raise ValueError(
-                f"{self.name}.{name}: expected an array of shape {buffer.shape}, "
-                f"got {np.shape(value)}"
-            )
-        np.copyto(buffer, value, casting="same_kind")
-        self._buffer_versions[name] += 1
 
     def add_module(self, name: str, module: Module) -> None:
         setattr(self, name, module)
@@ -114,9 +107,10 @@ class Module:
         return [parameter for _, parameter in self.named_parameters()]
 
     def named_buffers(self, prefix: str = ""):
-        for module_name, module in self.named_modules(prefix):
-            for name, buffer in module._buffers.items():
-                yield (f"{module_name}.{name}" if module_name else name), buffer
+        """Yield ``(name, mask)`` for every masked parameter: ``("fc1.weight_mask", array)``."""
+        for name, parameter in self.named_parameters(prefix):
+            if parameter.mask is not None:
+                yield f"{name}_mask", parameter.mask
 
     # ---- modes and gradients --------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -142,32 +136,34 @@ class Module:
         return state
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy ``state`` into this module's arrays in place.
+        """Copy ``state`` into this module: parameter values in place (the optimiser keeps its
+        references), masks as new frozen arrays.
 
         Every shape is checked before anything is written, so a mismatch changes nothing. With
         ``strict``, missing and unexpected keys are errors too.
         """
-        targets = dict(self.named_parameters())
-        targets = {name: p.data for name, p in targets.items()} | dict(self.named_buffers())
-        missing = [name for name in targets if name not in state]
-        unexpected = [name for name in state if name not in targets]
+        parameters = dict(self.named_parameters())
+        masks = {f"{name}_mask": p for name, p in parameters.items() if p.mask is not None}
+        shapes = {name: p.shape for name, p in parameters.items()}
+        shapes |= {name: p.shape for name, p in masks.items()}
+        missing = [name for name in shapes if name not in state]
+        unexpected = [name for name in state if name not in shapes]
         if strict and (missing or unexpected):
             raise KeyError(
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
-        for name, target in targets.items():
-            if name in state and np.shape(state[name]) != target.shape:
+        for name, shape in shapes.items():
+            if name in state and np.shape(state[name]) != shape:
                 raise ValueError(
                     f"load_state_dict: '{name}' has shape {np.shape(state[name])}, "
-                    f"the module expects {target.shape}"
+                    f"the module expects {shape}"
                 )
-        for name, target in targets.items():
+        for name, parameter in parameters.items():
             if name in state:
-                np.copyto(target, state[name], casting="same_kind")
-        for module_name, module in self.named_modules():
-            for name in module._buffers:
-                if (f"{module_name}.{name}" if module_name else name) in state:
-                    module._buffer_versions[name] += 1
+                np.copyto(parameter.data, state[name], casting="same_kind")
+        for name, parameter in masks.items():
+            if name in state:
+                parameter.mask = state[name]
 
     # ---- calling --------------------------------------------------------------------------------
     def forward(self, *inputs):

@@ -1,35 +1,13 @@
-"""Sparse inference: `compile` a pruned ``Sequential`` model into a forward-only `SparseNetwork`
-that runs on the CSR kernels.
+"""Sparse inference: `compile_model` turns a pruned ``Sequential`` model into a forward-only
+`SparseNetwork` on the CSR kernels (Han et al. 2015, Sec. 4: pruned layers stored as CSR).
 
-Han et al. 2015 prune to shrink storage (Sec. 4, CSR) and argue the pruned network is also cheaper
-to run; this module is where that is put to the test on a CPU (benchmarks/sparse_lenet.py):
-
-    network = compile(model)                 # weights * weight_mask -> CSRMatrix, validated once
+    network = compile_model(model)           # weights * weight_mask -> CSRMatrix, checked once
     logits = network(images)                 # (N, 1, 28, 28) or (N, 784) float32 -> (N, classes)
-    labels = network.predict(images)
 
-What each layer becomes (backend "cpu"):
-
-- A run of ``Linear`` layers, each optionally followed by ``ReLU``, becomes ONE fused stage
-  (`engine_kernels`): below batch `SPMM_MIN_BATCH` a single Numba call runs every layer for
-  each sample, skipping zero activations where that is cheaper (each layer is held in CSR and
-  in CSC form, so the chain takes twice ``nbytes`` in memory); from `SPMM_MIN_BATCH` on, one
-  call runs an SpMM per layer on transposed activations. LeNet-300-100 is a single such stage.
-- ``Conv2d``: weight (O, C, K, K) * mask -> CSR (O, C*K*K), run by
-  `minprune.kernels.csr_ops.conv2d_forward_csr` (im2col, then CSR times patches).
-- ``MaxPool2d`` -> `engine_kernels.max_pool_cpu`; ``ReLU`` elsewhere -> ``np.maximum``;
-  ``Flatten`` -> a reshape; ``Dropout`` -> the identity (inference).
-
-Backend "cuda" (`engine_cuda`) runs layer by layer on `minprune.kernels.csr_cuda` (weights
-copied once, activations stay on the device between layers; numpy in, numpy out). Any other
-layer type is a ValueError naming the layer.
-
-Everything is checked when compiling: layer types, shapes flowing from ``input_shape`` through
-every layer, the CSR arrays. A call then checks only the input's shape (ValueError naming the
-expected and the actual shape) and converts it to float32 if needed.
-
-Departures from minprune's dense forward, which the tests bound: float32 sums in another order
-(rtol 1e-5); no ReLU fused after a convolution (the LeNets have none, as in Caffe).
+On the CPU each layer is a small stage (`LinearStage`, `Conv2dStage`, `MaxPoolStage`, ...); with
+``fused=True`` (the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`
+instead. Backend "cuda" runs one stage per layer on the GPU (`engine_cuda`). Departures from the
+dense forward, which the tests bound: float32 sums in another order (rtol 1e-5).
 """
 
 from __future__ import annotations
@@ -38,20 +16,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minprune.kernels.csr_ops import conv2d_forward_csr, conv2d_output_size
-from minprune.kernels.cuda_support import cuda_available
+from minprune.kernels.argument_checks import is_device_array
+from minprune.kernels.cuda_support import cuda_available, finish, to_device
+from minprune.kernels.im2col import conv_output_size
+from minprune.kernels.pool import max_pool_forward
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from minprune.sparse import engine_kernels
 from minprune.sparse.csr import CSRMatrix
 from minprune.sparse.engine_cuda import cuda_stages
-from minprune.sparse.engine_kernels import SCATTER_RATIO
+from minprune.sparse.fused_chain import SPMM_MIN_BATCH, FusedFCChain
+from minprune.sparse.products import conv2d_forward_csr, conv2d_output_size, linear_forward_csr
 
-__all__ = ["compile", "SparseNetwork", "LayerSummary", "BACKENDS", "SPMM_MIN_BATCH"]
+__all__ = [
+    "compile_model",
+    "SparseNetwork",
+    "LayerSummary",
+    "BACKENDS",
+    "SPMM_MIN_BATCH",
+    "LinearStage",
+    "Conv2dStage",
+    "MaxPoolStage",
+    "ReLUStage",
+    "ReshapeStage",
+]
 
 BACKENDS = ("cpu", "cuda")
-# From this batch size on, the fused FC chain uses SpMM instead of one SpMV chain per image
-# (crossover measured with benchmarks/sparse_lenet.py --crossover).
-SPMM_MIN_BATCH = 12
 _FLOAT32 = np.dtype(np.float32)
 _SUPPORTED = "Linear, Conv2d, ReLU, MaxPool2d, Flatten, Dropout"
 
@@ -136,7 +124,8 @@ def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
                 f"layer '{name}': MaxPool2d({layer.kernel_size}) expects per-sample input "
                 f"(C, H, W) with H, W >= {layer.kernel_size}, but receives {shape}"
             )
-        out_h, out_w = ((size - layer.kernel_size) // layer.stride + 1 for size in shape[1:])
+        out_h, out_w = (conv_output_size(size, layer.kernel_size, layer.stride, 0)
+                        for size in shape[1:])
         return _Op(name, "max_pool2d", shape, (shape[0], out_h, out_w), layer=layer)
     if kind is Flatten:
         return _Op(name, "flatten", shape, (int(np.prod(shape)),))
@@ -152,7 +141,7 @@ def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
 def _check_model(model, input_shape) -> list[_Op]:
     if not isinstance(model, Sequential):
         raise ValueError(
-            f"compile: expected a minprune.nn.Sequential (layers run in order), got "
+            f"compile_model: expected a minprune.nn.Sequential (layers run in order), got "
             f"{type(model).__name__}"
         )
     try:
@@ -160,9 +149,9 @@ def _check_model(model, input_shape) -> list[_Op]:
     except (TypeError, ValueError):
         shape = ()
     if not shape or any(n < 1 for n in shape) or tuple(input_shape) != shape:
-        raise ValueError(f"compile: input_shape must be positive ints, got {input_shape!r}")
+        raise ValueError(f"compile_model: input_shape must be positive ints, got {input_shape!r}")
     if len(model) == 0:
-        raise ValueError("compile: the model has no layers")
+        raise ValueError("compile_model: the model has no layers")
     ops = []
     for layer in model:
         ops.append(_check_op(layer.name, layer, shape))
@@ -170,101 +159,130 @@ def _check_model(model, input_shape) -> list[_Op]:
     return ops
 
 
-# -- the CPU stages ----------------------------------------------------------------------------
+# -- the CPU stages: one small callable per layer ------------------------------------------------
 
 
-class _FCChain:
-    """Consecutive Linear (+ ReLU) layers packed into one chain (layout: `engine_kernels`)."""
+class LinearStage:
+    """A pruned Linear layer: ``x @ W.T + bias`` with W as CSR (`products.linear_forward_csr`)."""
 
-    def __init__(self, linears: list[_Op], relu_after: list[bool]):
-        self.packed = engine_kernels.pack_fc_chain(
-            [op.csr for op in linears], [op.bias for op in linears], relu_after
-        )
-        self.in_features = linears[0].csr.shape[1]
-        self.out_features = linears[-1].csr.shape[0]
-        self._per_sample_arguments = (*self.packed, SCATTER_RATIO)
+    runs_as = "products.linear_forward_csr (SpMV / SpMM)"
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        batch = x.shape[0]
-        out = np.empty((batch, self.out_features), dtype=np.float32)
-        if batch < SPMM_MIN_BATCH:
-            engine_kernels.fc_chain_per_sample(
-                x.reshape(batch, self.in_features), *self._per_sample_arguments, out
-            )
-        else:
-            blocks = engine_kernels.spmm_blocks(batch)
-            x = x.reshape(batch, self.in_features)
-            if blocks == 1:  # no parallel region to start
-                engine_kernels.fc_chain_spmm(x, *self.packed, out)
-            else:
-                engine_kernels.fc_chain_batched(x, *self.packed, blocks, out)
-        return out
+    def __init__(self, op: _Op):
+        self.csr, self.bias = op.csr, op.bias
+
+    def __call__(self, x):
+        return linear_forward_csr(self.csr, x, self.bias)
 
 
-def _next_kind(ops: list[_Op], start: int) -> str | None:
-    """The kind of the first op at or after ``start`` that is not a Dropout (identity)."""
-    return next((op.kind for op in ops[start:] if op.kind != "dropout"), None)
+class Conv2dStage:
+    """A pruned Conv2d layer: im2col patches times the CSR filters."""
+
+    runs_as = "products.conv2d_forward_csr (im2col + CSR)"
+
+    def __init__(self, op: _Op):
+        self.csr, self.bias, self.layer = op.csr, op.bias, op.layer
+
+    def __call__(self, x):
+        layer = self.layer
+        return conv2d_forward_csr(self.csr, np.ascontiguousarray(x), self.bias,
+                                  kernel_size=layer.kernel_size, stride=layer.stride,
+                                  padding=layer.padding)
 
 
-def _cpu_stages(ops: list[_Op]) -> tuple[list, list[str]]:
-    """Group ops into CPU stages (callables on numpy arrays); returns (stages, runs_as per op)."""
+class MaxPoolStage:
+    """Max-pooling with the training path's kernel (`minprune.kernels.pool`), argmax unused."""
+
+    runs_as = "pool.max_pool_forward"
+
+    def __init__(self, op: _Op):
+        self.kernel_size, self.stride = op.layer.kernel_size, op.layer.stride
+
+    def __call__(self, x):
+        return max_pool_forward(x, self.kernel_size, self.stride)[0]
+
+
+class ReLUStage:
+    runs_as = "np.maximum"
+
+    def __call__(self, x):
+        return np.maximum(x, np.float32(0.0))
+
+
+class ReshapeStage:
+    """(N, ...) -> (N, *shape): Flatten, or a flat input to a conv layer's (C, H, W)."""
+
+    runs_as = "reshape"
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def __call__(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+_STAGES = {"linear": LinearStage, "conv2d": Conv2dStage, "max_pool2d": MaxPoolStage}
+
+
+def _per_layer_stages(ops: list[_Op]) -> tuple[list, list[str]]:
+    """One stage per layer (Dropout: none, the identity at inference); returns (stages, runs_as
+    per op). The plain engine, and the reference the fused chain is tested against."""
     stages, runs_as = [], []
-    chain, relu_after, chains = [], [], 0
-
-    def flush_chain():
-        nonlocal chain, relu_after, chains
-        if chain:
-            stages.append(_FCChain(chain, relu_after))
-            chain, relu_after, chains = [], [], chains + 1
-
-    def conv(op):
-        kernel, stride, padding = op.layer.kernel_size, op.layer.stride, op.layer.padding
-        return lambda x: conv2d_forward_csr(
-            op.csr,
-            np.ascontiguousarray(x),
-            op.bias,
-            kernel_size=kernel,
-            stride=stride,
-            padding=padding,
-        )
-
-    def max_pool(op):
-        def run(x):
-            out = np.empty((x.shape[0], *op.output_shape), dtype=np.float32)
-            engine_kernels.max_pool_cpu(x, op.layer.kernel_size, op.layer.stride, out)
-            return out
-
-        return run
-
-    def reshape(shape):
-        return lambda x: x.reshape(x.shape[0], *shape)
-
-    if _next_kind(ops, 0) not in ("linear", "flatten"):
-        stages.append(reshape(ops[0].input_shape))  # a flat (N, prod) input -> (N, C, H, W)
-    for i, op in enumerate(ops):
-        if op.kind == "linear":
-            chain.append(op)
-            relu_after.append(False)
-            runs_as.append(f"fused CSR chain {chains} (SpMV / SpMM)")
-        elif op.kind == "relu" and i and ops[i - 1].kind == "linear":
-            relu_after[-1] = True
-            runs_as.append(f"fused CSR chain {chains}")
-        elif op.kind == "dropout":
+    if ops[0].kind not in ("linear", "flatten"):
+        stages.append(ReshapeStage(ops[0].input_shape))  # a flat (N, C*H*W) input -> (N, C, H, W)
+    for op in ops:
+        if op.kind == "dropout":
             runs_as.append("identity (inference)")
-        elif op.kind == "flatten" and _next_kind(ops, i + 1) == "linear":
-            runs_as.append(f"reshape in fused CSR chain {chains}")
-        else:
-            flush_chain()
-            make, label = {
-                "conv2d": (conv, "csr_ops.conv2d_forward_csr (im2col + CSR)"),
-                "max_pool2d": (max_pool, "engine_kernels.max_pool_cpu"),
-                "relu": (lambda op: lambda x: np.maximum(x, np.float32(0.0)), "np.maximum"),
-                "flatten": (lambda op: reshape(op.output_shape), "reshape"),  # no Linear next
-            }[op.kind]
-            stages.append(make(op))
-            runs_as.append(label)
-    flush_chain()
+            continue
+        if op.kind in _STAGES:
+            stage = _STAGES[op.kind](op)
+        elif op.kind == "relu":
+            stage = ReLUStage()
+        else:  # flatten
+            stage = ReshapeStage(op.output_shape)
+        stages.append(stage)
+        runs_as.append(stage.runs_as)
     return stages, runs_as
+
+
+def _fuse_fc_chains(ops: list[_Op], stages: list, runs_as: list[str]) -> tuple[list, list[str]]:
+    """Replace each run of Linear stages -- with the ReLU right after each, a Flatten right
+    before, Dropouts in between -- by one `FusedFCChain`. ``stages`` are `_per_layer_stages`'s."""
+    fused, labels = [], list(runs_as)
+    remaining = iter(stages)
+    if ops[0].kind not in ("linear", "flatten"):
+        fused.append(next(remaining))  # the input reshape
+    index, chains = 0, 0
+    while index < len(ops):
+        op = ops[index]
+        end = index
+        if op.kind in ("flatten", "linear"):
+            end = index + (op.kind == "flatten")
+            linears, relu_after = [], []
+            while end < len(ops) and ops[end].kind in ("linear", "relu", "dropout"):
+                kind = ops[end].kind
+                if kind == "linear":
+                    linears.append(ops[end])
+                    relu_after.append(False)
+                elif kind == "relu" and ops[end - 1].kind == "linear":
+                    relu_after[-1] = True
+                elif kind == "relu":
+                    break  # a ReLU after a Dropout runs on its own
+                end += 1
+        if end == index or not linears:
+            if op.kind != "dropout":
+                fused.append(next(remaining))
+            index += 1
+            continue
+        for position in range(index, end):  # the stages this chain replaces
+            if ops[position].kind != "dropout":
+                next(remaining)
+            if ops[position].kind != "dropout":
+                labels[position] = f"fused CSR chain {chains}"
+        fused.append(FusedFCChain([o.csr for o in linears], [o.bias for o in linears],
+                                  relu_after))
+        chains += 1
+        index = end
+    return fused, labels
 
 
 # -- the compiled network -----------------------------------------------------------------------
@@ -292,7 +310,7 @@ class SparseNetwork:
         if backend == "cuda":
             self._forward = self._cuda_forward
         elif len(stages) == 1:
-            self._forward = stages[0]  # LeNet-300-100: the fused chain, called directly
+            self._forward = stages[0]  # LeNet-300-100 fused: one chain, called directly
         else:
             self._forward = self._cpu_forward
 
@@ -332,8 +350,6 @@ class SparseNetwork:
         return self.summary()
 
     def _convert(self, x):
-        from minprune.kernels.argument_checks import is_device_array
-
         if self.backend == "cuda" and is_device_array(x):
             if x.dtype != _FLOAT32:
                 raise ValueError(f"SparseNetwork: expected a float32 device array, got {x.dtype}")
@@ -352,8 +368,6 @@ class SparseNetwork:
         return x
 
     def _cuda_forward(self, x):
-        from minprune.kernels.cuda_support import finish, to_device
-
         host_input = isinstance(x, np.ndarray)
         if x.shape[1:] != self.input_shape:
             x = x.reshape(x.shape[0], *self.input_shape)
@@ -363,23 +377,29 @@ class SparseNetwork:
         return finish(x, host_input)
 
 
-def compile(model, backend: str = "cpu", input_shape=(1, 28, 28)) -> SparseNetwork:
+def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
+                  fused: bool = True) -> SparseNetwork:
     """Compile a (pruned) ``Sequential`` model into a `SparseNetwork` on ``backend`` ("cpu" or
     "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
     validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
     shape (MNIST: (1, 28, 28)); it fixes every layer's shape, which is checked here, once.
-
-    The model is read, not kept: later changes to its weights or masks do not reach the network.
+    ``fused=False`` keeps one stage per layer on the CPU (the plain engine the fused FC chain is
+    tested against). The model is read, not kept: later changes to it do not reach the network.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"compile_model: backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cuda" and not cuda_available():
         raise ValueError(
-            "compile: backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set before "
+            "compile_model: backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set before "
             "Numba is imported (the simulator)"
         )
     ops = _check_model(model, input_shape)
-    stages, runs_as = (_cpu_stages if backend == "cpu" else cuda_stages)(ops)
+    if backend == "cuda":
+        stages, runs_as = cuda_stages(ops)
+    else:
+        stages, runs_as = _per_layer_stages(ops)
+        if fused:
+            stages, runs_as = _fuse_fc_chains(ops, stages, runs_as)
     layers = tuple(
         LayerSummary(
             name=op.name,

@@ -1,16 +1,16 @@
 """The sparse engine's CUDA backend: one stage per layer, activations stay on the device.
 
-Weights are copied to the GPU once, as `minprune.kernels.csr_cuda` device CSR matrices; Linear and
-Conv2d run the CSR kernels, ReLU and max-pooling the small kernels in `engine_kernels`. Used by
-`minprune.sparse.engine.compile(model, backend="cuda")`, which has already checked every layer.
+Weights are copied to the GPU once (`products_cuda.csr_to_device`); Linear and Conv2d run the CSR
+kernels, ReLU and max-pooling `minprune.kernels.pool_relu_cuda`. Used by
+`minprune.sparse.engine.compile_model(model, backend="cuda")`, which has checked every layer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minprune.kernels import pool_relu_cuda
 from minprune.kernels.cuda_support import blocks_for
-from minprune.sparse import engine_kernels
 
 __all__ = ["cuda_stages"]
 
@@ -22,7 +22,7 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
     each runs as; Dropout is skipped (inference)."""
     from numba import cuda
 
-    from minprune.kernels.csr_cuda import (
+    from minprune.sparse.products_cuda import (
         conv2d_forward_csr_cuda,
         csr_to_device,
         linear_forward_csr_cuda,
@@ -42,7 +42,7 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
 
     def relu(x):
         flat, out = x.reshape(x.size), cuda.device_array(x.size, dtype=np.float32)
-        engine_kernels.relu_cuda_kernel[blocks_for(x.size, _CUDA_THREADS), _CUDA_THREADS](flat, out)
+        pool_relu_cuda.relu_cuda_kernel[blocks_for(x.size, _CUDA_THREADS), _CUDA_THREADS](flat, out)
         return out.reshape(x.shape)
 
     def max_pool(op):
@@ -51,7 +51,7 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
         def run(x):
             out = cuda.device_array((x.shape[0], *op.output_shape), dtype=np.float32)
             blocks = blocks_for(out.size, _CUDA_THREADS)
-            engine_kernels.max_pool_cuda_kernel[blocks, _CUDA_THREADS](x, kernel, stride, out)
+            pool_relu_cuda.max_pool_cuda_kernel[blocks, _CUDA_THREADS](x, kernel, stride, out)
             return out
 
         return run
@@ -60,10 +60,10 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
         return lambda x: x.reshape(x.shape[0], *op.output_shape)
 
     build = {
-        "linear": (linear, "csr_cuda.linear_forward_csr_cuda"),
-        "conv2d": (conv, "csr_cuda.conv2d_forward_csr_cuda"),
-        "max_pool2d": (max_pool, "engine_kernels.max_pool_cuda_kernel"),
-        "relu": (lambda op: relu, "engine_kernels.relu_cuda_kernel"),
+        "linear": (linear, "products_cuda.linear_forward_csr_cuda"),
+        "conv2d": (conv, "products_cuda.conv2d_forward_csr_cuda"),
+        "max_pool2d": (max_pool, "pool_relu_cuda.max_pool_cuda_kernel"),
+        "relu": (lambda op: relu, "pool_relu_cuda.relu_cuda_kernel"),
         "flatten": (reshape, "reshape on the device"),
     }
     stages, runs_as = [], []

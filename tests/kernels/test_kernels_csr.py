@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, csr_matrices, float32_arrays
 
-from minprune.kernels import csr_cpu, csr_ops
+from minprune.kernels import csr_cpu
 from minprune.kernels import csr_reference as reference
+from minprune.kernels.im2col import im2col_reference
+from minprune.sparse import products
 from minprune.sparse.csr import CSRMatrix
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-4}
@@ -27,7 +29,7 @@ def csr_with_vector(draw):
 def test_spmv_matches_reference(case):
     csr, dense, x, bias = case
     want = reference.spmv_reference(csr.indptr, csr.indices, csr.data, x, bias)
-    np.testing.assert_allclose(csr_ops.spmv(csr, x, bias), want, **TOLERANCE)
+    np.testing.assert_allclose(products.spmv(csr, x, bias), want, **TOLERANCE)
     np.testing.assert_allclose(want, dense.astype(np.float64) @ x + (0 if bias is None else bias))
 
 
@@ -36,7 +38,7 @@ def test_spmv_matches_reference(case):
 def test_raw_spmv_kernel_matches_reference(case):
     csr, _, x, _ = case
     out = np.full(csr.shape[0], np.nan, dtype=np.float32)
-    indptr, indices = csr_cpu.unsigned_index_views(csr)
+    indptr, indices = csr_cpu.unsigned_index_views(csr.indptr, csr.indices)
     csr_cpu.spmv_cpu(indptr, indices, csr.data, np.zeros(csr.shape[0], np.float32), x, out)
     want = reference.spmv_reference(csr.indptr, csr.indices, csr.data, x)
     np.testing.assert_allclose(out, want, **TOLERANCE)
@@ -59,7 +61,7 @@ def test_spmm_matches_reference(case):
     want = reference.spmm_reference(
         csr.indptr, csr.indices, csr.data, zeros if bias is None else bias, batch_t
     )
-    got = csr_ops.spmm(csr, batch_t, bias)
+    got = products.spmm(csr, batch_t, bias)
     assert got.shape == (csr.shape[0], batch_t.shape[1])
     np.testing.assert_allclose(got, want, **TOLERANCE)
 
@@ -69,11 +71,11 @@ def test_spmm_matches_reference(case):
 def test_linear_forward_matches_dense_layer(case, fortran_input):
     csr, dense, batch_t, bias = case
     x = batch_t.T if fortran_input else np.ascontiguousarray(batch_t.T)  # (batch, in)
-    got = csr_ops.linear_forward_csr(csr, x, bias)
+    got = products.linear_forward_csr(csr, x, bias)
     assert got.shape == (x.shape[0], csr.shape[0]) and got.dtype == np.float32
     np.testing.assert_allclose(got, reference.linear_reference(x, dense, bias), **TOLERANCE)
     if x.shape[0]:
-        single = csr_ops.linear_forward_csr(csr, np.ascontiguousarray(x[0]), bias)
+        single = products.linear_forward_csr(csr, np.ascontiguousarray(x[0]), bias)
         np.testing.assert_allclose(single, got[0], **TOLERANCE)
 
 
@@ -82,9 +84,9 @@ def test_linear_output_chains_without_copies():
     first = CSRMatrix.from_dense(rng.standard_normal((6, 5)).astype(np.float32))
     second = CSRMatrix.from_dense(rng.standard_normal((3, 6)).astype(np.float32))
     x = rng.standard_normal((4, 5)).astype(np.float32)
-    hidden = csr_ops.linear_forward_csr(first, x)
+    hidden = products.linear_forward_csr(first, x)
     assert hidden.flags.f_contiguous  # the transpose of a C-contiguous (out, batch) product
-    out = csr_ops.linear_forward_csr(second, np.maximum(hidden, 0))
+    out = products.linear_forward_csr(second, np.maximum(hidden, 0))
     want = np.maximum(x @ first.to_dense().T, 0) @ second.to_dense().T
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
 
@@ -103,9 +105,9 @@ def test_linear_output_chains_without_copies():
 def test_edge_shapes(dense):
     csr = CSRMatrix.from_dense(dense)
     x = np.linspace(-1, 1, dense.shape[1]).astype(np.float32)
-    np.testing.assert_allclose(csr_ops.spmv(csr, x), dense @ x, atol=1e-6)
+    np.testing.assert_allclose(products.spmv(csr, x), dense @ x, atol=1e-6)
     batch = np.linspace(-1, 1, 3 * dense.shape[1]).astype(np.float32).reshape(3, dense.shape[1])
-    np.testing.assert_allclose(csr_ops.linear_forward_csr(csr, batch), batch @ dense.T, atol=1e-6)
+    np.testing.assert_allclose(products.linear_forward_csr(csr, batch), batch @ dense.T, atol=1e-6)
 
 
 @st.composite
@@ -129,8 +131,8 @@ def conv_cases(draw):
 @given(conv_cases())
 def test_im2col_matches_reference(case):
     images, _, _, _, kernel, stride, padding = case
-    got = csr_ops.im2col(images, kernel, stride, padding)
-    want = reference.im2col_reference(images, *kernel, *stride, *padding)
+    got = products.im2col_patches(images, kernel, stride, padding)
+    want = im2col_reference(images, *kernel, *stride, *padding)
     np.testing.assert_array_equal(got, want)
 
 
@@ -138,7 +140,7 @@ def test_im2col_matches_reference(case):
 @given(conv_cases())
 def test_conv2d_matches_direct_convolution(case):
     images, csr, weight, bias, kernel, stride, padding = case
-    got = csr_ops.conv2d_forward_csr(
+    got = products.conv2d_forward_csr(
         csr, images, bias, kernel_size=kernel, stride=stride, padding=padding
     )
     want = reference.conv2d_reference(images, weight, bias, *stride, *padding)
@@ -151,11 +153,11 @@ def test_conv2d_matches_direct_convolution(case):
 def test_raw_conv_kernel_matches_patch_reference(case):
     images, csr, _, bias, kernel, stride, padding = case
     bias = np.zeros(csr.shape[0], np.float32) if bias is None else bias
-    patches = reference.im2col_reference(images, *kernel, *stride, *padding).astype(np.float32)
+    patches = im2col_reference(images, *kernel, *stride, *padding).astype(np.float32)
     batch = images.shape[0]
     positions = patches.shape[1] // batch if batch else 0
     out = np.full((batch, csr.shape[0], positions), np.nan, dtype=np.float32)
-    indptr, indices = csr_cpu.unsigned_index_views(csr)
+    indptr, indices = csr_cpu.unsigned_index_views(csr.indptr, csr.indices)
     csr_cpu.conv2d_patches_cpu(indptr, indices, csr.data, bias, patches, out)
     if batch:
         want = reference.conv2d_patches_reference(

@@ -8,7 +8,9 @@ The simulator runs every GPU thread as a Python thread, so cases stay tiny and f
 import numpy as np
 import pytest
 
-from minprune.kernels import csr_reference, masked_reference
+from minprune.kernels import csr_reference
+from minprune.kernels import masked_sgd_reference as masked_reference
+from minprune.kernels.im2col import im2col_reference
 from minprune.kernels.cuda_support import cuda_available, simulator_enabled
 from minprune.sparse.csr import CSRMatrix
 
@@ -39,9 +41,10 @@ def rng():
 def cuda_modules():
     from numba import cuda
 
-    from minprune.kernels import csr_cuda, masked_cuda
+    from minprune.kernels import masked_sgd_cuda
+    from minprune.sparse import products_cuda
 
-    return cuda, csr_cuda, masked_cuda
+    return cuda, products_cuda, masked_sgd_cuda
 
 
 def test_reports_how_it_runs():
@@ -88,7 +91,7 @@ def test_im2col_and_conv2d(cuda_modules, rng):
     kernel, stride, padding = (3, 2), (2, 1), (1, 0)
     patches = csr_cuda.im2col_cuda(images, kernel, stride, padding)
     np.testing.assert_array_equal(
-        patches, csr_reference.im2col_reference(images, *kernel, *stride, *padding)
+        patches, im2col_reference(images, *kernel, *stride, *padding)
     )
     got = csr_cuda.conv2d_forward_csr_cuda(
         csr, images, bias, kernel_size=kernel, stride=stride, padding=padding
@@ -106,30 +109,11 @@ def test_cuda_wrappers_validate_before_launch(cuda_modules, rng):
     with pytest.raises(ValueError, match="csr: expected a minprune.sparse.CSRMatrix"):
         csr_cuda.spmv_cuda(np.eye(5, dtype=np.float32), np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"mask: expected float32 or bool array of shape \(2, 3\)"):
-        masked_cuda.masked_linear_forward_cuda(
-            np.zeros((1, 3), np.float32), np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32)
+        weight = np.zeros((2, 3), np.float32)
+        masked_cuda.masked_sgd_momentum_update_cuda(
+            weight, np.zeros_like(weight), np.zeros_like(weight), np.zeros((3, 2), np.float32),
+            lr=0.1, momentum=0.9,
         )
-
-
-@pytest.mark.parametrize("mask_dtype", [np.float32, np.bool_])
-def test_masked_forward_backward(cuda_modules, rng, mask_dtype):
-    _, _, masked_cuda = cuda_modules
-    x = rng.standard_normal((5, 18)).astype(np.float32)  # inner size > one 16-wide tile
-    weight = rng.standard_normal((3, 18)).astype(np.float32)
-    mask = (rng.random((3, 18)) < 0.5).astype(mask_dtype)
-    grad_out = rng.standard_normal((5, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        masked_cuda.masked_linear_forward_cuda(x, weight, mask),
-        masked_reference.masked_linear_forward_reference(x, weight, mask),
-        **TOLERANCE,
-    )
-    grad_x, grad_weight = masked_cuda.masked_linear_backward_cuda(grad_out, x, weight, mask)
-    want_x, want_weight = masked_reference.masked_linear_backward_reference(
-        grad_out, x, weight, mask
-    )
-    np.testing.assert_allclose(grad_x, want_x, **TOLERANCE)
-    np.testing.assert_allclose(grad_weight, want_weight, **TOLERANCE)
-    assert np.all(grad_weight[mask == 0] == 0)
 
 
 def test_masked_sgd_update_host_and_device(cuda_modules, rng):

@@ -11,6 +11,7 @@ from minprune import random as minprune_random
 from minprune.nn import Linear
 from minprune.prune import keep_ratio_prune, set_mask, sparse_kernels
 from minprune.prune.retrain import Phase, retrain
+from minprune.ops.sparse_linear import pattern_of
 from minprune.tensor import Tensor
 
 
@@ -37,22 +38,25 @@ def test_sparse_layer_matches_the_dense_masked_layer():
     assert not sparse[1][mask == 0].any()
 
 
-def test_a_newly_assigned_or_loaded_mask_rebuilds_the_pattern():
+def test_a_newly_assigned_or_loaded_mask_gets_its_own_pattern():
+    """Patterns are cached by the (read-only) mask array; a new mask is a new array."""
     minprune_random.manual_seed(0)
     layer = Linear(6, 4)
     layer.sparse_kernels = True
-    first = layer.pattern()
-    assert layer.pattern() is first  # cached while the mask is unchanged
+    first = pattern_of(layer.weight_mask)
+    assert pattern_of(layer.weight_mask) is first  # cached while the mask is unchanged
     set_mask(layer, np.eye(4, 6, dtype=np.float32))
-    second = layer.pattern()
+    second = pattern_of(layer.weight_mask)
     assert second is not first and second.nnz == 4
     state = layer.state_dict()
     state["weight_mask"] = np.ones((4, 6), np.float32)
     layer.load_state_dict(state)
-    assert layer.pattern().nnz == 24
+    assert pattern_of(layer.weight_mask).nnz == 24
     x = np.ones((2, 6), np.float32)
     np.testing.assert_allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data,
                                rtol=1e-6)
+    writeable = np.ones((4, 6), np.float32)
+    assert pattern_of(writeable) is not pattern_of(writeable)  # could change: never cached
 
 
 def test_sparse_kernels_switches_only_sparse_enough_linear_layers_and_restores():

@@ -19,22 +19,22 @@ from hypothesis import strategies as st
 from minprune import models
 from minprune import random as minprune_random
 from minprune.checkpoint import save_checkpoint
-from minprune.cli_bench import (
+from minprune.benchmarking import (
     PAPER_KEEP_RATIOS,
-    add_bench_parser,
     benchmark_model,
     dense_logits,
     dense_numpy_forward,
 )
+from minprune.cli_bench import add_bench_parser
+from minprune.kernels import fc_chain_cpu
 from minprune.kernels.cuda_support import cuda_available
-from minprune.kernels.pool import max_pool_forward_reference
 from minprune.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from minprune.prune import keep_ratio_prune, prunable_layers, set_mask
-from minprune.sparse import engine, engine_kernels
+from minprune.sparse import engine, fused_chain
 from minprune.sparse.csr import CSRMatrix
 
 BATCHES = [1, 7, 12]
-assert BATCHES[-1] >= engine.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
+assert BATCHES[-1] >= fused_chain.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
 
 
 def _assert_matches(actual, expected):
@@ -66,13 +66,13 @@ def _images(batch, seed=1):
 @pytest.fixture(scope="module")
 def lenet300():
     model = _pruned("lenet-300-100")
-    return model, engine.compile(model)
+    return model, engine.compile_model(model)
 
 
 @pytest.fixture(scope="module")
 def lenet5():
     model = _pruned("lenet5")
-    return model, engine.compile(model)
+    return model, engine.compile_model(model)
 
 
 # -- equality with the dense model ---------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_lenet5_matches_dense(lenet5, batch):
 @pytest.mark.parametrize("batch", [1, 12])
 def test_density_zero_leaves_the_bias_path(name, batch):
     model = _pruned(name, keep_ratio=0.0)
-    network = engine.compile(model)
+    network = engine.compile_model(model)
     assert network.nnz == 0
     logits = network(_images(batch))
     _assert_matches(logits, dense_logits(model, _images(batch)))
@@ -112,9 +112,22 @@ def test_density_zero_leaves_the_bias_path(name, batch):
 @pytest.mark.parametrize("batch", [1, 12])
 def test_density_one_is_the_dense_model(name, batch):
     model = _pruned(name, keep_ratio=1.0)
-    network = engine.compile(model)
+    network = engine.compile_model(model)
     assert all(layer.density in (None, 1.0) for layer in network.layers)
     _assert_matches(network(_images(batch)), dense_logits(model, _images(batch)))
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
+def test_fused_chain_matches_the_plain_per_layer_engine(name):
+    """The plain engine (one stage per layer) is the reference of the fused FC chain."""
+    model = _pruned(name)
+    plain, fused = engine.compile_model(model, fused=False), engine.compile_model(model)
+    assert any("fused CSR chain" in layer.runs_as for layer in fused.layers)
+    assert not any("fused" in layer.runs_as for layer in plain.layers)
+    for batch in BATCHES:
+        images = _images(batch)
+        _assert_matches(fused(images), plain(images))
+        _assert_matches(plain(images), dense_logits(model, images))
 
 
 def test_real_mnist_images(mnist_dir, lenet300, lenet5):
@@ -129,7 +142,7 @@ def test_real_mnist_images(mnist_dir, lenet300, lenet5):
 
 def test_dropout_is_the_identity():
     model = _pruned("lenet-300-100", dropout=0.5)
-    network = engine.compile(model)
+    network = engine.compile_model(model)
     assert [layer.runs_as for layer in network.layers if layer.kind == "dropout"] == [
         "identity (inference)"
     ] * 2
@@ -146,7 +159,7 @@ def test_other_input_dtypes_are_converted(lenet300):
 
 def test_network_keeps_its_own_copy_of_the_weights():
     model = _pruned("lenet-300-100")
-    network = engine.compile(model)
+    network = engine.compile_model(model)
     before = network(_images(2))
     model.fc1.weight.data[...] = 0.0
     np.testing.assert_array_equal(network(_images(2)), before)
@@ -157,7 +170,7 @@ def test_a_model_without_flatten_and_a_generic_conv_net():
     that no Linear follows."""
     minprune_random.manual_seed(3)
     mlp = Sequential(OrderedDict(fc1=Linear(784, 20), relu=ReLU(), fc2=Linear(20, 5, bias=False)))
-    network = engine.compile(mlp, input_shape=(784,))
+    network = engine.compile_model(mlp, input_shape=(784,))
     flat = _images(4).reshape(4, 784)
     _assert_matches(network(flat), dense_logits(mlp, flat))
     conv = Sequential(
@@ -168,7 +181,7 @@ def test_a_model_without_flatten_and_a_generic_conv_net():
             flatten=Flatten(),
         )
     )
-    network = engine.compile(conv)
+    network = engine.compile_model(conv)
     images = _images(5) - 0.5
     assert network.layers[-1].output_shape == (3 * 7 * 7,)
     _assert_matches(network(images), dense_logits(conv, images))
@@ -226,24 +239,24 @@ class Tanh(Module):
 def test_unsupported_layer_is_named():
     model = Sequential(OrderedDict(flatten=Flatten(), fc=Linear(784, 10), squash=Tanh()))
     with pytest.raises(ValueError, match=r"layer 'squash': the sparse engine cannot run a Tanh"):
-        engine.compile(model)
+        engine.compile_model(model)
 
 
 def test_compile_checks_model_shapes_and_backend():
     with pytest.raises(ValueError, match="expected a minprune.nn.Sequential"):
-        engine.compile(Linear(784, 10))
+        engine.compile_model(Linear(784, 10))
     no_flatten = Sequential(OrderedDict(fc=Linear(784, 10)))
     with pytest.raises(ValueError, match=r"layer 'fc': Linear expects per-sample input \(784,\)"):
-        engine.compile(no_flatten)
+        engine.compile_model(no_flatten)
     wrong_channels = Sequential(OrderedDict(conv=Conv2d(3, 4, kernel_size=3)))
     with pytest.raises(ValueError, match=r"layer 'conv': Conv2d expects per-sample input \(3, H"):
-        engine.compile(wrong_channels)
+        engine.compile_model(wrong_channels)
     with pytest.raises(ValueError, match="layer 'conv'.*smaller than the kernel"):
-        engine.compile(Sequential(OrderedDict(conv=Conv2d(1, 2, 5))), input_shape=(1, 3, 3))
+        engine.compile_model(Sequential(OrderedDict(conv=Conv2d(1, 2, 5))), input_shape=(1, 3, 3))
     with pytest.raises(ValueError, match="backend must be one of"):
-        engine.compile(no_flatten, backend="tpu")
+        engine.compile_model(no_flatten, backend="tpu")
     with pytest.raises(ValueError, match="input_shape must be positive ints"):
-        engine.compile(no_flatten, input_shape=(0, 784))
+        engine.compile_model(no_flatten, input_shape=(0, 784))
 
 
 # -- the kernels against plain NumPy twins ------------------------------------------------------
@@ -290,22 +303,22 @@ def test_fc_chain_kernels_match_reference(chain, batch, seed, zeros):
     gather; inf: always scatter) and with the default choice, on inputs with a drawn fraction of
     exact zeros (which the scatter skips)."""
     matrices, dense, biases, relu_after = chain
-    packed = engine_kernels.pack_fc_chain(matrices, biases, relu_after)
+    packed = fused_chain.pack_fc_chain(matrices, biases, relu_after)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, matrices[0].shape[1])).astype(np.float32)
     x[rng.random(x.shape) < zeros] = 0.0
     expected = _chain_reference(x, dense, biases, relu_after)
     rows = matrices[-1].shape[0]
-    for ratio in (0.0, engine_kernels.SCATTER_RATIO, np.inf):
+    for ratio in (0.0, fc_chain_cpu.SCATTER_RATIO, np.inf):
         per_sample = np.full((batch, rows), np.nan, np.float32)
-        engine_kernels.fc_chain_per_sample(x, *packed, ratio, per_sample)
+        fc_chain_cpu.fc_chain_per_sample(x, *packed, ratio, per_sample)
         np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
     spmm = np.full((batch, rows), np.nan, np.float32)
-    engine_kernels.fc_chain_spmm(x, *packed, spmm)
+    fc_chain_cpu.fc_chain_spmm(x, *packed, spmm)
     np.testing.assert_allclose(spmm, expected, rtol=1e-4, atol=1e-4)
     for blocks in range(1, batch + 1):  # any split of the batch, one sample per block included
         batched = np.full((batch, rows), np.nan, np.float32)
-        engine_kernels.fc_chain_batched(x, *packed, blocks, batched)
+        fc_chain_cpu.fc_chain_batched(x, *packed, blocks, batched)
         np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -319,36 +332,25 @@ def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
         weight[rng.random(weight.shape) < 0.7] = 0.0
     matrices = [CSRMatrix.from_dense(weight) for weight in dense]
     biases = [rng.standard_normal(20).astype(np.float32) for _ in range(2)]
-    packed = engine_kernels.pack_fc_chain(matrices, biases, [True, False])
-    batch = 3 * engine_kernels.MIN_BLOCK + 5
+    packed = fused_chain.pack_fc_chain(matrices, biases, [True, False])
+    batch = 3 * fc_chain_cpu.MIN_BLOCK + 5
     x = rng.standard_normal((batch, 30)).astype(np.float32)
     expected = _chain_reference(x, [w.astype(np.float64) for w in dense], biases, [True, False])
-    assert 1 <= engine_kernels.spmm_blocks(batch) <= 3
-    for blocks in (engine_kernels.spmm_blocks(batch), 3):
+    assert 1 <= fc_chain_cpu.spmm_blocks(batch) <= 3
+    for blocks in (fc_chain_cpu.spmm_blocks(batch), 3):
         out = np.full((batch, 20), np.nan, np.float32)
-        engine_kernels.fc_chain_batched(x, *packed, blocks, out)
+        fc_chain_cpu.fc_chain_batched(x, *packed, blocks, out)
         np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_pack_fc_chain_checks_layer_sizes():
     a = CSRMatrix.from_dense(np.ones((3, 4), np.float32))
     with pytest.raises(ValueError, match="layer 1 has 4 columns but layer 0 gives 3 outputs"):
-        engine_kernels.pack_fc_chain([a, a], [np.zeros(3, np.float32)] * 2, [True, False])
+        fused_chain.pack_fc_chain([a, a], [np.zeros(3, np.float32)] * 2, [True, False])
     with pytest.raises(ValueError, match="one bias and one relu flag per matrix"):
-        engine_kernels.pack_fc_chain([a], [], [True])
+        fused_chain.pack_fc_chain([a], [], [True])
     with pytest.raises(ValueError, match=r"its bias must have shape \(3,\), got \(4,\)"):
-        engine_kernels.pack_fc_chain([a], [np.zeros(4, np.float32)], [True])
-
-
-@pytest.mark.parametrize(
-    ("shape", "kernel", "stride"), [((2, 3, 6, 6), 2, 2), ((1, 1, 5, 4), 3, 1)]
-)
-def test_max_pool_matches_reference(shape, kernel, stride):
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    expected, _ = max_pool_forward_reference(x, kernel, stride)
-    out = np.empty(expected.shape, np.float32)
-    engine_kernels.max_pool_cpu(x, kernel, stride, out)
-    np.testing.assert_array_equal(out, expected)
+        fused_chain.pack_fc_chain([a], [np.zeros(4, np.float32)], [True])
 
 
 def test_dense_numpy_forward_matches_the_model(lenet5, lenet300):
@@ -385,7 +387,7 @@ def test_cuda_backend_matches_dense():
     )
     keep_ratio_prune(model, {"*": 0.5})
     model.fc1.bias.data[...] = [0.1, -0.2, 0.3, -0.4]
-    network = engine.compile(model, backend="cuda", input_shape=(1, 8, 8))
+    network = engine.compile_model(model, backend="cuda", input_shape=(1, 8, 8))
     images = np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32) - 0.5
     expected = dense_logits(model, images)
     _assert_matches(network(images), expected)
@@ -394,14 +396,14 @@ def test_cuda_backend_matches_dense():
     assert not isinstance(on_device, np.ndarray)
     _assert_matches(on_device.copy_to_host(), expected)
     np.testing.assert_array_equal(network.predict(images), expected.argmax(axis=1))
-    assert network.nbytes > 0 and network.layers[0].runs_as.startswith("csr_cuda")
+    assert network.nbytes > 0 and network.layers[0].runs_as.startswith("products_cuda")
 
 
 def test_cuda_backend_without_a_gpu_is_an_error():
     if cuda_available():
         pytest.skip("a GPU (or the simulator) is available")
     with pytest.raises(ValueError, match="backend 'cuda' needs a CUDA GPU"):
-        engine.compile(Sequential(OrderedDict(fc=Linear(4, 2))), backend="cuda", input_shape=(4,))
+        engine.compile_model(Sequential(OrderedDict(fc=Linear(4, 2))), backend="cuda", input_shape=(4,))
 
 
 # -- minprune bench -------------------------------------------------------------------------------
@@ -438,9 +440,8 @@ def test_bench_command_loads_a_checkpoint(tmp_path, capsys):
         args.run(args)
 
 
-def test_compile_is_reachable_from_the_sparse_package():
+def test_compile_model_is_reachable_from_the_sparse_package():
     import minprune.sparse
 
-    assert minprune.sparse.compile is engine.compile
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        minprune.sparse.nothing  # noqa: B018
+    assert minprune.sparse.compile_model is engine.compile_model
+    assert minprune.sparse.SparseNetwork is engine.SparseNetwork

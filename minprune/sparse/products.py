@@ -1,10 +1,9 @@
-"""Checked entry points for computing with CSR weights on the CPU -- the API a sparse inference
-engine calls: `linear_forward_csr` and `conv2d_forward_csr`, built on `spmv`, `spmm` and `im2col`.
+"""Products with CSR weights on the CPU, checked: `spmv`, `spmm`, `linear_forward_csr`,
+`im2col_patches` and `conv2d_forward_csr` -- what the sparse engine runs a pruned layer with.
 
-Han et al. 2015 store pruned layers in CSR (Sec. 4); this module runs them. Every function checks
-its arguments (`minprune.kernels.argument_checks`) and accepts the weights only as a
-`minprune.sparse.CSRMatrix`, which validated its index arrays when it was built. Only then does it
-call a Numba kernel from `minprune.kernels.csr_cpu`, which does no bounds checking.
+Han et al. 2015 store pruned layers in CSR (Sec. 4); this module computes with them. Weights are
+accepted only as a validated `CSRMatrix`, and every argument is checked before a Numba kernel
+(`minprune.kernels.csr_cpu`, no bounds checking) runs.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ import numpy as np
 from minprune.kernels.argument_checks import as_pair, require_array
 from minprune.kernels.csr_cpu import (
     conv2d_patches_cpu,
-    im2col_cpu,
     spmm_cpu,
     spmv_cpu,
     unsigned_index_views,
 )
+from minprune.kernels.im2col import conv_output_size, im2col_patches_cpu
 from minprune.sparse.csr import CSRMatrix
 
 __all__ = [
@@ -26,7 +25,7 @@ __all__ = [
     "spmv",
     "spmm",
     "linear_forward_csr",
-    "im2col",
+    "im2col_patches",
     "conv2d_output_size",
     "conv2d_forward_csr",
 ]
@@ -68,7 +67,7 @@ def spmv(
     require_array("x", x, dtypes=_FLOAT32, shape=(cols,))
     bias = _bias_or_zeros(csr, bias)
     out = _require_output(out, (rows,), x, bias)
-    indptr, indices = unsigned_index_views(csr)
+    indptr, indices = unsigned_index_views(csr.indptr, csr.indices)
     spmv_cpu(indptr, indices, csr.data, bias, x, out)
     return out
 
@@ -86,7 +85,7 @@ def spmm(
     require_array("dense", dense, dtypes=_FLOAT32, shape=(cols, None))
     bias = _bias_or_zeros(csr, bias)
     out = _require_output(out, (rows, dense.shape[1]), dense, bias)
-    indptr, indices = unsigned_index_views(csr)
+    indptr, indices = unsigned_index_views(csr.indptr, csr.indices)
     spmm_cpu(indptr, indices, csr.data, bias, dense, out)
     return out
 
@@ -108,9 +107,9 @@ def linear_forward_csr(csr: CSRMatrix, x: np.ndarray, bias: np.ndarray | None = 
     return spmm(csr, np.ascontiguousarray(x.T), bias).T
 
 
-def im2col(images: np.ndarray, kernel_size, stride=1, padding=0) -> np.ndarray:
+def im2col_patches(images: np.ndarray, kernel_size, stride=1, padding=0) -> np.ndarray:
     """Patch matrix (channels*kh*kw, batch*out_h*out_w) of float32 images (batch, channels, h, w);
-    layout as in `minprune.kernels.csr_reference.im2col_reference`."""
+    layout as in `minprune.kernels.im2col.im2col_reference`."""
     require_array("images", images, dtypes=_FLOAT32, shape=(None, None, None, None))
     kernel_h, kernel_w = as_pair("kernel_size", kernel_size, minimum=1)
     stride_h, stride_w = as_pair("stride", stride, minimum=1)
@@ -118,7 +117,7 @@ def im2col(images: np.ndarray, kernel_size, stride=1, padding=0) -> np.ndarray:
     batch, channels, height, width = images.shape
     out_h, out_w = conv2d_output_size((height, width), kernel_size, stride, padding)
     patches = np.empty((channels * kernel_h * kernel_w, batch * out_h * out_w), dtype=_FLOAT32)
-    im2col_cpu(images, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, patches)
+    im2col_patches_cpu(images, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, patches)
     return patches
 
 
@@ -136,7 +135,7 @@ def conv2d_output_size(image_size, kernel_size, stride=1, padding=0) -> tuple[in
             raise ValueError(
                 f"images: {axis} {size} + 2 * padding {pad} is smaller than the kernel's {kernel}"
             )
-        result.append((size + 2 * pad - kernel) // step + 1)
+        result.append(conv_output_size(size, kernel, step, pad))
     return result[0], result[1]
 
 
@@ -164,10 +163,10 @@ def conv2d_forward_csr(
     in_channels = patch_size // (kernel_h * kernel_w)
     require_array("images", images, dtypes=_FLOAT32, shape=(None, in_channels, None, None))
     bias = _bias_or_zeros(csr, bias)
-    patches = im2col(images, (kernel_h, kernel_w), stride, padding)
+    patches = im2col_patches(images, (kernel_h, kernel_w), stride, padding)
     batch = images.shape[0]
     out_h, out_w = conv2d_output_size(images.shape[2:], (kernel_h, kernel_w), stride, padding)
     out = np.empty((batch, out_channels, out_h * out_w), dtype=_FLOAT32)
-    indptr, indices = unsigned_index_views(csr)
+    indptr, indices = unsigned_index_views(csr.indptr, csr.indices)
     conv2d_patches_cpu(indptr, indices, csr.data, bias, patches, out)
     return out.reshape(batch, out_channels, out_h, out_w)

@@ -1,57 +1,12 @@
-"""CPU masked dense kernels (forward, backward, fused SGD update) against their references."""
+"""The fused masked SGD-momentum kernel (CPU) against its reference."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, float32_arrays, masks
 
-from minprune.kernels import masked_ops
-from minprune.kernels import masked_reference as reference
-
-TOLERANCE = {"rtol": 1e-5, "atol": 1e-4}
-
-
-@st.composite
-def layer_cases(draw):
-    batch = draw(st.integers(0, 6))
-    out_features = draw(st.integers(1, 8))
-    in_features = draw(st.integers(1, 8))
-    mask_dtype = draw(st.sampled_from([np.float32, np.bool_]))
-    weight = draw(float32_arrays((out_features, in_features)))
-    mask = draw(masks((out_features, in_features), mask_dtype))
-    x = draw(float32_arrays((batch, in_features)))
-    grad_out = draw(float32_arrays((batch, out_features)))
-    return x, weight, mask, grad_out
-
-
-@KERNEL_SETTINGS
-@given(layer_cases())
-def test_forward_matches_reference(case):
-    x, weight, mask, _ = case
-    got = masked_ops.masked_linear_forward(x, weight, mask)
-    assert got.dtype == np.float32 and got.shape == (x.shape[0], weight.shape[0])
-    want = reference.masked_linear_forward_reference(x, weight, mask)
-    np.testing.assert_allclose(got, want, **TOLERANCE)
-
-
-@KERNEL_SETTINGS
-@given(layer_cases())
-def test_backward_matches_reference_and_masks_the_gradient(case):
-    x, weight, mask, grad_out = case
-    grad_x, grad_weight = masked_ops.masked_linear_backward(grad_out, x, weight, mask)
-    want_x, want_weight = reference.masked_linear_backward_reference(grad_out, x, weight, mask)
-    np.testing.assert_allclose(grad_x, want_x, **TOLERANCE)
-    np.testing.assert_allclose(grad_weight, want_weight, **TOLERANCE)
-    pruned = mask == 0
-    assert np.all(grad_weight[pruned] == 0) and not np.signbit(grad_weight[pruned]).any()
-
-
-def test_pruned_weight_does_not_leak_even_if_infinite():
-    weight = np.array([[1.0, np.inf], [np.nan, 2.0]], np.float32)
-    mask = np.array([[1, 0], [0, 1]], np.float32)
-    x = np.ones((1, 2), np.float32)
-    np.testing.assert_array_equal(masked_ops.masked_linear_forward(x, weight, mask), [[1.0, 2.0]])
-
+from minprune.kernels import masked_sgd as masked_ops
+from minprune.kernels import masked_sgd_reference as reference
 
 @st.composite
 def update_cases(draw):

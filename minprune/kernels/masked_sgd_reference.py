@@ -1,9 +1,5 @@
-"""Slow, obviously correct twins of the masked dense kernels (forward, backward, SGD update).
-
-In minprune a pruned layer keeps its dense weight W and a 0/1 mask M of the same shape, and uses
-W * M everywhere (Han et al. 2015, Sec. 3: pruned connections are removed and "stay at zero").
-Matrix products are computed in float64; the SGD reference uses float32 arithmetic in the same
-order as the kernel, element by element.
+"""The slow, obviously correct twin of the masked SGD-momentum kernels (CPU and CUDA): one
+element at a time, in float32 and in the kernels' order of operations.
 """
 
 from __future__ import annotations
@@ -11,30 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "masked_linear_forward_reference",
-    "masked_linear_backward_reference",
     "masked_sgd_momentum_reference",
 ]
-
-
-def _masked(weight, mask) -> np.ndarray:
-    return np.where(np.asarray(mask) != 0, np.asarray(weight, dtype=np.float64), 0.0)
-
-
-def masked_linear_forward_reference(x, weight, mask) -> np.ndarray:
-    """Y = X @ (W * M).T, with X (batch, in), W and M (out, in); float64."""
-    return np.asarray(x, dtype=np.float64) @ _masked(weight, mask).T
-
-
-def masked_linear_backward_reference(grad_out, x, weight, mask) -> tuple[np.ndarray, np.ndarray]:
-    """(dX, dW) for Y = X @ (W * M).T: dX = dY @ (W * M), dW = (dY.T @ X) * M; float64.
-
-    The mask on dW is what keeps a pruned weight's gradient exactly zero.
-    """
-    grad_out = np.asarray(grad_out, dtype=np.float64)
-    grad_x = grad_out @ _masked(weight, mask)
-    grad_weight = np.where(np.asarray(mask) != 0, grad_out.T @ np.asarray(x, dtype=np.float64), 0.0)
-    return grad_x, grad_weight
 
 
 def masked_sgd_momentum_reference(

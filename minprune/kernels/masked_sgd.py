@@ -1,8 +1,6 @@
-"""Checked entry points for masked dense layers on the CPU: what a pruned Linear layer's forward,
-backward and its optimiser call. Arguments are validated here (dtype, shape, C-contiguity, no
-aliasing) before any Numba kernel from `minprune.kernels.masked_cpu` runs.
-
-Masks are float32 (the layers multiply by them) or bool; any non-zero entry keeps the weight.
+"""The checked entry point of the masked SGD-momentum update, `minprune.optim.SGD`'s step for
+weights that carry a mask. Arguments are validated here (dtype, shape, contiguity, no aliasing)
+before the Numba kernel (`masked_sgd_cpu`) runs. Masks are float32 or bool; non-zero keeps.
 """
 
 from __future__ import annotations
@@ -10,45 +8,16 @@ from __future__ import annotations
 import numpy as np
 
 from minprune.kernels.argument_checks import require_array, require_nonnegative_float
-from minprune.kernels.masked_cpu import (
-    masked_linear_backward_cpu,
-    masked_linear_forward_cpu,
-    masked_sgd_momentum_cpu,
-)
+from minprune.kernels.masked_sgd_cpu import masked_sgd_momentum_cpu
 
 __all__ = [
     "MASK_DTYPES",
     "validate_sgd_arguments",
-    "masked_linear_forward",
-    "masked_linear_backward",
     "masked_sgd_momentum_update",
 ]
 
 MASK_DTYPES = (np.dtype(np.float32), np.dtype(np.bool_))
 _FLOAT32 = np.float32
-
-
-def _check_weight_and_mask(weight, mask) -> tuple[int, int]:
-    require_array("weight", weight, dtypes=_FLOAT32, shape=(None, None))
-    require_array("mask", mask, dtypes=MASK_DTYPES, shape=weight.shape)
-    return weight.shape
-
-
-def masked_linear_forward(x: np.ndarray, weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Y = X @ (W * M).T for X (batch, in), W and M (out, in); returns float32 (batch, out)."""
-    out_features, in_features = _check_weight_and_mask(weight, mask)
-    require_array("x", x, dtypes=_FLOAT32, shape=(None, in_features))
-    return masked_linear_forward_cpu(x, weight, mask)
-
-
-def masked_linear_backward(
-    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(dX, dW) = (dY @ (W * M), (dY.T @ X) * M) for dY (batch, out), X (batch, in)."""
-    out_features, in_features = _check_weight_and_mask(weight, mask)
-    require_array("x", x, dtypes=_FLOAT32, shape=(None, in_features))
-    require_array("grad_out", grad_out, dtypes=_FLOAT32, shape=(x.shape[0], out_features))
-    return masked_linear_backward_cpu(grad_out, x, weight, mask)
 
 
 def validate_sgd_arguments(

@@ -1,0 +1,204 @@
+"""Raw-array kernels of the sparse engine's fused chain of CSR fully connected layers (packed by
+`minprune.sparse.fused_chain`; the plain per-layer engine is its reference).
+
+A run of Linear (+ ReLU) layers is packed into three flat arrays and a plan table, so a whole
+forward pass is ONE kernel call with few arguments (Numba unboxes every argument on each call):
+
+    plan      int64 (layers, PLAN_COLUMNS)  per layer: sizes, ReLU flag, and where its arrays
+                                            start in the three arrays below
+    pointers  uint64   every layer's row pointers, in both orientations
+    indices   uint32   every layer's column indices, in both orientations
+    values    float32  every layer's weights (both orientations) and biases
+
+Each layer is stored as the CSR of W (for each output, its inputs: a *gather*, one dot product per
+output) and of W.T (for each input, the outputs it feeds: a *scatter* that skips zero inputs, the
+activation sparsity EIE (Han et al., ISCA 2016) exploits; 82% of an MNIST image's pixels are 0).
+Per sample and layer `fc_chain_per_sample` scatters when the non-zero inputs' columns hold fewer
+than ``scatter_ratio`` x nnz stored weights, else gathers (0.0 forces the gather, ``inf`` the
+scatter: how the tests cover both). Skipping a zero input assumes ``0 * w == 0`` (finite weights).
+From `minprune.sparse.engine.SPMM_MIN_BATCH` samples on, `fc_chain_spmm` runs one SpMM per layer
+on transposed activations (vectorised over the batch), `fc_chain_batched` one block per thread.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "SCATTER_RATIO",
+    "PLAN_COLUMNS",
+    "fc_chain_per_sample",
+    "fc_chain_spmm",
+    "fc_chain_batched",
+    "spmm_blocks",
+]
+
+_FASTMATH = {"reassoc", "contract"}  # as in csr_cpu: lets LLVM split a row's sum over SIMD lanes
+
+# Scatter a layer when it touches fewer than this fraction of the layer's stored weights.
+SCATTER_RATIO = 0.5
+# The parallel SpMM gives each thread at least this many samples (below, one thread runs all).
+MIN_BLOCK = 32
+
+# Columns of the plan table (one row per layer): *_POINTERS are offsets into ``pointers``,
+# *_INDICES into ``indices``, *_VALUES and BIAS into ``values``. "ROW_" is the CSR form of
+# W (out, in), "COL_" the CSR form of its transpose.
+ROWS, COLS, RELU, NNZ = 0, 1, 2, 3
+ROW_POINTERS, ROW_INDICES, ROW_VALUES = 4, 5, 6
+COL_POINTERS, COL_INDICES, COL_VALUES = 7, 8, 9
+BIAS = 10
+PLAN_COLUMNS = 11
+
+
+def _layer_arrays(plan, pointers, indices, values, layer, form):
+    """(pointers, indices, values) of one layer in one form: form 0 the CSR of W, 1 of W.T."""
+    if form == 0:
+        starts, lines = plan[layer, ROW_POINTERS], plan[layer, ROWS]
+        first, first_value = plan[layer, ROW_INDICES], plan[layer, ROW_VALUES]
+    else:
+        starts, lines = plan[layer, COL_POINTERS], plan[layer, COLS]
+        first, first_value = plan[layer, COL_INDICES], plan[layer, COL_VALUES]
+    nnz = plan[layer, NNZ]
+    return (
+        pointers[starts : starts + lines + 1],
+        indices[first : first + nnz],
+        values[first_value : first_value + nnz],
+    )
+
+
+def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, out):
+    """out (batch, last rows) = the chain applied to each row of x (batch, in), sample by sample:
+
+    for n in range(batch):
+        source = x[n]
+        for layer in range(layers):
+            target = a scratch vector, or out[n] for the last layer
+            touched = the stored weights in the columns of the non-zero inputs
+            if touched < scatter_ratio * nnz:                          # scatter (W.T form)
+                target = bias;  for j non-zero: target[rows of col j] += source[j] * col j
+            else:                                                      # gather (W form)
+                for each row r: target[r] = bias[r] + sum_k values[k] * source[indices[k]]
+            ReLU if flagged;  source = target
+
+    One flat function on purpose: split into small jitted helpers the same loops ran ~20%
+    slower at batch 1. The count of touched weights is a loop of its own, which vectorises:
+    listing the non-zero inputs in the same pass cost ~1.5 us per 784 inputs.
+    """
+    layers = plan.shape[0]
+    scratch = np.empty((2, plan[:, ROWS].max()), dtype=np.float32)  # layers alternate rows
+    nonzero = np.empty(plan[:, COLS].max(), dtype=np.int64)
+    for n in range(x.shape[0]):
+        source = x[n]
+        for layer in range(layers):
+            rows = plan[layer, ROWS]
+            target = out[n] if layer == layers - 1 else scratch[layer % 2, :rows]
+            bias = values[plan[layer, BIAS] : plan[layer, BIAS] + rows]
+            col_pointers, col_indices, col_values = _layer_arrays(
+                plan, pointers, indices, values, layer, 1
+            )
+            touched = 0  # stored weights in the columns of the non-zero inputs (vectorised)
+            for j in range(source.shape[0]):
+                touched += np.int64(col_pointers[j + 1] - col_pointers[j]) if source[j] else 0
+            if touched < scatter_ratio * plan[layer, NNZ]:
+                count = 0  # list the non-zero inputs, branch-free
+                for j in range(source.shape[0]):
+                    nonzero[count] = j
+                    count += source[j] != 0.0
+                for row in range(rows):
+                    target[row] = bias[row]
+                for q in range(count):
+                    j = nonzero[q]
+                    activation = source[j]
+                    for k in range(col_pointers[j], col_pointers[j + 1]):
+                        target[col_indices[k]] += activation * col_values[k]
+            else:
+                row_pointers, row_indices, row_values = _layer_arrays(
+                    plan, pointers, indices, values, layer, 0
+                )
+                for row in range(rows):
+                    total = np.float32(0.0)
+                    for k in range(row_pointers[row], row_pointers[row + 1]):
+                        total += row_values[k] * source[row_indices[k]]
+                    target[row] = total + bias[row]
+            if plan[layer, RELU]:
+                for row in range(rows):
+                    if target[row] < 0.0:
+                        target[row] = 0.0
+            source = target
+
+
+def _fc_chain_spmm(x, plan, pointers, indices, values, out):
+    """out (batch, last rows) = the chain applied to x (batch, in), as one SpMM per layer on
+    transposed activations (features, batch), with the row form of each layer; one thread:
+
+    source = x.T                                            # (in, batch), a copy
+    for layer in range(layers):
+        target = empty (rows, batch)
+        for row in range(rows):
+            target[row, :] = bias[row]
+            for k in range(row_pointers[row], row_pointers[row + 1]):
+                target[row, :] += values[k] * source[row_indices[k], :]  # contiguous, vectorised
+            if ReLU: target[row, :] = max(target[row, :], 0)
+        source = target
+    out = source.T
+    """
+    batch, features = x.shape
+    source = np.empty((features, batch), dtype=np.float32)
+    for j in range(features):
+        for n in range(batch):
+            source[j, n] = x[n, j]
+    for layer in range(plan.shape[0]):
+        rows = plan[layer, ROWS]
+        row_pointers, row_indices, row_values = _layer_arrays(
+            plan, pointers, indices, values, layer, 0
+        )
+        bias = values[plan[layer, BIAS] : plan[layer, BIAS] + rows]
+        target = np.empty((rows, batch), dtype=np.float32)
+        for row in range(rows):
+            accumulator = target[row]
+            for n in range(batch):
+                accumulator[n] = bias[row]
+            for k in range(row_pointers[row], row_pointers[row + 1]):
+                value = row_values[k]
+                activation = source[row_indices[k]]
+                for n in range(batch):
+                    accumulator[n] += value * activation[n]
+            if plan[layer, RELU]:
+                for n in range(batch):
+                    if accumulator[n] < 0.0:
+                        accumulator[n] = 0.0
+        source = target
+    for n in range(batch):
+        for row in range(out.shape[1]):
+            out[n, row] = source[row, n]
+
+
+def spmm_blocks(batch: int) -> int:
+    """How many blocks `fc_chain_batched` splits a batch into: one per Numba thread, each of at
+    least `MIN_BLOCK` samples (a Python helper: reading the thread count inside a cached kernel
+    would stop Numba from caching it)."""
+    return max(1, min(numba.get_num_threads(), batch // MIN_BLOCK))
+
+
+def _fc_chain_batched(x, plan, pointers, indices, values, blocks, out):
+    """`_fc_chain_spmm` on ``blocks`` contiguous blocks of the batch in parallel (`spmm_blocks`
+    gives one per Numba thread): ONE parallel region per call, no barrier between layers, and no
+    two threads ever write the same output row. NUMBA_NUM_THREADS=1 (or numba.set_num_threads)
+    makes it serial."""
+    batch = x.shape[0]
+    for block in prange(blocks):
+        first, end = batch * block // blocks, batch * (block + 1) // blocks
+        fc_chain_spmm(x[first:end], plan, pointers, indices, values, out[first:end])
+
+
+_layer_arrays = njit(cache=True)(_layer_arrays)
+fc_chain_per_sample = njit(cache=True, fastmath=_FASTMATH)(_fc_chain_per_sample)
+fc_chain_spmm = njit(cache=True, fastmath=_FASTMATH)(_fc_chain_spmm)
+# Inference only, so threads are allowed here (the training path stays serial). On a machine
+# whose cores are busy a parallel region waits on descheduled threads: run with
+# NUMBA_NUM_THREADS=1 there (README, "Sparse storage and compute").
+fc_chain_batched = njit(cache=True, parallel=True)(_fc_chain_batched)
+
+
