@@ -6,13 +6,15 @@ the argument, what it got and what it expected, before any kernel runs.
 
 import numpy as np
 
-from minprune import random as minprune_random
+import minprune.random as minprune_random
 from minprune.ops import activation, arithmetic, conv
 from minprune.ops import linear as linear_op
 from minprune.ops import sparse_linear as sparse_linear_op
 from minprune.tensor import Tensor
 
 __all__ = [
+    "exp",
+    "log",
     "relu",
     "log_softmax",
     "cross_entropy",
@@ -28,9 +30,19 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def exp(x):
+    """e ** x, elementwise."""
+    return arithmetic.Exp.apply(x)
+
+
+def log(x):
+    """The natural log, elementwise (as in NumPy, 0 gives -inf and negative inputs nan)."""
+    return arithmetic.Log.apply(x)
+
+
 def relu(x):
     """max(x, 0), elementwise."""
-    return arithmetic.ReLU.apply(x)
+    return activation.ReLU.apply(x)
 
 
 def log_softmax(x, axis: int = -1):

@@ -13,25 +13,29 @@ __all__ = ["gradcheck", "numerical_gradient"]
 
 
 def numerical_gradient(loss, array, eps=1e-6):
-    """d loss / d array by central differences; ``loss()`` reads ``array`` (perturbed in place)."""
-    grad = np.zeros_like(array)
-    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
+    """d loss / d array by central differences; ``loss()`` reads ``array`` (perturbed in place).
+
+    Elements are visited by index rather than through a flat view, so any memory layout works
+    (a transposed, Fortran-ordered input included).
+    """
+    grad = np.zeros(array.shape, dtype=array.dtype)
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        array[index] = original + eps
         plus = loss()
-        flat[i] = original - eps
+        array[index] = original - eps
         minus = loss()
-        flat[i] = original
-        flat_grad[i] = (plus - minus) / (2 * eps)
+        array[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
     return grad
 
 
 def gradcheck(function, *arrays, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     """Check autograd against central differences for ``function(*tensors) -> Tensor``.
 
-    ``arrays`` are float64 ndarrays (one per differentiable input). Raises AssertionError naming
-    the input and the worst element when they disagree; returns True otherwise.
+    ``arrays`` are float64 ndarrays (one per differentiable input); each is copied with its memory
+    layout kept, so a transposed input reaches the ops transposed. Raises AssertionError naming the
+    input and the worst element when they disagree; returns True otherwise.
     """
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     rng = np.random.default_rng(seed)
@@ -53,7 +57,7 @@ def gradcheck(function, *arrays, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
         error = np.abs(analytic - numeric)
         bound = atol + rtol * np.abs(numeric)
         if np.any(error > bound):
-            worst = np.unravel_index(np.argmax(error - bound), array.shape)
+            worst = tuple(int(i) for i in np.unravel_index(np.argmax(error - bound), array.shape))
             raise AssertionError(
                 f"input {index}: autograd {analytic[worst]:.6g} vs numerical {numeric[worst]:.6g} "
                 f"at {worst} (max abs error {error.max():.3g})"

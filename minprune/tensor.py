@@ -205,55 +205,77 @@ class Tensor:
 
     # ---- operators (the ops themselves live in minprune.ops) ----------------------------------
     def __add__(self, other):
-        return ops.Add.apply(self, other)
+        return arithmetic.Add.apply(self, other)
 
     def __radd__(self, other):
-        return ops.Add.apply(other, self)
+        return arithmetic.Add.apply(other, self)
 
     def __sub__(self, other):
-        return ops.Sub.apply(self, other)
+        return arithmetic.Sub.apply(self, other)
 
     def __rsub__(self, other):
-        return ops.Sub.apply(other, self)
+        return arithmetic.Sub.apply(other, self)
 
     def __mul__(self, other):
-        return ops.Mul.apply(self, other)
+        return arithmetic.Mul.apply(self, other)
 
     def __rmul__(self, other):
-        return ops.Mul.apply(other, self)
+        return arithmetic.Mul.apply(other, self)
 
     def __truediv__(self, other):
-        return ops.Div.apply(self, other)
+        return arithmetic.Div.apply(self, other)
 
     def __rtruediv__(self, other):
-        return ops.Div.apply(other, self)
+        return arithmetic.Div.apply(other, self)
 
     def __neg__(self):
-        return ops.Neg.apply(self)
+        return arithmetic.Neg.apply(self)
 
     def __matmul__(self, other):
-        return ops.MatMul.apply(self, other)
+        return arithmetic.MatMul.apply(self, other)
 
     def __rmatmul__(self, other):
-        return ops.MatMul.apply(other, self)
+        return arithmetic.MatMul.apply(other, self)
+
+    def __getitem__(self, index):
+        """``t[index]`` with NumPy's indexing rules (repeated indices accumulate gradient)."""
+        return indexing.Index.apply(self, index=index)
+
+    def exp(self):
+        return arithmetic.Exp.apply(self)
+
+    def log(self):
+        return arithmetic.Log.apply(self)
 
     def sum(self, axis=None, keepdims: bool = False):
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return arithmetic.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return arithmetic.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=shape)
+        return arithmetic.Reshape.apply(self, shape=shape)
 
     def flatten(self, start_dim: int = 1):
-        return ops.Reshape.apply(self, shape=self.shape[:start_dim] + (-1,))
+        return arithmetic.Reshape.apply(self, shape=self.shape[:start_dim] + (-1,))
+
+    def transpose(self, *axes):
+        """Permute the axes as NumPy does: ``t.transpose(1, 0, 2)`` or ``t.transpose((1, 0, 2))``;
+        no axes reverses them. (PyTorch's ``transpose(dim0, dim1)`` swaps two axes instead.)"""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
+            axes = axes[0]
+        return arithmetic.Transpose.apply(self, axes=tuple(axes) if axes else None)
+
+    @property
+    def T(self):
+        """The axes reversed, as NumPy's ``.T``."""
+        return self.transpose()
 
     def relu(self):
-        return ops.ReLU.apply(self)
+        return activation.ReLU.apply(self)
 
 
-# Imported last: the ops subclass Function, defined above.
-from minprune.ops import arithmetic as ops  # noqa: E402
+# Last, a safe cycle: these ops import Function from above; Tensor calls them only at run time.
+from minprune.ops import activation, arithmetic, indexing  # noqa: E402

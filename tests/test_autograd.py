@@ -1,11 +1,11 @@
-"""The autograd core: Tensor basics, the backward walk, accumulation and no_grad."""
+"""The autograd core: Tensor basics, the backward walk, accumulation and no_grad; the forwards of
+indexing, transpose, exp and log against NumPy (their gradients: test_gradcheck_ops.py)."""
 
 import numpy as np
 import pytest
 
-import minprune
-from minprune import Tensor, no_grad
-from minprune import functional as F
+import minprune.functional as F
+from minprune.tensor import Tensor, is_grad_enabled, no_grad
 
 
 def test_tensor_is_float32_unless_given_another_float():
@@ -55,7 +55,7 @@ def test_no_grad_records_nothing():
     assert not y.requires_grad and y.is_leaf
     with pytest.raises(RuntimeError, match="does not require grad"):
         y.sum().backward()
-    assert minprune.tensor.is_grad_enabled()
+    assert is_grad_enabled()
 
 
 def test_backward_needs_explicit_grad_for_non_scalars():
@@ -120,3 +120,95 @@ def test_conv_and_pool_validate_their_input():
         F.conv2d(np.zeros((1, 1, 8, 8)), np.zeros((2, 1, 5, 5)), stride=0)
     with pytest.raises(ValueError, match="kernel 3 is larger"):
         F.max_pool2d(np.zeros((1, 1, 2, 2)), 3)
+
+
+FORWARD_INDICES = [
+    1,
+    -2,
+    slice(None, None, -1),
+    (1, slice(1, 3)),
+    (Ellipsis, 0),
+    (None, 1),
+    np.array([3, 3, 0]),
+    [0, 0],
+    (np.array([0, 2]), np.array([1, 1])),
+    np.arange(12).reshape(4, 3) % 2 == 0,
+    (1, 2),
+]
+
+
+@pytest.mark.parametrize("index", FORWARD_INDICES, ids=repr)
+def test_indexing_matches_numpy(index):
+    x = np.arange(12.0).reshape(4, 3)
+    for tensor, array in ((Tensor(x), x), (Tensor(x.T).T, x), (Tensor(x).T.T, x)):
+        out = tensor[index]
+        assert isinstance(out, Tensor) and out.shape == array[index].shape
+        np.testing.assert_array_equal(out.data, array[index])
+
+
+def test_repeated_fancy_index_accumulates_its_gradients():
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    (x[[0, 0, 2, 0]] * np.array([1.0, 10.0, 100.0, 1000.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1011.0, 0.0, 100.0])
+    y = Tensor(np.ones((2, 3)), requires_grad=True)
+    (y[:, [1, 1]].sum() + y[1].sum()).backward()
+    np.testing.assert_array_equal(y.grad, [[0.0, 2.0, 0.0], [1.0, 3.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        (4, "out of bounds"),
+        ((0, -4), "out of bounds"),
+        (np.array([0, 7]), "out of bounds"),
+        ((0, 0, 0), "too many indices"),
+        (1.0, "only integers"),
+        ("0", "only integers"),
+        (np.array([0.0, 1.0]), "must be of integer"),
+        ((np.array([0, 1]), np.array([0, 1, 2])), "could not be broadcast"),
+        (np.ones((4, 4), dtype=bool), "boolean index did not match"),
+    ],
+)
+def test_bad_index_raises_numpys_index_error(index, message):
+    x = Tensor(np.zeros((4, 3)), requires_grad=True)
+    with pytest.raises(IndexError, match=message):
+        x[index]
+
+
+def test_transpose_matches_numpy_and_rejects_bad_axes():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    t = Tensor(x)
+    np.testing.assert_array_equal(t.T.data, x.T)
+    np.testing.assert_array_equal(t.transpose().data, x.transpose())
+    for axes in [(1, 0, 2), (2, 0, 1), (-1, 0, 1)]:
+        assert t.transpose(*axes).shape == x.transpose(axes).shape
+        np.testing.assert_array_equal(t.transpose(*axes).data, x.transpose(axes))
+        np.testing.assert_array_equal(t.transpose(axes).data, x.transpose(axes))
+        np.testing.assert_array_equal(t.transpose(list(axes)).data, x.transpose(axes))
+    assert Tensor(np.ones(5)).T.shape == (5,)
+    for bad in [(0, 1), (0, 1, 3), (0, 0, 1)]:
+        with pytest.raises(ValueError):  # NumPy's, raised before any axis is used
+            t.transpose(*bad)
+
+
+def test_transpose_gradient_has_the_input_layout():
+    x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+    (x.transpose(2, 0, 1) * np.arange(4.0)[:, None, None]).sum().backward()
+    assert x.grad.shape == (2, 3, 4)
+    np.testing.assert_array_equal(x.grad, np.broadcast_to(np.arange(4.0), (2, 3, 4)))
+
+
+def test_exp_and_log_match_numpy_and_keep_float32():
+    x = np.array([[-2.0, 0.0], [0.5, 3.0]], dtype=np.float32)
+    np.testing.assert_array_equal(Tensor(x).exp().data, np.exp(x))
+    np.testing.assert_array_equal(F.exp(x).data, np.exp(x))
+    np.testing.assert_array_equal(Tensor(np.exp(x)).log().data, np.log(np.exp(x)))
+    np.testing.assert_array_equal(F.log(np.exp(x)).data, np.log(np.exp(x)))
+    assert Tensor(x).exp().dtype == Tensor(np.exp(x)).log().dtype == np.float32
+
+
+def test_new_ops_record_nothing_under_no_grad():
+    x = Tensor(np.ones((3, 2)), requires_grad=True)
+    with no_grad():
+        outputs = [x[[0, 0]], x.T, x.transpose(1, 0), x.exp(), x.log(), x.relu()]
+    assert all(not out.requires_grad and out.is_leaf for out in outputs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minprune import functional as F
+import minprune.functional as F
 from minprune.gradcheck import gradcheck
 
 
@@ -61,6 +61,92 @@ def test_reshape_and_flatten():
     gradcheck(lambda a: a.reshape(6, 4) * 2.0, randn(2, 3, 4))
     gradcheck(lambda a: a.reshape((4, 6)), randn(2, 3, 4))
     gradcheck(lambda a: a.flatten(), randn(2, 3, 4))
+
+
+def test_gradcheck_keeps_a_transposed_input_transposed():
+    """np.array keeps Fortran order, so the checker must not perturb through a flat copy."""
+    x = randn(3, 4).T
+    gradcheck(lambda a: a * 2.0, x)
+    gradcheck(lambda a: a @ a.T, x)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)])
+def test_exp_and_log(shape):
+    gradcheck(lambda a: a.exp(), randn(*shape))
+    gradcheck(F.exp, randn(*shape))
+    positive = 0.5 + np.abs(randn(*shape))  # keep away from log's pole at 0
+    gradcheck(lambda a: a.log(), positive)
+    gradcheck(F.log, positive)
+    gradcheck(lambda a: (a.exp() + 1.0).log(), randn(*shape))  # softplus
+
+
+def test_exp_and_log_on_transposed_inputs():
+    gradcheck(lambda a: a.exp(), randn(3, 4).T)
+    gradcheck(lambda a: a.log(), (0.5 + np.abs(randn(3, 4))).T)
+    gradcheck(lambda a: (a.T * 1.0).exp(), randn(2, 3, 4))  # a strided view inside the graph
+
+
+@pytest.mark.parametrize(
+    "shape, axes",
+    [
+        ((3, 4), None),
+        ((3, 4), (1, 0)),
+        ((2, 3, 4), None),
+        ((2, 3, 4), (1, 0, 2)),
+        ((2, 3, 4), (2, 0, 1)),
+        ((2, 3, 4), (-1, 0, -2)),
+        ((5,), None),
+    ],
+)
+def test_transpose(shape, axes):
+    projection = randn(*shape[::-1], seed=3)
+    if axes is None:
+        gradcheck(lambda a: a.T, randn(*shape))
+        gradcheck(lambda a: a.transpose() * projection, randn(*shape))
+    else:
+        gradcheck(lambda a: a.transpose(*axes), randn(*shape))
+        gradcheck(lambda a: a.transpose(axes), randn(*shape).T)  # non-contiguous input
+
+
+def test_transpose_then_matmul_and_reduce():
+    gradcheck(lambda a, b: (a.T @ b).sum(axis=0), randn(4, 3), randn(4, 5, seed=2))
+    gradcheck(lambda a: a.transpose(2, 0, 1).reshape(4, 6), randn(2, 3, 4))
+
+
+INDICES = {
+    "int": 1,
+    "negative int": -1,
+    "slice": slice(1, None),
+    "reversed slice": slice(None, None, -2),
+    "int and slice": (1, slice(0, 3)),
+    "ints": (0, 2, 1),
+    "ellipsis and newaxis": (Ellipsis, None, 2),
+    "boolean mask": np.array([[True, False, True, True], [False, False, True, False],
+                              [True, True, False, False]])[None].repeat(2, axis=0),
+    "fancy": np.array([1, 0]),
+    "fancy repeated": np.array([1, 1, 0, 1]),
+    "list repeated": [0, 0, 1],
+    "fancy pair repeated": (np.array([0, 1, 1, 0]), slice(None), np.array([3, 3, 3, 0])),
+    "fancy 2-D repeated": (slice(None), np.array([[0, 2], [2, 2]])),
+}
+
+
+@pytest.mark.parametrize("index", INDICES.values(), ids=INDICES.keys())
+def test_index(index):
+    gradcheck(lambda a: a[index], randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("index", INDICES.values(), ids=INDICES.keys())
+def test_index_a_transposed_input(index):
+    # (4, 3, 2) reversed to (2, 3, 4): the op indexes a strided view, both as given and in-graph.
+    gradcheck(lambda a: a[index], randn(4, 3, 2).T)
+    gradcheck(lambda a: a.T[index] * 3.0, randn(4, 3, 2))
+
+
+def test_index_feeds_the_rest_of_the_graph():
+    rows = np.array([0, 2, 2, 1])
+    gradcheck(lambda w, x: (w[rows] @ x).exp().sum(axis=1), randn(3, 4) * 0.5, randn(4, 2))
+    gradcheck(lambda a: a[:, 1:] * a[:, :-1], randn(3, 4))  # overlapping reads of one input
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4, 5)])
@@ -138,7 +224,7 @@ def test_max_pool2d(shape, kernel, stride):
 
 def test_gradcheck_catches_a_wrong_backward():
     """The checker itself must fail on a wrong gradient, or the tests above prove nothing."""
-    from minprune.ops.arithmetic import ReLU
+    from minprune.ops.activation import ReLU
 
     class WrongReLU(ReLU):
         def backward(self, grad):
@@ -146,3 +232,19 @@ def test_gradcheck_catches_a_wrong_backward():
 
     with pytest.raises(AssertionError, match="autograd"):
         gradcheck(WrongReLU.apply, randn(3, 4))
+
+
+def test_gradcheck_catches_an_index_backward_that_overwrites_repeats():
+    """Scattering with ``zeros[index] = grad`` keeps one of each repeated index's gradients."""
+    from minprune.ops.indexing import Index
+
+    class OverwritingIndex(Index):
+        def backward(self, grad):
+            grad_a = np.zeros(self.shape, dtype=grad.dtype)
+            grad_a[self.index] = grad
+            return grad_a
+
+    repeated = np.array([1, 1, 0])
+    gradcheck(lambda a: OverwritingIndex.apply(a, index=np.array([1, 0])), randn(3, 2))
+    with pytest.raises(AssertionError, match="autograd"):
+        gradcheck(lambda a: OverwritingIndex.apply(a, index=repeated), randn(3, 2))

@@ -1,11 +1,22 @@
-"""Log-softmax, the fused cross-entropy loss and inverted dropout."""
+"""ReLU, log-softmax, the fused cross-entropy loss and inverted dropout."""
 
 import numpy as np
 
 from minprune.backend import array_module
 from minprune.tensor import Function
 
-__all__ = ["LogSoftmax", "CrossEntropy", "Dropout"]
+__all__ = ["ReLU", "LogSoftmax", "CrossEntropy", "Dropout"]
+
+
+class ReLU(Function):
+    """max(x, 0); the gradient passes where the input was positive."""
+
+    def forward(self, a):
+        self.positive = a > 0
+        return a * self.positive
+
+    def backward(self, grad):
+        return grad * self.positive
 
 
 def _log_softmax(x, axis):

@@ -1,4 +1,5 @@
-"""Elementwise arithmetic, matmul, reductions and reshape, each forward beside its backward.
+"""Elementwise arithmetic (with exp and log), matmul, reductions, reshape and transpose, each
+forward beside its backward.
 
 Binary elementwise ops broadcast like NumPy; their backward sums the gradient back to each input's
 shape (``unbroadcast``).
@@ -7,7 +8,10 @@ shape (``unbroadcast``).
 from minprune.backend import array_module
 from minprune.tensor import Function, unbroadcast
 
-__all__ = ["Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Sum", "Mean", "Reshape", "ReLU"]
+__all__ = [
+    "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "MatMul", "Sum", "Mean", "Reshape",
+    "Transpose",
+]
 
 
 class Add(Function):
@@ -60,6 +64,26 @@ class Neg(Function):
 
     def backward(self, grad):
         return -grad
+
+
+class Exp(Function):
+    def forward(self, a):
+        self.out = array_module(a).exp(a)
+        return self.out
+
+    def backward(self, grad):
+        return grad * self.out
+
+
+class Log(Function):
+    """The natural log; as in NumPy, 0 gives -inf and negative inputs nan (with a warning)."""
+
+    def forward(self, a):
+        self.a = a
+        return array_module(a).log(a)
+
+    def backward(self, grad):
+        return grad / self.a
 
 
 class MatMul(Function):
@@ -124,12 +148,17 @@ class Reshape(Function):
         return grad.reshape(self.shape)
 
 
-class ReLU(Function):
-    """max(x, 0); the gradient passes where the input was positive."""
+class Transpose(Function):
+    """Permute the axes with NumPy's meaning: output axis ``i`` is input axis ``axes[i]``, and no
+    ``axes`` reverses them. The backward applies the inverse permutation."""
 
-    def forward(self, a):
-        self.positive = a > 0
-        return a * self.positive
+    def forward(self, a, axes=None):
+        out = a.transpose(axes)  # NumPy validates ``axes`` before we use them below
+        axes = range(a.ndim - 1, -1, -1) if axes is None else [axis % a.ndim for axis in axes]
+        self.inverse = [0] * a.ndim
+        for position, axis in enumerate(axes):
+            self.inverse[axis] = position
+        return out
 
     def backward(self, grad):
-        return grad * self.positive
+        return grad.transpose(self.inverse)
