@@ -9,14 +9,14 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   and its fused kernel called bare), dense NumPy ``W @ x + b`` per layer with the same masked
   weights, scipy.sparse CSR, torch dense. Every method runs on the same stream of MNIST test
   images (1,000 of them, in turn; random uniform images when MNIST is not found): the engine
-  skips zero activations (`minprune.sparse.engine_kernels`), so its time depends on the input,
+  skips zero activations (`minprune.kernels.fc_chain_cpu`), so its time depends on the input,
   and it is also timed on random images, which have no zero pixel. Ratios are against the
   references measured in this run. Target: <= 8 us per call.
-- Batch 256, images per second: the engine against the dense forward (`minprune.cli_bench.
+- Batch 256, images per second: the engine against the dense forward (`minprune.benchmarking.
   dense_numpy_forward`: BLAS GEMM per Linear; Numba im2col + GEMM per Conv2d) for LeNet-300-100
   and for LeNet-5 pruned to 66/12/8/19% (Table 3). Target for LeNet-300-100: >= 2x dense.
 - ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
-  size, which sets `minprune.sparse.engine.SPMM_MIN_BATCH`.
+  size, which sets `minprune.sparse.fused_chain.SPMM_MIN_BATCH`.
 
 Weights are random and pruned to the paper's densities unless ``--checkpoint`` (LeNet-300-100) or
 ``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern and on the
@@ -39,10 +39,11 @@ import numpy as np
 import scipy.sparse
 from sparse_timing import machine_description, time_interleaved
 
+from minprune.benchmarking import benchmark_model, dense_logits, dense_numpy_forward
 from minprune.checkpoint import atomic_write_json
-from minprune.cli_bench import benchmark_model, dense_logits, dense_numpy_forward
 from minprune.data import DatasetError, mnist
-from minprune.sparse import engine, engine_kernels
+from minprune.kernels import fc_chain_cpu
+from minprune.sparse.engine import compile_model
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
 TARGET_BATCH1_US, TARGET_BATCH256_SPEEDUP = 8.0, 2.0
@@ -84,7 +85,7 @@ def batch1_methods(model, network, images) -> dict:
     vectors = [image.reshape(-1).copy() for image in images]  # writable (torch warns otherwise)
     flats = [vector.reshape(1, -1) for vector in vectors]
     turn = itertools.cycle(range(len(images)))
-    chain = network._stages[0]  # the fused chain: the only stage of LeNet-300-100
+    chain = network.stages[0]  # the fused chain: the only stage of LeNet-300-100
     out = np.empty((1, chain.out_features), np.float32)
     noise = np.random.default_rng(1).random((1, 1, 28, 28), dtype=np.float32)
 
@@ -106,8 +107,8 @@ def batch1_methods(model, network, images) -> dict:
 
     methods = {
         "minprune engine network(x)": lambda: network(singles[next(turn)]),
-        "minprune fused kernel, bare call": lambda: engine_kernels.fc_chain_per_sample(
-            flats[next(turn)], *chain.packed, engine_kernels.SCATTER_RATIO, out
+        "minprune fused kernel, bare call": lambda: fc_chain_cpu.fc_chain_per_sample(
+            flats[next(turn)], *chain.packed, fc_chain_cpu.SCATTER_RATIO, out
         ),
         "minprune engine, random image": lambda: network(noise),
         "dense NumPy W @ x": dense_numpy,
@@ -136,17 +137,17 @@ def batch1_methods(model, network, images) -> dict:
 
 def crossover(network, images, rounds: int) -> dict:
     """Microseconds per call of the two chain kernels by batch size (the first images)."""
-    chain = network._stages[0]
+    chain = network.stages[0]
     table = {}
     for batch in (1, 2, 4, 8, 12, 16, 24, 32, 64):
         x = np.ascontiguousarray(images[:batch].reshape(batch, chain.in_features))
         out = np.empty((batch, chain.out_features), np.float32)
         timings = time_interleaved(
             {
-                "per_sample": lambda x=x, out=out: engine_kernels.fc_chain_per_sample(
-                    x, *chain.packed, engine_kernels.SCATTER_RATIO, out
+                "per_sample": lambda x=x, out=out: fc_chain_cpu.fc_chain_per_sample(
+                    x, *chain.packed, fc_chain_cpu.SCATTER_RATIO, out
                 ),
-                "SpMM": lambda x=x, out=out: engine_kernels.fc_chain_spmm(x, *chain.packed, out),
+                "SpMM": lambda x=x, out=out: fc_chain_cpu.fc_chain_spmm(x, *chain.packed, out),
             },
             rounds,
             max(1, 200 // batch),
@@ -201,7 +202,7 @@ def main() -> None:
     }
 
     model, source = benchmark_model("lenet-300-100", args.checkpoint)
-    network = engine.compile(model)
+    network = compile_model(model)
     print(f"inputs: {inputs}\nLeNet-300-100: {source}\n{network.summary()}")
     lenet300 = {
         "weights": source,
@@ -240,7 +241,7 @@ def main() -> None:
     result["lenet_300_100"] = lenet300
 
     model5, source5 = benchmark_model("lenet5", args.lenet5_checkpoint)
-    network5 = engine.compile(model5)
+    network5 = compile_model(model5)
     print(f"\nLeNet-5: {source5}")
     result["lenet5"] = {
         "weights": source5,

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from sparse_timing import machine_description, time_interleaved
 
-from minprune import random as minprune_random
+import minprune.random as minprune_random
+from minprune.benchmarking import benchmark_model
 from minprune.checkpoint import atomic_write_json
-from minprune.cli_bench import benchmark_model
 from minprune.data import Dataset, DatasetError, mnist, subset
 from minprune.nn import Linear
 from minprune.prune import SPARSE_MAX_DENSITY, set_mask

@@ -28,7 +28,8 @@ from sparse_timing import (
     update_results,
 )
 
-from minprune.kernels import csr_cpu, csr_ops
+from minprune.kernels import csr_cpu
+from minprune.sparse import products
 from minprune.sparse.csr import CSRMatrix
 
 ROWS, COLS, DENSITY = 4096, 9216, 0.09
@@ -50,13 +51,13 @@ def build_methods(csr: CSRMatrix, x: np.ndarray) -> dict:
     dense = csr.to_dense()
     out = np.empty(ROWS, np.float32)
     zeros = np.zeros(ROWS, np.float32)
-    indptr, indices = csr_cpu.unsigned_index_views(csr)
+    indptr, indices = csr_cpu.unsigned_index_views(csr.indptr, csr.indices)
     methods = {
-        "minprune spmv (checked wrapper)": lambda: csr_ops.spmv(csr, x, out=out),
+        "minprune spmv (checked wrapper)": lambda: products.spmv(csr, x, out=out),
         "minprune spmv_cpu (raw kernel)": lambda: csr_cpu.spmv_cpu(
             indptr, indices, csr.data, zeros, x, out
         ),
-        "minprune spmv, 1 thread": lambda: _one_thread(lambda: csr_ops.spmv(csr, x, out=out)),
+        "minprune spmv, 1 thread": lambda: _one_thread(lambda: products.spmv(csr, x, out=out)),
         "scipy.sparse csr @ x": lambda: matrix @ x,
         "numpy dense @ x (BLAS)": lambda: dense @ x,
     }
@@ -93,7 +94,7 @@ def main() -> None:
     )
     x = rng.standard_normal(COLS).astype(np.float32)
     want = csr.to_scipy().astype(np.float64) @ x.astype(np.float64)
-    error = float(np.abs(csr_ops.spmv(csr, x) - want).max())
+    error = float(np.abs(products.spmv(csr, x) - want).max())
 
     load_before = os.getloadavg()[0]
     bandwidth = measure_read_bandwidth()

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse
 from sparse_timing import RESULTS_JSON, machine_description, time_interleaved, update_results
 
-from minprune.kernels import csr_ops
+from minprune.sparse import products
 from minprune.sparse.csr import CSRMatrix
 
 ROWS, COLS, BATCH = 4096, 9216, 256
@@ -57,7 +57,7 @@ def sweep_one(density: float, rng, rounds: int) -> dict:
     out_batch = np.empty((ROWS, BATCH), np.float32)
     spmv = time_interleaved(
         {
-            "minprune": lambda: csr_ops.spmv(csr, x, out=out_vector),
+            "minprune": lambda: products.spmv(csr, x, out=out_vector),
             "scipy": lambda: matrix @ x,
             "dense": lambda: dense @ x,
         },
@@ -65,7 +65,7 @@ def sweep_one(density: float, rng, rounds: int) -> dict:
         calls_per_round=5,
     )
     spmm_methods = {
-        "minprune": lambda: csr_ops.spmm(csr, x_t, out=out_batch),
+        "minprune": lambda: products.spmm(csr, x_t, out=out_batch),
         "dense": lambda: np.matmul(dense, x_t, out=out_batch),
     }
     if density <= SCIPY_SPMM_MAX_DENSITY:

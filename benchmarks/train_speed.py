@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import minprune
-from minprune import functional as F
-from minprune import models
+import minprune.functional as F
+import minprune.models as models
 from minprune.data import DatasetError, batches, mnist
 from minprune.optim import SGD
 

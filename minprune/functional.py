@@ -87,7 +87,8 @@ def linear(x, weight, bias=None):
     x, weight = _tensor(x), _tensor(weight)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
-            f"linear: input shape {x.shape} does not end in in_features={weight.shape[1]}"
+            f"linear: expected input of shape (..., {weight.shape[1]}) (in_features last), "
+            f"got {x.shape}"
         )
     if bias is None:
         return linear_op.Linear.apply(x, weight)
@@ -121,10 +122,11 @@ def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0):
     stride = _positive_int("conv2d: stride", stride)
     padding = _positive_int("conv2d: padding", padding, minimum=0)
     if x.ndim != 4:
-        raise ValueError(f"conv2d: input must be (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"conv2d: expected input of shape (N, C, H, W), got {x.shape}")
     if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
         raise ValueError(
-            f"conv2d: weight shape {weight.shape} does not match input channels {x.shape[1]}"
+            f"conv2d: expected input of shape (N, {weight.shape[1]}, H, W) for weight "
+            f"{weight.shape}, got {x.shape}"
         )
     kh, kw = weight.shape[2:]
     if x.shape[2] + 2 * padding < kh or x.shape[3] + 2 * padding < kw:
@@ -143,7 +145,7 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
     kernel_size = _positive_int("max_pool2d: kernel_size", kernel_size)
     stride = kernel_size if stride is None else _positive_int("max_pool2d: stride", stride)
     if x.ndim != 4:
-        raise ValueError(f"max_pool2d: input must be (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"max_pool2d: expected input of shape (N, C, H, W), got {x.shape}")
     if x.shape[2] < kernel_size or x.shape[3] < kernel_size:
         raise ValueError(
             f"max_pool2d: kernel {kernel_size} is larger than the input {x.shape[2]}x{x.shape[3]}"

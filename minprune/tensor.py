@@ -142,6 +142,15 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self):
+        """Tensors along the first axis, like iterating an ndarray (a 0-d tensor raises)."""
+        for index in range(len(self)):
+            yield self[index]
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(tensor)`` gives the data (no graph)."""
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}{grad})"

@@ -87,8 +87,8 @@ def test_mask_joins_the_forward_and_zeroes_the_gradient():
 
 def test_wrong_input_shape_names_the_layer_and_both_shapes():
     model = models.lenet_300_100()
-    with pytest.raises(ValueError, match=r"Linear 'fc1': linear: input shape \(2, 783\) does not "
-                                         r"end in in_features=784"):
+    with pytest.raises(ValueError, match=r"Linear 'fc1': linear: expected input of shape "
+                                         r"\(\.\.\., 784\) \(in_features last\), got \(2, 783\)"):
         model.fc1(np.zeros((2, 783), dtype=np.float32))
     with pytest.raises(ValueError, match=r"Conv2d 'conv1'.*got \(2, 3, 28, 28\)"):
         models.lenet5()(np.zeros((2, 3, 28, 28), dtype=np.float32))

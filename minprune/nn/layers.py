@@ -45,7 +45,8 @@ class _MaskedLayer(Module):
             self.weight.mask = mask
         except ValueError as error:
             problem = str(error).removeprefix("mask: ")
-            raise ValueError(f"{type(self).__name__} '{self.name}' weight_mask: {problem}") from None
+            layer = f"{type(self).__name__} '{self.name}'"
+            raise ValueError(f"{layer} weight_mask: {problem}") from None
 
     def masked_weight(self):
         """The weight as the forward sees it: ``weight * weight_mask``."""

@@ -289,9 +289,10 @@ def _fuse_fc_chains(ops: list[_Op], stages: list, runs_as: list[str]) -> tuple[l
 
 
 class SparseNetwork:
-    """A forward-only network on CSR weights; build it with `compile`.
+    """A forward-only network on CSR weights; build it with `compile_model`.
 
-    ``network(x)`` takes float32 (N, *input_shape) or (N, prod(input_shape)) -- other float or int
+    ``stages`` are the callables a forward runs in order; ``layers`` describe each model layer and
+    what runs it (``summary()`` prints them). ``network(x)`` takes float32 (N, *input_shape) or (N, prod(input_shape)) -- other float or int
     dtypes are converted -- and returns float32 logits (N, classes). Backend "cuda" also takes a
     Numba device array and then returns one.
     """
@@ -301,7 +302,7 @@ class SparseNetwork:
         self.layers: tuple[LayerSummary, ...] = layers
         self.input_shape: tuple[int, ...] = input_shape
         self.nbytes: int = nbytes  # CSR weights (values, column indices, row pointers) + biases
-        self._stages = stages
+        self.stages = stages
         flat = (int(np.prod(input_shape)),)
         self._accepted = (input_shape, flat)
         self._expected = f"(N, {', '.join(map(str, input_shape))})" + (
@@ -363,7 +364,7 @@ class SparseNetwork:
             ) from None
 
     def _cpu_forward(self, x):
-        for stage in self._stages:
+        for stage in self.stages:
             x = stage(x)
         return x
 
@@ -372,7 +373,7 @@ class SparseNetwork:
         if x.shape[1:] != self.input_shape:
             x = x.reshape(x.shape[0], *self.input_shape)
         x = to_device(x)
-        for stage in self._stages:
+        for stage in self.stages:
             x = stage(x)
         return finish(x, host_input)
 

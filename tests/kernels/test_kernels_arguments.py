@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS
 
-from minprune.kernels import masked_sgd as masked_ops
 from minprune.kernels import csr_reference as reference
+from minprune.kernels import masked_sgd as masked_ops
 from minprune.sparse import products
 from minprune.sparse.csr import CSRMatrix
 
@@ -40,7 +40,10 @@ def test_spmv_names_argument_and_both_shapes(csr):
         (lambda c: products.spmv(c, np.zeros(5, np.float32), np.zeros(3, np.float32)), r"bias:"),
         (lambda c: products.spmv(c, np.zeros(5, np.float32), out=np.zeros(5, np.float32)), r"out:"),
         (lambda c: products.spmm(c, np.zeros((4, 3), np.float32)), r"dense: .*\(5, any\)"),
-        (lambda c: products.linear_forward_csr(c, np.zeros((3, 4), np.float32)), r"x: .*\(any, 5\)"),
+        (
+            lambda c: products.linear_forward_csr(c, np.zeros((3, 4), np.float32)),
+            r"x: .*\(any, 5\)",
+        ),
         (
             lambda c: products.conv2d_forward_csr(
                 c, np.zeros((1, 1, 4, 4), np.float32), kernel_size=2

@@ -10,8 +10,8 @@ import pytest
 
 from minprune.kernels import csr_reference
 from minprune.kernels import masked_sgd_reference as masked_reference
-from minprune.kernels.im2col import im2col_reference
 from minprune.kernels.cuda_support import cuda_available, simulator_enabled
+from minprune.kernels.im2col import im2col_reference
 from minprune.sparse.csr import CSRMatrix
 
 pytestmark = [

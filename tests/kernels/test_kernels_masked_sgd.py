@@ -8,6 +8,7 @@ from kernel_strategies import KERNEL_SETTINGS, float32_arrays, masks
 from minprune.kernels import masked_sgd as masked_ops
 from minprune.kernels import masked_sgd_reference as reference
 
+
 @st.composite
 def update_cases(draw):
     shape = draw(st.sampled_from([(1,), (7,), (3, 4), (1, 9), (9, 1), (2, 3, 2, 2)]))

@@ -9,9 +9,9 @@ from minprune import functional as F
 from minprune import models
 from minprune import random as minprune_random
 from minprune.nn import Linear
+from minprune.ops.sparse_linear import pattern_of
 from minprune.prune import keep_ratio_prune, set_mask, sparse_kernels
 from minprune.prune.retrain import Phase, retrain
-from minprune.ops.sparse_linear import pattern_of
 from minprune.tensor import Tensor
 
 

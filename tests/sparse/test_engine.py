@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 
 from minprune import models
 from minprune import random as minprune_random
-from minprune.checkpoint import save_checkpoint
 from minprune.benchmarking import (
     PAPER_KEEP_RATIOS,
     benchmark_model,
     dense_logits,
     dense_numpy_forward,
 )
+from minprune.checkpoint import save_checkpoint
 from minprune.cli_bench import add_bench_parser
 from minprune.kernels import fc_chain_cpu
 from minprune.kernels.cuda_support import cuda_available
@@ -403,7 +403,9 @@ def test_cuda_backend_without_a_gpu_is_an_error():
     if cuda_available():
         pytest.skip("a GPU (or the simulator) is available")
     with pytest.raises(ValueError, match="backend 'cuda' needs a CUDA GPU"):
-        engine.compile_model(Sequential(OrderedDict(fc=Linear(4, 2))), backend="cuda", input_shape=(4,))
+        engine.compile_model(
+            Sequential(OrderedDict(fc=Linear(4, 2))), backend="cuda", input_shape=(4,)
+        )
 
 
 # -- minprune bench -------------------------------------------------------------------------------
