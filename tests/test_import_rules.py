@@ -1,0 +1,120 @@
+"""Dependencies point one way along the data flow (STYLE.md), checked on the source (AST):
+
+    data -> autograd -> nn -> training -> pruning -> sparse storage -> inference -> commands
+
+Kernels (raw arrays), the CSR container and a few leaves (the array seam, the random generator,
+the paper's numbers, settings) import nothing above them, so any step may use them. Nothing
+imports the package's own ``__init__``, and no module loads names lazily (module ``__getattr__``).
+A new module must be placed in `LAYERS` below, so that its place in the flow is a decision.
+"""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "minprune"
+
+# (module name prefix, rank): a module may import modules of its own rank or lower. The first
+# matching prefix wins, so the more specific come first.
+LAYERS = [
+    ("minprune.kernels", 0),
+    ("minprune.sparse.csr", 0),
+    ("minprune.backend", 0),
+    ("minprune.random", 0),
+    ("minprune.paper", 0),
+    ("minprune.settings", 0),
+    ("minprune.data", 1),
+    ("minprune.tensor", 2),
+    ("minprune.ops", 2),
+    ("minprune.functional", 2),
+    ("minprune.gradcheck", 2),
+    ("minprune.nn", 3),
+    ("minprune.models", 3),
+    ("minprune.checkpoint", 4),
+    ("minprune.schedules", 4),
+    ("minprune.phase", 4),
+    ("minprune.optim", 4),
+    ("minprune.train", 4),
+    ("minprune.prune", 5),
+    ("minprune.recipes", 5),
+    ("minprune.sparse.storage", 6),
+    ("minprune.sparse.export", 6),
+    ("minprune.sparse", 7),
+    ("minprune.benchmarking", 7),
+    ("minprune.reproduce", 8),
+    ("minprune.cli", 8),
+    ("minprune.cli_bench", 8),
+    ("minprune.__main__", 8),
+    ("minprune", 9),  # the package's __init__: the public API, imported by no module inside
+]
+LEAVES_IMPORT_ONLY = {  # leaf modules: what else they may import, beyond the standard library
+    "minprune.kernels": ("numpy", "numba", "minprune.kernels"),
+    "minprune.sparse.csr": ("numpy", "scipy.sparse"),  # scipy only inside from_scipy/to_scipy
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _rank(name: str) -> int:
+    for prefix, rank in LAYERS:
+        if name == prefix or name.startswith(prefix + "."):
+            return rank
+    raise AssertionError(f"{name} has no place in LAYERS (tests/test_import_rules.py)")
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) for every import; ``from a import b`` counts as ``a.b`` when that is a
+    module of the package, else as ``a`` -- and ``from minprune import x`` as ``minprune``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "minprune":
+            found.append(("minprune", node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.append((full if full in MODULES else node.module, node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_import_points_down_the_data_flow(name):
+    if name == "minprune":
+        return  # the public API gathers everything
+    rank = _rank(name)
+    for imported, line in _imports(MODULES[name]):
+        if imported == "minprune":
+            pytest.fail(f"{name}:{line} imports the package's __init__; name the submodule")
+        if imported.startswith("minprune."):
+            assert _rank(imported) <= rank, (
+                f"{name}:{line} imports {imported}, which comes later in the data flow"
+            )
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in sorted(MODULES) if n.startswith(tuple(LEAVES_IMPORT_ONLY))]
+)
+def test_kernels_and_the_csr_container_are_leaves(name):
+    allowed = next(v for k, v in LEAVES_IMPORT_ONLY.items() if name.startswith(k))
+    for imported, line in _imports(MODULES[name]):
+        top = imported.split(".")[0]
+        if top in sys.stdlib_module_names:
+            continue
+        assert imported.startswith(allowed), f"{name}:{line} imports {imported}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_level_getattr(name):
+    tree = ast.parse(MODULES[name].read_text())
+    assert not any(
+        isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body
+    ), f"{name} defines a module-level __getattr__ (load names eagerly instead)"
