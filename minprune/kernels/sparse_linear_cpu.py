@@ -7,13 +7,9 @@ three matrix products of a Linear layer need only the kept connections:
     input gradient  dX = dY @ (W * M)              -> `spmm_to_columns` with the CSR of M.T
     weight gradient dW = (dY.T @ X) * M            -> `sampled_dots`: one dot per kept weight
 
-At LeNet-300-100's 8% that is ~12x fewer multiply-adds than the dense GEMMs, which still do every
-one of them (`minprune.kernels.masked_cpu`). Activations are passed transposed, (features,
-batch), so every inner loop runs over the batch through contiguous memory and vectorises.
-
-Plain Python functions jitted by assignment (``NUMBA_DISABLE_JIT=1`` runs them as Python); no
-checks here -- `minprune.kernels.sparse_linear_ops` validates first. Serial on purpose, like every
-kernel on the training path (see `minprune.kernels.masked_cpu`).
+Activations are passed transposed, (features, batch), so inner loops run over the batch through
+contiguous memory. Jitted by assignment (``NUMBA_DISABLE_JIT=1`` runs them as Python); no checks
+here (`minprune.kernels.sparse_linear` validates). Serial, like every training-path kernel.
 """
 
 from __future__ import annotations

@@ -1,26 +1,15 @@
-"""A small, validated compressed-sparse-row (CSR) matrix for pruned weights.
-
-Han et al. 2015, Sec. 4: "we store the pruned layers in compressed sparse row (CSR) format", which
-needs 2a + n + 1 numbers for a matrix with a non-zeros and n rows: a values, a column indices and
-n + 1 row pointers. `CSRMatrix` is exactly those three arrays plus a shape:
+"""A small, validated compressed-sparse-row (CSR) matrix for pruned weights (Han et al. 2015,
+Sec. 4: "we store the pruned layers in compressed sparse row (CSR) format", 2a + n + 1 numbers):
 
     row r holds the entries data[indptr[r]:indptr[r + 1]]
     at the columns       indices[indptr[r]:indptr[r + 1]]   (strictly increasing within the row)
 
-Dtypes, and why:
-- ``data`` is float32, the dtype minprune trains in.
-- ``indices`` is int32: a column index is < cols, and no layer has 2**31 inputs; int32 halves the
-  index bytes against int64, and index bytes are half of a sparse layer's memory traffic.
-- ``indptr`` is int64: it has only rows + 1 entries (32 KiB for AlexNet's fc6), so its width
-  costs nothing, while int32 would cap a matrix at 2**31 - 1 non-zeros. (scipy picks int32 when it
-  fits; `from_scipy` converts.)
-
-"Stored entries" are the pattern, not the non-zero values: a surviving weight that happens to be
-exactly 0.0 is still a stored entry. Pruning masks rely on this (`from_dense(weight, mask)`).
-
-The Numba kernels in ``minprune.kernels`` do no bounds checking, so a corrupted index would read or
-write out of bounds. Hence the contract: the constructor validates once (`validate_csr_arrays`),
-the arrays are then made read-only, and every kernel entry point accepts only a `CSRMatrix`.
+``data`` float32 (minprune trains in float32), ``indices`` int32 (half of int64's bytes, and
+index bytes are half a sparse layer's memory traffic), ``indptr`` int64 (only rows + 1 entries;
+no 2**31 cap on non-zeros). "Stored entries" are the pattern, not the non-zero values: a kept
+weight that is exactly 0.0 is still stored (`from_dense(weight, mask)`). The Numba kernels do no
+bounds checking, so the constructor validates once, the arrays become read-only, and every
+checked product (`minprune.sparse.products`) accepts only a `CSRMatrix`. Imports only numpy.
 """
 
 from __future__ import annotations

@@ -292,9 +292,9 @@ class SparseNetwork:
     """A forward-only network on CSR weights; build it with `compile_model`.
 
     ``stages`` are the callables a forward runs in order; ``layers`` describe each model layer and
-    what runs it (``summary()`` prints them). ``network(x)`` takes float32 (N, *input_shape) or (N, prod(input_shape)) -- other float or int
-    dtypes are converted -- and returns float32 logits (N, classes). Backend "cuda" also takes a
-    Numba device array and then returns one.
+    what runs it (``summary()`` prints them). ``network(x)`` takes float32 (N, *input_shape) or
+    (N, prod(input_shape)) -- other float or int dtypes are converted -- and returns float32
+    logits (N, classes). Backend "cuda" also takes a Numba device array and then returns one.
     """
 
     def __init__(self, backend, stages, layers, input_shape, nbytes):

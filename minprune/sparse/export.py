@@ -1,34 +1,11 @@
-"""Save a pruned model's state_dict with its pruned weights in sparse form, and load it back.
+"""Save a pruned model's state_dict with its pruned weights in sparse form (CSR with 8-bit
+relative column steps, Han et al. 2015, Sec. 4), and load it back (`save_sparse`, `load_sparse`).
 
-Paper, Sec. 4: pruned layers are stored sparsely (CSR) with relative indices. A state_dict here is
-a plain ``dict`` name -> ndarray, e.g. ``fc1.weight`` (out, in) float32, ``fc1.bias``,
-``fc1.weight_mask`` (same shape as the weight; 1 keeps, 0 prunes); conv weights are
-(out, in, kh, kw).
-
-What `save_sparse` writes (one uncompressed .npz, written atomically: a temporary file in the same
-directory, fsync, then `os.replace`):
-
-- every ``X.weight`` that has an ``X.weight_mask`` becomes a CSR matrix of shape
-  (out, in * kh * kw) whose *pattern is the mask* and whose values come from the weight. So a
-  surviving weight that is exactly 0.0 still loads with mask 1. Three arrays are stored:
-  ``X.weight::values`` (float32, one per survivor), ``X.weight::steps`` (uint8 relative column
-  indices, below) and ``X.weight::step_indptr`` (int64, where each row's steps start);
-- every other array (biases, other masks, buffers) is stored as it is, under its own name;
-- ``__minprune_sparse__``: UTF-8 JSON with the format version, the key order, and for each sparse
-  weight its original shape and the dtype of its mask.
-
-Relative indices on disk. Like the paper we store column *differences*, in 8 bits (a .npz holds
-bytes, so we do not bit-pack the 5-bit fc variant that `minprune.sparse.storage` counts). Departure:
-the paper's filler is an entry with value 0, which could not be told apart from a surviving exact
-zero; here the step code 0 is the filler ("advance 255 columns, no entry") and codes 1..255 are
-entries "255 or fewer columns after the previous entry" (the previous column is -1 at a row start).
-Fillers therefore cost 1 byte and no value. Plain CSR (int32 indices) would make LeNet-300-100 only
-~6x smaller than its dense weights; the 1-byte relative indices make it ~9x.
-
-`load_sparse` returns a dict with the same keys in the same order: the weight restored dense, with
-zeros at pruned positions, and the mask restored with its saved dtype. What round-trips exactly is
-``weight * weight_mask`` and the mask; a weight value sitting under a 0 in the mask is not stored
-(it is dead: minprune's masked update keeps it at 0 anyway) and loads as 0.
+Departure from the paper: its filler for an overflowing step is an entry with value 0, which could
+not be told apart from a surviving exact zero; here step code 0 is the filler ("advance 255
+columns, no entry"), so a filler costs 1 byte and no value. And 8-bit steps for every layer: a
+.npz holds bytes, so the paper's 5-bit FC indices (counted by `minprune.sparse.storage`) are not
+bit-packed.
 """
 
 from __future__ import annotations
@@ -171,6 +148,15 @@ def _write_npz_atomically(path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
+    # What is written (one uncompressed .npz, atomically: temporary file, fsync, os.replace):
+    # - every ``X.weight`` with an ``X.weight_mask`` becomes a CSR matrix (out, in * kh * kw)
+    #   whose pattern is the mask (a surviving exact 0.0 still loads with mask 1), stored as
+    #   ``X.weight::values`` (float32), ``X.weight::steps`` (uint8 relative column steps: code 0
+    #   the filler, codes 1..255 the step from the previous entry, -1 at a row start) and
+    #   ``X.weight::step_indptr`` (int64, where each row's steps start);
+    # - every other array (biases, masks) as it is, under its own name;
+    # - ``__minprune_sparse__``: UTF-8 JSON with the format version, the key order, and each
+    #   sparse weight's shape and mask dtype.
     """Write ``state_dict`` to ``path`` (exactly that name; no ".npz" is appended), storing every
     ``X.weight`` that has an ``X.weight_mask`` as relative-index CSR. See the module docstring.
     """

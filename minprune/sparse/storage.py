@@ -1,33 +1,11 @@
-"""How many bytes a pruned layer needs: dense, plain CSR, and the paper's relative-index CSR.
-
-Han et al. 2015, Sec. 4: CSR needs 2a + n + 1 numbers (a non-zeros, n rows). "To compress further,
-we store the index difference instead of the absolute position, and encode this difference in 8 bits
-for conv layer and 5 bits for fc layer. When we need an index difference larger than the bound, we
-use the zero padding solution" -- a filler entry with value 0 (Deep Compression, Han et al. 2016,
-Fig. 2). With 5-bit indices beside 32-bit values the index overhead is 5 / 32 = 15.6%, the figure
-the paper quotes.
-
-How `storage_report` counts, exactly:
-
-- ``dense_bytes`` = rows * cols * 4 (float32), what an unpruned layer stores.
-- ``csr_bytes`` = 4 * nnz (float32 values) + 4 * nnz (int32 column indices) + 8 * (rows + 1)
-  (int64 row pointers): the bytes of minprune's `CSRMatrix` arrays, i.e. `CSRMatrix.nbytes`.
-- ``relative_bytes``: every row is encoded on its own (the row pointers restart it). Within a row,
-  each stored entry at column c keeps the step d = c - previous, where previous is the column of the
-  previous entry in the row, or -1 at the start of the row; so d >= 1. A ``b``-bit field holds
-  steps 1 .. 2**b (it stores d - 1). A step d > 2**b first needs ``(d - 1) // 2**b`` filler
-  entries, each placed 2**b columns further on, each carrying a zero value and a b-bit index.
-  Then, with E = nnz + fillers:
-  ``relative_bits = E * (value_bits + index_bits) + (rows + 1) * pointer_bits``, and
-  ``relative_bytes = ceil(relative_bits / 8)``. Defaults: value_bits = 32, pointer_bits = 32,
-  index_bits = 5 for fc layers and 8 for conv layers.
-- ``index_overhead`` = (relative_bits - nnz * value_bits) / (nnz * value_bits): everything that is
-  not a real value (indices, fillers, row pointers), relative to the real values. Without fillers
-  and pointers this is index_bits / value_bits, the paper's 15.6% for fc layers.
+"""How many bytes a pruned layer needs: dense, plain CSR, and the paper's relative-index CSR
+(Han et al. 2015, Sec. 4: CSR needs 2a + n + 1 numbers; column differences take 8 bits for conv
+and 5 bits for FC layers, with a zero-valued filler entry when a difference overflows -- 5 / 32 =
+15.6% index overhead). `storage_report` says exactly how each figure is counted.
 
 Conv weights (out, in, kh, kw) are counted as the (out, in * kh * kw) matrix that
-`minprune.sparse.export` stores: one CSR row per output filter. The paper does not say along which
-axis it flattens conv kernels; the filler count (and only it) depends on that choice.
+`minprune.sparse.export` stores. The paper does not say along which axis it flattens conv
+kernels; only the filler count depends on that choice.
 """
 
 from __future__ import annotations
@@ -133,6 +111,16 @@ def storage_report(
     of the same shape (non-zero keeps; default: the non-zeros of ``weight``), or a `CSRMatrix`.
     ``layer_kind`` is "fc" or "conv" and picks the paper's index width (5 or 8 bits) unless
     ``index_bits`` is given; it defaults from the weight's ndim and must be given for a CSRMatrix.
+
+    - ``dense_bytes`` = rows * cols * 4 (float32);
+    - ``csr_bytes`` = 4 nnz (values) + 4 nnz (int32 columns) + 8 (rows + 1) (int64 row pointers),
+      i.e. `CSRMatrix.nbytes`;
+    - ``relative_bytes``: each row on its own; an entry at column c keeps the step d = c - previous
+      (previous = -1 at a row start, so d >= 1); a b-bit field holds steps 1 .. 2**b, and a longer
+      step first needs (d - 1) // 2**b filler entries (zero value, b-bit index). With E = nnz +
+      fillers: bits = E (value_bits + index_bits) + (rows + 1) pointer_bits, rounded up to bytes;
+    - ``index_overhead`` = (bits - nnz value_bits) / (nnz value_bits): the paper's 15.6% for FC
+      layers without fillers and pointers.
     """
     csr, ndim = _as_csr(weight, mask)
     if layer_kind is None:
