@@ -27,6 +27,7 @@ __all__ = [
     "linear_forward_csr",
     "im2col_patches",
     "conv2d_output_size",
+    "conv_filter_shape",
     "conv2d_forward_csr",
 ]
 
@@ -139,6 +140,18 @@ def conv2d_output_size(image_size, kernel_size, stride=1, padding=0) -> tuple[in
     return result[0], result[1]
 
 
+def conv_filter_shape(csr_shape, kernel_size) -> tuple[int, int, int]:
+    """(kernel_h, kernel_w, in_channels) of conv filters stored as CSR (out, in * kh * kw)."""
+    kernel_h, kernel_w = as_pair("kernel_size", kernel_size, minimum=1)
+    patch_size = csr_shape[1]
+    if patch_size % (kernel_h * kernel_w):
+        raise ValueError(
+            f"kernel_size: {kernel_h} x {kernel_w} does not divide the CSR's {patch_size} columns "
+            "(expected in_channels * kh * kw)"
+        )
+    return kernel_h, kernel_w, patch_size // (kernel_h * kernel_w)
+
+
 def conv2d_forward_csr(
     csr: CSRMatrix,
     images: np.ndarray,
@@ -153,14 +166,8 @@ def conv2d_forward_csr(
     (batch, out, out_h, out_w). Cross-correlation, as in Caffe and PyTorch.
     """
     require_csr("csr", csr)
-    kernel_h, kernel_w = as_pair("kernel_size", kernel_size, minimum=1)
-    out_channels, patch_size = csr.shape
-    if patch_size % (kernel_h * kernel_w):
-        raise ValueError(
-            f"kernel_size: {kernel_h} x {kernel_w} does not divide the CSR's {patch_size} columns "
-            "(expected in_channels * kh * kw)"
-        )
-    in_channels = patch_size // (kernel_h * kernel_w)
+    kernel_h, kernel_w, in_channels = conv_filter_shape(csr.shape, kernel_size)
+    out_channels = csr.shape[0]
     require_array("images", images, dtypes=_FLOAT32, shape=(None, in_channels, None, None))
     bias = _bias_or_zeros(csr, bias)
     patches = im2col_patches(images, (kernel_h, kernel_w), stride, padding)

@@ -17,7 +17,7 @@ from minprune.kernels import csr_cuda
 from minprune.kernels.argument_checks import as_pair, is_device_array, require_array
 from minprune.kernels.cuda_support import blocks_for, finish, to_device
 from minprune.sparse.csr import CSRMatrix
-from minprune.sparse.products import conv2d_output_size, require_csr
+from minprune.sparse.products import conv2d_output_size, conv_filter_shape, require_csr
 
 __all__ = [
     "DeviceCSR",
@@ -146,14 +146,8 @@ def im2col_cuda(images, kernel_size, stride=1, padding=0):
 def conv2d_forward_csr_cuda(csr, images, bias=None, *, kernel_size, stride=1, padding=0):
     """GPU twin of `products.conv2d_forward_csr`: returns (batch, out, out_h, out_w)."""
     matrix = _device_csr(csr)
-    kernel_h, kernel_w = as_pair("kernel_size", kernel_size, minimum=1)
-    out_channels, patch_size = matrix.shape
-    if patch_size % (kernel_h * kernel_w):
-        raise ValueError(
-            f"kernel_size: {kernel_h} x {kernel_w} does not divide the CSR's {patch_size} columns "
-            "(expected in_channels * kh * kw)"
-        )
-    in_channels = patch_size // (kernel_h * kernel_w)
+    kernel_h, kernel_w, in_channels = conv_filter_shape(matrix.shape, kernel_size)
+    out_channels = matrix.shape[0]
     _require("images", images, dtypes=np.float32, shape=(None, in_channels, None, None))
     device_bias = _bias_on_device(bias, out_channels)
     patches = im2col_cuda(to_device(images), (kernel_h, kernel_w), stride, padding)
