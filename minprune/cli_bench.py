@@ -27,7 +27,8 @@ from minprune.checkpoint import load_checkpoint
 from minprune.kernels import im2col
 from minprune.kernels.pool import max_pool_forward
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
-from minprune.prune import PAPER_LENET5, PAPER_LENET_300_100, keep_ratio_prune
+from minprune.paper import PAPER_LENET5, PAPER_LENET_300_100
+from minprune.prune import keep_ratio_prune
 from minprune.sparse import engine
 from minprune.tensor import Tensor, no_grad
 
