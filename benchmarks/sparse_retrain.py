@@ -36,8 +36,8 @@ from minprune.benchmarking import benchmark_model
 from minprune.checkpoint import atomic_write_json
 from minprune.data import Dataset, DatasetError, mnist, subset
 from minprune.nn import Linear
-from minprune.prune import SPARSE_MAX_DENSITY, set_mask
-from minprune.prune.retrain import Phase, retrain
+from minprune.phase import Phase
+from minprune.prune import SPARSE_MAX_DENSITY, retrain, set_mask
 from minprune.tensor import Tensor
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_retrain.json"

@@ -16,8 +16,8 @@ from minprune.kernels.im2col import conv_output_size
 from minprune.kernels.pool import max_pool_forward
 from minprune.models import build
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from minprune.paper import PAPER_KEEP_RATIOS
 from minprune.prune.criteria import keep_ratio_prune
-from minprune.prune.report import PAPER_LENET5, PAPER_LENET_300_100
 from minprune.random import manual_seed
 from minprune.tensor import Tensor, no_grad
 
@@ -28,13 +28,6 @@ __all__ = [
     "dense_numpy_forward",
     "seconds_per_call",
 ]
-
-# The paper's "weights kept" per layer: LeNet-300-100 8/9/26%, LeNet-5 66/12/8/19%.
-PAPER_KEEP_RATIOS = {
-    name: {f"{row['layer']}.weight": row["weights_kept"] for row in table[:-1]}  # not "total"
-    for name, table in (("lenet-300-100", PAPER_LENET_300_100), ("lenet5", PAPER_LENET5))
-}
-
 
 def benchmark_model(name: str, checkpoint: str | Path | None = None, seed: int = 0):
     """(model in eval mode, a sentence saying where its weights come from).

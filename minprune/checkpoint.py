@@ -4,7 +4,8 @@ A checkpoint holds the model's ``state_dict`` (weights, biases and masks) under 
 optimiser's state under ``optimizer/``, and a JSON ``meta`` entry with the epoch, iteration, random
 generator states and any caller data. It is written to a temporary file in the same folder and
 then renamed over the old one (``os.replace`` is atomic), so a crash mid-write -- or a kill -9 --
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact. Reports and summaries are written the same way, as JSON
+(``atomic_write_json``, and ``save_json`` for data holding NumPy values).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_json", "CheckpointError"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "atomic_write_json",
+    "save_json",
+    "CheckpointError",
+]
 
 
 _UMASK = os.umask(0)
@@ -79,3 +86,22 @@ def atomic_write_json(path, data) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     _atomic_write(Path(path), lambda stream: stream.write(text.encode()))
+
+
+def _plain(value):
+    """NumPy scalars and arrays, tuples and dicts turned into JSON's types."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_json(path, data) -> None:
+    """Write a report (rows, a summary, or a dict of them; NumPy values allowed) as JSON,
+    atomically."""
+    atomic_write_json(path, _plain(data))

@@ -6,16 +6,16 @@
     minprune sensitivity --model lenet5 --checkpoint runs/lenet5/checkpoint.npz --out runs/sens
     minprune reproduce lenet-300-100
 
-``train`` trains a model from scratch on MNIST with Caffe's LeNet solver settings by default (SGD,
-lr 0.01, momentum 0.9, weight decay 5e-4, ``inv`` policy with gamma 1e-4 and power 0.75, batch 64),
-checkpointing after every epoch to ``OUT/checkpoint.npz``; run the same command again to resume an
-interrupted run. It writes ``OUT/summary.json`` (test error, epochs, wall time, the command) and
-prints the test error.
+``train`` trains a model from scratch on MNIST, by default with Caffe's LeNet solver settings
+(`minprune.phase.Phase`), checkpointing after every epoch to ``OUT/checkpoint.npz``; run the same
+command again to resume an interrupted run. It writes ``OUT/summary.json`` (test error, epochs,
+wall time, the command) and prints the test error.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -24,16 +24,28 @@ import sys
 import time
 from pathlib import Path
 
-from minprune import models
-from minprune import random as minprune_random
-from minprune.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
+import minprune.models as models
+import minprune.random as minprune_random
+from minprune.checkpoint import CheckpointError, atomic_write_json, load_checkpoint, save_json
 from minprune.cli_bench import add_bench_parser
-from minprune.data import DatasetError, mnist
-from minprune.optim import SGD
-from minprune.schedules import LRPolicy
+from minprune.data.dataset import DatasetError, subset
+from minprune.data.mnist_loader import mnist
+from minprune.paper import RETRAIN_LR_FACTOR
+from minprune.phase import Phase
 from minprune.train import TrainingDiverged, evaluate, fit
 
-__all__ = ["main", "build_parser", "machine_description"]
+__all__ = ["main", "build_parser", "machine_description", "version"]
+
+# The training defaults (Caffe's LeNet solver) are Phase's; the options below show them.
+DEFAULTS = Phase()
+
+
+def version() -> str:
+    """The installed minprune's version, as ``minprune --version`` prints it."""
+    try:
+        return importlib.metadata.version("minprune")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def machine_description() -> str:
@@ -43,25 +55,31 @@ def machine_description() -> str:
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (defaults: Caffe's LeNet solver)")
-    group.add_argument("--batch-size", type=int, default=64)
-    group.add_argument("--lr", type=float, default=0.01, help="base learning rate")
-    group.add_argument("--momentum", type=float, default=0.9)
-    group.add_argument("--weight-decay", type=float, default=5e-4, help="L2 regularisation")
-    group.add_argument("--l1", type=float, default=0.0, help="L1 regularisation")
-    group.add_argument("--lr-policy", choices=["fixed", "step", "inv"], default="inv")
-    group.add_argument("--gamma", type=float, default=1e-4, help="inv/step policy gamma")
-    group.add_argument("--power", type=float, default=0.75, help="inv policy power")
-    group.add_argument("--step-size", type=int, default=1, help="step policy: iterations per step")
+    group.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    group.add_argument("--lr", type=float, default=DEFAULTS.lr, help="base learning rate")
+    group.add_argument("--momentum", type=float, default=DEFAULTS.momentum)
+    group.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
+                       help="L2 regularisation")
+    group.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 regularisation")
+    group.add_argument("--lr-policy", choices=["fixed", "step", "inv"],
+                       default=DEFAULTS.lr_policy)
+    group.add_argument("--gamma", type=float, default=DEFAULTS.gamma,
+                       help="inv/step policy gamma")
+    group.add_argument("--power", type=float, default=DEFAULTS.power, help="inv policy power")
+    group.add_argument("--step-size", type=int, default=DEFAULTS.step_size,
+                       help="step policy: iterations per step")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--data", default=None, help="folder with the MNIST IDX files")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``minprune`` parser with its subcommands (``bench`` from `minprune.cli_bench`)."""
     parser = argparse.ArgumentParser(
         prog="minprune",
         description="Han et al. 2015, 'Learning both Weights and Connections', in NumPy + Numba.",
     )
+    parser.add_argument("--version", action="version", version=f"minprune {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a LeNet on MNIST from scratch")
     train.add_argument("--model", choices=sorted(models.MODELS), required=True)
@@ -86,10 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--std-of", choices=["surviving", "dense"], default="surviving")
     prune.add_argument("--rounds", type=int, default=1)
     prune.add_argument("--retrain-epochs", type=int, default=3)
-    prune.add_argument("--retrain-lr", type=float, default=0.001,
+    prune.add_argument("--retrain-lr", type=float, default=DEFAULTS.lr * RETRAIN_LR_FACTOR,
                        help="the paper: 1/10 of the original rate for LeNet")
-    prune.add_argument("--retrain-l1", type=float, default=0.0)
-    prune.add_argument("--retrain-weight-decay", type=float, default=5e-4)
+    prune.add_argument("--retrain-l1", type=float, default=DEFAULTS.l1)
+    prune.add_argument("--retrain-weight-decay", type=float, default=DEFAULTS.weight_decay)
     prune.add_argument("--freeze", choices=["conv", "fc"], default=None)
     prune.add_argument("--dropout", type=float, default=0.0)
     prune.add_argument("--data", default=None)
@@ -113,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--work", type=Path, default=None,
                            help="where checkpoints go (default runs/reproduce-MODEL)")
     reproduce.add_argument("--fast", action="store_true",
-                           help="minutes-long smoke run on a subset (not the paper's numbers)")
+                           help="minutes-long smoke run on a subset (not the paper's numbers); "
+                                "MINPRUNE_FAST=1 does the same")
     reproduce.add_argument("--no-tradeoff", action="store_true", help="skip the Fig. 5 curves")
     reproduce.add_argument("--no-progress", action="store_true")
     reproduce.set_defaults(run=run_reproduce)
@@ -146,17 +165,21 @@ def _load_trained(args):
 
 
 def run_prune(args) -> int:
-    from minprune.prune import criteria, report
-    from minprune.prune.masks import prunable_layers, resolve_per_layer
-    from minprune.prune.retrain import Phase, geometric_keep_ratios, iterative_prune
+    """``minprune prune``: prune-retrain rounds on a trained checkpoint, then the tables."""
+    import minprune.prune.criteria as criteria
+    from minprune.prune.formatting import format_summary, format_table
+    from minprune.prune.masks import layers_by_weight_name, resolve_per_layer
+    from minprune.prune.retraining import geometric_keep_ratios, iterative_prune
+    from minprune.prune.tables import layer_table, summary_row
 
     if args.rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
     model = _load_trained(args)
-    names = list(prunable_layers(model))
+    layers = layers_by_weight_name(model)
+    names = list(layers)
     if args.quality is not None:
         resolve_per_layer(args.quality, names, "quality", criteria.check_quality)
-        dense_std = {n: criteria.layer_std(layer) for n, layer in prunable_layers(model).items()}
+        dense_std = {n: criteria.layer_std(layer) for n, layer in layers.items()}
 
         def one_round(m):
             return criteria.threshold_prune(m, args.quality, std_of=args.std_of,
@@ -173,18 +196,18 @@ def run_prune(args) -> int:
                   weight_decay=args.retrain_weight_decay)
     records = iterative_prune(model, train_set, test_set, rounds, phase, state_dir=args.out,
                               freeze=args.freeze, progress=not args.no_progress)
-    table = report.layer_table(model, test_set)
-    row = report.summary_row(dense_error, records[-1]["error_retrained"], model)
-    print(report.format_table(table) + "\n" + report.format_summary(row))
-    report.save_json(args.out / "summary.json", {
+    table = layer_table(model, test_set)
+    row = summary_row(dense_error, records[-1]["error_retrained"], model)
+    print(format_table(table) + "\n" + format_summary(row))
+    save_json(args.out / "summary.json", {
         "command": "minprune " + shlex.join(args.argv), "machine": machine_description(),
         "summary": row, "layer_table": table, "rounds": records})
     return 0
 
 
 def run_sensitivity(args) -> int:
-    from minprune.data import subset
-    from minprune.prune import figures, report
+    """``minprune sensitivity``: each layer pruned alone, the figure and suggested keep ratios."""
+    from minprune.prune.figures import plot_sensitivity
     from minprune.prune.sensitivity import keep_ratios_for_tolerance, sensitivity_analysis
 
     ratios = [float(r) for r in args.keep_ratios.split(",")]
@@ -195,9 +218,9 @@ def run_sensitivity(args) -> int:
     accuracy = evaluate(model, test_set)["accuracy"]
     suggested = keep_ratios_for_tolerance(rows, args.tolerance, accuracy)
     args.out.mkdir(parents=True, exist_ok=True)
-    figures.plot_sensitivity(rows, args.out / "sensitivity.png",
-                             f"{args.model}: each layer pruned alone, no retraining")
-    report.save_json(args.out / "sensitivity.json", {
+    plot_sensitivity(rows, args.out / "sensitivity.png",
+                     f"{args.model}: each layer pruned alone, no retraining")
+    save_json(args.out / "sensitivity.json", {
         "command": "minprune " + shlex.join(args.argv), "machine": machine_description(),
         "baseline_accuracy": accuracy, "rows": rows, "suggested_keep_ratios": suggested})
     for row in rows:
@@ -207,12 +230,14 @@ def run_sensitivity(args) -> int:
 
 
 def run_reproduce(args) -> int:
+    """``minprune reproduce``: see `minprune.reproduce`."""
     from minprune.reproduce import main_command
 
     return main_command(args)
 
 
 def run_train(args) -> int:
+    """``minprune train``: train from scratch (resuming from OUT's checkpoint), write a summary."""
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     config = {
@@ -231,23 +256,20 @@ def run_train(args) -> int:
     minprune_random.manual_seed(args.seed)
     train_set, test_set = mnist(args.data)
     model = models.build(args.model, dropout=args.dropout)
-    optimizer = SGD(
-        model.parameters(),
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        l1=args.l1,
-    )
-    policy = LRPolicy(args.lr_policy, args.lr, args.gamma, args.power, args.step_size)
+    phase = Phase(epochs=args.epochs, lr=args.lr, momentum=args.momentum,
+                  weight_decay=args.weight_decay, l1=args.l1, lr_policy=args.lr_policy,
+                  gamma=args.gamma, power=args.power, step_size=args.step_size,
+                  batch_size=args.batch_size)
+    optimizer = phase.optimizer(model.parameters())
     started = time.perf_counter()
     history = fit(
         model,
         optimizer,
         train_set,
         test_set,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr_policy=policy,
+        epochs=phase.epochs,
+        batch_size=phase.batch_size,
+        lr_policy=phase.policy(),
         seed=args.seed,
         checkpoint=checkpoint,
         progress=not args.no_progress,
@@ -279,6 +301,7 @@ def run_train(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Run the command line; errors the user can fix print one line and return 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

@@ -3,27 +3,37 @@
 - ``fixed``: lr = base_lr
 - ``step``:  lr = base_lr * gamma ^ floor(iteration / step_size)
 - ``inv``:   lr = base_lr * (1 + gamma * iteration) ^ (-power)
-  (Caffe's LeNet solver: gamma = 1e-4, power = 0.75)
+
+A policy has no default gamma, power or step size: the ones it uses must be given (the defaults
+of a training run are `minprune.phase.Phase`'s).
 """
 
 from dataclasses import dataclass
 
 __all__ = ["LRPolicy", "make_policy"]
 
+# What each policy reads besides base_lr.
+_NEEDS = {"fixed": (), "step": ("gamma", "step_size"), "inv": ("gamma", "power")}
+
 
 @dataclass(frozen=True)
 class LRPolicy:
-    name: str = "fixed"
-    base_lr: float = 0.01
-    gamma: float = 1e-4
-    power: float = 0.75
-    step_size: int = 1
+    """The learning rate as a function of the iteration, for one of Caffe's policies."""
+
+    name: str
+    base_lr: float
+    gamma: float | None = None
+    power: float | None = None
+    step_size: int | None = None
 
     def __post_init__(self):
-        if self.name not in ("fixed", "step", "inv"):
+        if self.name not in _NEEDS:
             raise ValueError(f"lr policy must be 'fixed', 'step' or 'inv', got {self.name!r}")
         if self.base_lr <= 0:
             raise ValueError(f"base_lr must be > 0, got {self.base_lr}")
+        missing = [option for option in _NEEDS[self.name] if getattr(self, option) is None]
+        if missing:
+            raise ValueError(f"the {self.name} policy needs {' and '.join(missing)}")
         if self.name == "step" and self.step_size < 1:
             raise ValueError(f"step policy needs step_size >= 1, got {self.step_size}")
 

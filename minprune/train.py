@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from minprune import functional as F
-from minprune import random as minprune_random
+import minprune.functional as F
+import minprune.random as minprune_random
 from minprune.checkpoint import load_checkpoint, save_checkpoint
-from minprune.data import batch_count, batches
+from minprune.data.batching import batch_count, batches
 from minprune.schedules import LRPolicy
 from minprune.tensor import no_grad
 

@@ -1,12 +1,16 @@
 """The command line: ``minprune train`` end to end on tiny data, errors, and real MNIST (slow)."""
 
+import importlib.metadata
 import json
 
 import pytest
 from fake_mnist import write_fake_mnist
 
+import minprune.reproduce as reproduce
 from minprune.checkpoint import load_checkpoint
-from minprune.cli import main
+from minprune.cli import build_parser, main
+from minprune.paper import RETRAIN_LR_FACTOR
+from minprune.phase import Phase
 
 
 @pytest.fixture
@@ -120,3 +124,36 @@ def test_reproduce_fast_runs_every_stage_and_resumes(mnist_dir, tmp_path, monkey
     again = json.loads((out / "summary.json").read_text())
     assert again["paper_point"] == first
     assert again["seconds"]["paper"] < summary["seconds"]["paper"]
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"minprune {importlib.metadata.version('minprune')}"
+
+
+def test_training_defaults_are_phases():
+    train = build_parser().parse_args(["train", "--model", "lenet5", "--epochs", "1", "--out",
+                                       "x"])
+    defaults = Phase()
+    for option in ("lr", "momentum", "weight_decay", "l1", "lr_policy", "gamma", "power",
+                   "step_size", "batch_size"):
+        assert getattr(train, option) == getattr(defaults, option), option
+    prune = build_parser().parse_args(["prune", "--model", "lenet5", "--checkpoint", "c",
+                                       "--out", "x", "--quality", "1"])
+    assert prune.retrain_lr == defaults.lr * RETRAIN_LR_FACTOR == 0.001
+
+
+def test_reproduce_takes_the_fast_mode_from_the_flag_or_the_environment(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(reproduce, "reproduce", lambda name, **options: seen.append(options))
+    for argv in (["reproduce", "lenet5"], ["reproduce", "lenet5", "--fast"]):
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        reproduce.main_command(args)
+    assert [options["fast"] for options in seen] == [None, True]  # None: MINPRUNE_FAST decides
+    monkeypatch.undo()
+    monkeypatch.setenv("MINPRUNE_FAST", "maybe")
+    with pytest.raises(ValueError, match="MINPRUNE_FAST='maybe'"):
+        reproduce.reproduce("lenet5", results_dir=tmp_path)

@@ -8,6 +8,7 @@ import minprune
 from minprune import models, nn
 from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.optim import SGD
+from minprune.phase import Phase
 from minprune.schedules import LRPolicy
 from minprune.train import TrainingDiverged, evaluate, fit
 
@@ -29,7 +30,7 @@ def test_fit_learns_a_toy_problem():
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     train = blobs()
-    policy = LRPolicy("inv", 0.05)
+    policy = Phase(lr=0.05).policy()  # Caffe's inv policy at a higher base rate
     options = dict(batch_size=32, lr_policy=policy, seed=7, progress=False, log=lambda s: 0)
 
     straight, opt = make(dropout=0.3)  # dropout: the global generator must be restored too
@@ -108,3 +109,12 @@ def test_evaluate_restores_training_mode():
     model.train()
     evaluate(model, blobs(50))
     assert model.training
+
+
+def test_a_policy_needs_the_options_it_reads():
+    with pytest.raises(ValueError, match="the inv policy needs gamma and power"):
+        LRPolicy("inv", 0.01)
+    with pytest.raises(ValueError, match="the step policy needs gamma and step_size"):
+        LRPolicy("step", 0.01)
+    assert LRPolicy("fixed", 0.01)(10) == 0.01
+    assert Phase().policy() == LRPolicy("inv", 0.01, gamma=1e-4, power=0.75, step_size=1)

@@ -1,7 +1,20 @@
-"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity and reports.
+"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity, tables and figures.
 
 Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, ``amount``,
 ``global_unstructured``, ``remove``, ``is_pruned``); masks are the layers' ``weight_mask`` buffers.
+
+    masks.py            which weights are prunable, mask bookkeeping, density
+    criteria.py         threshold_prune (the paper's rule), keep-ratio and global criteria
+    rounds.py           a round's pruning as a function or as data
+    dropout.py          Sec. 3.2: lower the dropout ratio as connections go
+    freezing.py         Sec. 3.3: retrain one part with the other fixed
+    retraining.py       retrain, iterative_prune (resumable), geometric_keep_ratios
+    sparse_training.py  retrain pruned Linear layers on their kept connections only
+    sensitivity.py      Sec. 4: each layer pruned alone, and thresholds from a tolerance
+    dead_neurons.py     Sec. 3: remove neurons left without inputs or outputs
+    tables.py           Tables 1-3 measured on a model
+    formatting.py       the tables as text, beside the paper's
+    figures.py          Figs. 4-6 redrawn from measured numbers
 """
 
 from minprune.prune.criteria import (
@@ -12,59 +25,73 @@ from minprune.prune.criteria import (
     threshold_prune,
 )
 from minprune.prune.dead_neurons import remove_dead_neurons
+from minprune.prune.dropout import adjust_dropout, dropout_ratios
+from minprune.prune.figures import (
+    plot_compression_curve,
+    plot_mask,
+    plot_sensitivity,
+    plot_tradeoff,
+    plot_weight_histograms,
+)
+from minprune.prune.formatting import format_summary, format_table
+from minprune.prune.freezing import frozen
 from minprune.prune.masks import (
     density,
     is_pruned,
     layer_density,
-    prunable_layers,
+    layers_by_weight_name,
     remove,
     resolve_per_layer,
     set_mask,
     sparsity,
 )
-from minprune.prune.report import (
-    PAPER_LENET5,
-    PAPER_LENET_300_100,
-    PAPER_SUMMARY,
-    format_summary,
-    format_table,
-    layer_table,
-    save_json,
-    summary_row,
-)
+from minprune.prune.retraining import geometric_keep_ratios, iterative_prune, retrain
 from minprune.prune.sensitivity import (
     keep_ratios_for_tolerance,
     qualities_for_tolerance,
     sensitivity_analysis,
 )
 from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
+from minprune.prune.tables import layer_table, summary_row
 
 __all__ = [
-    "PAPER_LENET5",
-    "PAPER_LENET_300_100",
-    "PAPER_SUMMARY",
-    "format_summary",
-    "format_table",
-    "keep_ratios_for_tolerance",
-    "layer_table",
-    "qualities_for_tolerance",
-    "remove_dead_neurons",
-    "save_json",
-    "sensitivity_analysis",
-    "summary_row",
+    # masks
     "density",
-    "global_unstructured",
     "is_pruned",
-    "keep_ratio_prune",
-    "l1_unstructured",
     "layer_density",
-    "layer_std",
-    "prunable_layers",
+    "layers_by_weight_name",
     "remove",
     "resolve_per_layer",
     "set_mask",
     "sparsity",
+    # criteria
+    "global_unstructured",
+    "keep_ratio_prune",
+    "l1_unstructured",
+    "layer_std",
+    "threshold_prune",
+    # the prune-retrain loop
+    "adjust_dropout",
+    "dropout_ratios",
+    "frozen",
+    "geometric_keep_ratios",
+    "iterative_prune",
+    "retrain",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",
-    "threshold_prune",
+    # sensitivity, dead neurons
+    "keep_ratios_for_tolerance",
+    "qualities_for_tolerance",
+    "sensitivity_analysis",
+    "remove_dead_neurons",
+    # tables and figures
+    "format_summary",
+    "format_table",
+    "layer_table",
+    "summary_row",
+    "plot_compression_curve",
+    "plot_mask",
+    "plot_sensitivity",
+    "plot_tradeoff",
+    "plot_weight_histograms",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minprune.prune.masks import prunable_layers, prune_below, resolve_per_layer, set_mask
+from minprune.prune.masks import layers_by_weight_name, prune_below, resolve_per_layer, set_mask
 
 __all__ = [
     "layer_std",
@@ -31,12 +31,14 @@ STD_OF = ("surviving", "dense")
 
 
 def check_quality(value):
+    """An error message when ``value`` is not a valid quality (a number > 0), else None."""
     if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value <= 0:
         return f"quality must be a number > 0, got {value!r}"
     return None
 
 
 def check_keep_ratio(value):
+    """An error message when ``value`` is not a valid keep ratio (in (0, 1]), else None."""
     if not isinstance(value, int | float | np.number) or not 0 < value <= 1:
         return f"keep ratio must be in (0, 1], got {value!r}"
     return None
@@ -63,7 +65,7 @@ def threshold_prune(model, quality, std_of: str = "surviving", dense_std: dict |
     """
     if std_of not in STD_OF:
         raise ValueError(f"std_of must be one of {STD_OF}, got {std_of!r}")
-    layers = prunable_layers(model)
+    layers = layers_by_weight_name(model)
     qualities = resolve_per_layer(quality, layers, "quality", check_quality)
     stds = {}
     for name, layer in layers.items():
@@ -100,7 +102,7 @@ def magnitude_threshold(weights: np.ndarray, keep_ratio: float) -> float:
 def keep_ratio_prune(model, keep_ratio) -> dict:
     """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
     layer; weights already pruned count as the smallest). Return ``{name: threshold}``."""
-    layers = prunable_layers(model)
+    layers = layers_by_weight_name(model)
     ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
     thresholds = {}
     for name, layer in layers.items():
@@ -131,7 +133,7 @@ def global_unstructured(model, amount: float) -> float:
     one threshold; return it. Not the paper's method (it prunes per layer): for comparison."""
     if not isinstance(amount, int | float | np.number) or not 0 <= amount < 1:
         raise ValueError(f"amount must be in [0, 1), got {amount!r}")
-    layers = prunable_layers(model)
+    layers = layers_by_weight_name(model)
     everything = np.concatenate(
         [(layer.weight.data * layer.weight_mask).ravel() for layer in layers.values()]
     )

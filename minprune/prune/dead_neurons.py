@@ -1,42 +1,25 @@
 """Remove dead neurons, so that pruning really shrinks the layers (Han et al. 2015, Sec. 3).
 
-The paper: "After pruning connections, neurons with zero input connections or zero output
-connections may be safely pruned." Here a hidden neuron ``j`` between two ``Linear`` layers A and B
-(``A -> (ReLU | Dropout)* -> B`` inside a ``Sequential``) is *dead* when
+The paper: "neurons with zero input connections or zero output connections may be safely
+pruned." A hidden neuron between two ``Linear`` layers A and B (``A -> (ReLU | Dropout)* -> B``
+in a ``Sequential``) is dead when its row of A's mask or its column of B's mask is all zero. A
+neuron with no inputs still outputs ``act(bias)``; that constant is folded into B's bias before
+the neuron goes, so eval-mode outputs are unchanged (up to float32 rounding). Passes repeat until
+nothing changes.
 
-- row ``j`` of A's ``weight_mask`` is all zero (no live inputs): it outputs the constant
-  ``act(bias_j)``, where ``act`` is ReLU if a ReLU sits between A and B and the identity
-  otherwise. That constant's contribution, ``B.weight[:, j] * B.weight_mask[:, j] * act(bias_j)``,
-  is folded into B's bias before the neuron goes; or
-- column ``j`` of B's ``weight_mask`` is all zero (no live outputs): nothing reads it.
-
-The neuron's row of A (weight, mask, bias) and column of B are removed, and A and B are replaced by
-new, smaller ``Linear`` modules under the same names. Removing a neuron can kill others (a neuron
-of A whose only live outputs went to a removed neuron of B), so the passes repeat until nothing
-changes. In eval mode the network's outputs are unchanged (up to float32 rounding of the folded
-bias).
-
-What is and is not handled:
-
-- Only ``Linear`` chains among the direct children of a ``Sequential`` (nested ``Sequential`` are
-  processed on their own; chains do not cross their boundaries).
-- Convolutions are left alone: a dead output channel of a conv layer (or a dead input feeding the
-  first fully connected layer from a ``Flatten``) is not removed. For LeNet-5 only fc1 -> fc2 is
-  shrunk, and fc1 keeps all 800 inputs.
-- In training mode a ``Dropout`` between A and B used to randomly drop the folded constant; after
-  folding it is always there (the same in expectation, as dropout is inverted).
-- A neuron with no live inputs, a non-zero constant output and a B without bias is kept (there is
-  nowhere to fold the constant). When every neuron of a layer is dead, one is kept (unfolded), so
-  that both layers keep a valid shape.
-- The modules are new objects: build a new optimiser afterwards, and note that checkpoints of the
-  old shapes no longer load. The global random generator is not advanced.
+Where this departs from the paper's plain statement: only ``Linear`` chains among the direct
+children of a ``Sequential`` are shrunk (conv channels are left alone, so LeNet-5's fc1 keeps its
+800 inputs); in training mode a Dropout between A and B no longer drops the folded constant (the
+same in expectation); a neuron whose constant has nowhere to go (B without bias) is kept, and so
+is one neuron of a layer that is dead throughout. The layers are replaced by new, smaller
+modules: build a new optimiser afterwards. The global random generator is not advanced.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minprune import random as minprune_random
+import minprune.random as minprune_random
 from minprune.nn.layers import Dropout, Linear, ReLU, Sequential
 
 __all__ = ["remove_dead_neurons", "dead_neuron_mask"]

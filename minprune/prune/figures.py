@@ -1,24 +1,22 @@
-"""The paper's figures, redrawn from data: trade-off curves, sensitivity, histograms, masks.
+"""The paper's figures, redrawn from measured numbers: trade-off, sensitivity, histograms, masks.
 
-Each function takes numbers that were measured elsewhere (never a model or a training run) and a
-path, writes a PNG there and returns the path. Every figure has a title, labelled axes and a
-caption line at the bottom that says what was measured; pass ``caption=`` to replace it.
+Each function takes numbers measured elsewhere (never a model or a training run) and returns the
+matplotlib ``Figure``, which a notebook shows inline; given a ``path``, it also writes a PNG
+there. Every figure has a title, labelled axes and a caption line saying what was measured.
 
-- :func:`plot_tradeoff`: Fig. 5, accuracy loss vs the fraction of parameters pruned away, for the
-  regularisation / retraining variants.
+- :func:`plot_tradeoff`: Fig. 5, accuracy loss vs the fraction of parameters pruned away.
 - :func:`plot_sensitivity`: Fig. 6, accuracy vs how hard one layer alone is pruned.
-- :func:`plot_weight_histograms`: Fig. 4 (right), a layer's weights before pruning and after
-  prune + retrain: the survivors form two lobes with a hole around zero.
-- :func:`plot_mask`: Fig. 4 (left), the sparsity pattern of LeNet-300-100's fc1 (28 bands of width
-  28), plus the per-pixel count of surviving connections as a 28 x 28 image.
-- :func:`plot_compression_curve`: beyond the paper, test error vs compression for iterative runs.
+- :func:`plot_weight_histograms`: Fig. 4 (right), a layer's weights before and after pruning.
+- :func:`plot_mask`: Fig. 4 (left), the sparsity pattern of a first layer over the input image.
+- :func:`plot_compression_curve`: beyond the paper, test error vs compression.
 
-The figures are drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas, without
-``pyplot``: nothing here changes the backend of a notebook or leaves figures open.
+Figures are drawn with the Agg canvas, without ``pyplot``: nothing here changes a notebook's
+backend or leaves figures open.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ __all__ = [
     "plot_mask",
     "plot_compression_curve",
     "TRADEOFF_VARIANTS",
+    "PaperFigure",
 ]
 
 # The five curves of the paper's Fig. 5, with a fixed style each so that figures agree.
@@ -51,22 +50,39 @@ TRADEOFF_QUANTITIES = {
 }
 
 
+DPI = 110
+
+
+class PaperFigure(Figure):
+    """A ``Figure`` on the Agg canvas that a notebook displays inline (IPython asks it for a PNG)
+    without ``pyplot``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        FigureCanvasAgg(self)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
+
+
 def _new_figure(width: float, height: float, columns: int = 1):
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
+    figure = PaperFigure(figsize=(width, height))
     axes = figure.subplots(1, columns)
     return figure, axes
 
 
-def _save(figure, path, caption: str) -> Path:
-    """Add the caption line, lay out, write the PNG; return the path."""
+def _finish(figure, path, caption: str) -> PaperFigure:
+    """Add the caption line and lay out; write the PNG when ``path`` is given."""
     figure.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8, wrap=True,
                 style="italic")
     figure.tight_layout(rect=(0, 0.07, 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=110)
-    return path
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, format="png", dpi=DPI)
+    return figure
 
 
 def _pairs(points, what: str) -> np.ndarray:
@@ -76,9 +92,9 @@ def _pairs(points, what: str) -> np.ndarray:
     return array[np.argsort(array[:, 0], kind="stable")]
 
 
-def plot_tradeoff(curves: dict, path, paper_note: str | None = None,
+def plot_tradeoff(curves: dict, path=None, paper_note: str | None = None,
                   quantity: str = "accuracy_loss", title: str | None = None,
-                  caption: str | None = None) -> Path:
+                  caption: str | None = None) -> PaperFigure:
     """The paper's Fig. 5: one curve per variant of ``(fraction_pruned, value)`` points.
 
     ``curves`` maps a label (the five of :data:`TRADEOFF_VARIANTS` get the same style in every
@@ -110,14 +126,15 @@ def plot_tradeoff(curves: dict, path, paper_note: str | None = None,
     if paper_note:
         ax.text(0.02, 0.02, paper_note, transform=ax.transAxes, fontsize=8, va="bottom",
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "lightgrey"})
-    return _save(figure, path, caption or (
+    return _finish(figure, path, caption or (
         "Measured: test accuracy after pruning each variant to the given fraction of weights "
         "(no retraining for 'w/o retrain' curves)."
     ))
 
 
-def plot_sensitivity(rows, path, title: str, baseline_accuracy: float | None = None,
-                     caption: str | None = None) -> Path:
+def plot_sensitivity(rows, path=None, title: str = "Each layer pruned alone, no retraining",
+                     baseline_accuracy: float | None = None,
+                     caption: str | None = None) -> PaperFigure:
     """The paper's Fig. 6: one curve per layer of accuracy vs that layer's pruning level.
 
     ``rows`` come from :func:`~minprune.prune.sensitivity.sensitivity_analysis`: each has
@@ -155,16 +172,16 @@ def plot_sensitivity(rows, path, title: str, baseline_accuracy: float | None = N
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(figure, path, caption or (
+    return _finish(figure, path, caption or (
         "Measured: accuracy with one layer pruned at a time and no retraining "
         "(Han et al. 2015, Sec. 4)"
         + ("; dashed: unpruned model." if baseline_accuracy is not None else ".")
     ))
 
 
-def plot_weight_histograms(before: np.ndarray, after: np.ndarray, path, layer_name: str,
-                           mask: np.ndarray | None = None, bins: int = 100,
-                           caption: str | None = None) -> Path:
+def plot_weight_histograms(before: np.ndarray, after: np.ndarray, path=None,
+                           layer_name: str = "weights", mask: np.ndarray | None = None,
+                           bins: int = 100, caption: str | None = None) -> PaperFigure:
     """The paper's Fig. 4 (right): a layer's weights before pruning, and the survivors after
     prune + retrain, in two panels with the same bins.
 
@@ -203,14 +220,15 @@ def plot_weight_histograms(before: np.ndarray, after: np.ndarray, path, layer_na
         ax.set_ylabel("Count")
         ax.set_xlim(low, high)
         ax.grid(alpha=0.3)
-    return _save(figure, path, caption or (
+    return _finish(figure, path, caption or (
         f"Measured: the values of {layer_name}'s weights, same bins in both panels; after "
         "pruning, only the surviving weights (cf. Han et al. 2015, Fig. 4: bimodal, wider)."
     ))
 
 
-def plot_mask(mask: np.ndarray, path, title: str, image_shape: tuple[int, int] = (28, 28),
-              caption: str | None = None) -> Path:
+def plot_mask(mask: np.ndarray, path=None, title: str = "mask",
+              image_shape: tuple[int, int] = (28, 28),
+              caption: str | None = None) -> PaperFigure:
     """The paper's Fig. 4 (left): a first-layer ``weight_mask`` (outputs x inputs, e.g. 300 x 784
     for LeNet-300-100's fc1) drawn as an image, kept connections dark, beside the number of
     surviving connections of each input pixel reshaped to ``image_shape``. The bands of the
@@ -240,15 +258,16 @@ def plot_mask(mask: np.ndarray, path, title: str, image_shape: tuple[int, int] =
     right.set_xlabel("Pixel column")
     right.set_ylabel("Pixel row")
     figure.colorbar(image, ax=right, label="connections kept")
-    return _save(figure, path, caption or (
+    return _finish(figure, path, caption or (
         "Measured: which connections of the layer survive pruning (cf. Han et al. 2015, Fig. 4)."
     ))
 
 
-def plot_compression_curve(points: list[dict], path, title: str,
+def plot_compression_curve(points: list[dict], path=None,
+                           title: str = "Test error vs compression",
                            baseline_error: float | None = None,
                            paper_points: list[dict] | None = None,
-                           caption: str | None = None) -> Path:
+                           caption: str | None = None) -> PaperFigure:
     """Beyond the paper: test error against compression (dense / kept parameters) for iterative
     prune-retrain runs.
 
@@ -294,7 +313,7 @@ def plot_compression_curve(points: list[dict], path, title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(figure, path, caption or (
+    return _finish(figure, path, caption or (
         "Measured: test error after each prune + retrain round"
         + ("; dashed: the dense baseline." if baseline_error is not None else ".")
     ))

@@ -13,7 +13,7 @@ import numpy as np
 from minprune.nn.layers import Conv2d, Linear
 
 __all__ = [
-    "prunable_layers",
+    "layers_by_weight_name",
     "resolve_per_layer",
     "set_mask",
     "prune_below",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def prunable_layers(model) -> dict:
+def layers_by_weight_name(model) -> dict:
     """``{"fc1.weight": layer, ...}`` for every Linear and Conv2d in ``model``, in order.
 
     Raises ValueError when there are none: pruning such a model is always a mistake.
@@ -100,7 +100,7 @@ def layer_density(layer) -> float:
 
 def density(model) -> float:
     """Fraction of all prunable weights that are kept (biases are not counted)."""
-    layers = prunable_layers(model).values()
+    layers = layers_by_weight_name(model).values()
     kept = sum(np.count_nonzero(layer.weight_mask) for layer in layers)
     return kept / sum(layer.weight_mask.size for layer in layers)
 
@@ -113,13 +113,13 @@ def sparsity(model) -> float:
 def is_pruned(model) -> bool:
     """True when any mask prunes something. (PyTorch: whether a mask exists; minprune's layers
     always carry one, all ones until pruned.)"""
-    return any(np.any(layer.weight_mask == 0) for layer in prunable_layers(model).values())
+    return any(np.any(layer.weight_mask == 0) for layer in layers_by_weight_name(model).values())
 
 
 def remove(model) -> None:
     """Make pruning permanent, as ``torch.nn.utils.prune.remove``: bake the masks into the weights
     and reset every mask to ones. Afterwards nothing stops training from reviving those weights;
     keep the masks instead if you will retrain."""
-    for layer in prunable_layers(model).values():
+    for layer in layers_by_weight_name(model).values():
         layer.weight.data *= layer.weight_mask
         layer.weight_mask = np.ones_like(layer.weight_mask)

@@ -1,20 +1,14 @@
 """Sensitivity analysis: prune one layer at a time and measure accuracy, without retraining.
 
-Han et al. 2015, Sec. 4 (AlexNet, Fig. 6): "we prune one layer at a time" and look at how accuracy
-falls as that layer loses weights; CONV layers are more sensitive than FC layers, and the most
-sensitive layer is then given the smallest threshold. The paper gives no rule for turning the
-curves into thresholds; :func:`qualities_for_tolerance` and :func:`keep_ratios_for_tolerance` use
-the one Intel Distiller's sensitivity pruner suggests: the harshest level whose accuracy drop stays
-within a tolerance.
+Han et al. 2015, Sec. 4 (Fig. 6): "we prune one layer at a time" and watch accuracy fall; the
+most sensitive layers get the smallest thresholds. The paper gives no rule for turning the curves
+into thresholds; :func:`qualities_for_tolerance` and :func:`keep_ratios_for_tolerance` use Intel
+Distiller's: the harshest level whose accuracy drop stays within a tolerance.
 
-Levels are either *qualities* (the paper's rule, Sec. 3: prune ``|w| < quality x std`` of the
-layer's surviving weights, the same rule as :func:`~minprune.prune.criteria.threshold_prune`) or
-*keep ratios* (keep the largest-magnitude fraction of the layer, as
-:func:`~minprune.prune.criteria.keep_ratio_prune`; the ratio counts the whole layer, so on a layer
-already pruned to density d every ratio above d changes nothing -- each row's ``density`` says
-what was really kept). After every measurement the model is restored
-exactly (weights and masks) from a ``state_dict`` taken at the start, also when a measurement
-fails. To save time, pass a smaller ``Dataset`` (e.g. ``minprune.data.subset(test, 2000)``).
+Levels are *qualities* (prune ``|w| < quality x std`` of the layer's surviving weights, the
+paper's rule) or *keep ratios* (keep the largest-magnitude fraction of the whole layer; on a layer
+already pruned to density d, ratios above d change nothing -- each row's ``density`` says what was
+kept). The model is restored exactly after every measurement, also when one fails.
 """
 
 from __future__ import annotations
@@ -23,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minprune.prune.criteria import keep_ratio_prune, layer_std
-from minprune.prune.masks import layer_density, prunable_layers, prune_below
+from minprune.prune.masks import layer_density, layers_by_weight_name, prune_below
 from minprune.train import evaluate
 
 __all__ = ["sensitivity_analysis", "qualities_for_tolerance", "keep_ratios_for_tolerance"]
@@ -49,7 +43,7 @@ def _check_levels(levels, kind: str) -> list[float]:
 
 def _resolve_layers(model, layers) -> dict:
     """``{weight_name: layer}`` for the requested layers (``"fc1.weight"`` or ``"fc1"``)."""
-    available = prunable_layers(model)
+    available = layers_by_weight_name(model)
     if layers is None:
         return available
     if isinstance(layers, str):

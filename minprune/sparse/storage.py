@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minprune.paper import PAPER_INDEX_BITS
 from minprune.sparse.csr import CSRMatrix
 
-__all__ = ["StorageReport", "storage_report", "relative_index_fillers", "PAPER_INDEX_BITS"]
+__all__ = ["StorageReport", "storage_report", "relative_index_fillers"]
 
-#: Bits per relative index in the paper (Sec. 4): 5 for fully connected layers, 8 for conv layers.
-PAPER_INDEX_BITS = {"fc": 5, "conv": 8}
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ def lenet(seed=0):
 def test_threshold_is_quality_times_the_layer_std():
     model = lenet()
     weights = {name: layer.weight.data.copy()
-               for name, layer in prune.prunable_layers(model).items()}
+               for name, layer in prune.layers_by_weight_name(model).items()}
     thresholds = prune.threshold_prune(model, {"fc1.weight": 1.3, "*": 0.5})
-    for name, layer in prune.prunable_layers(model).items():
+    for name, layer in prune.layers_by_weight_name(model).items():
         quality = 1.3 if name == "fc1.weight" else 0.5
         expected = quality * weights[name].std()
         assert thresholds[name] == pytest.approx(expected, rel=1e-6)
@@ -32,7 +32,8 @@ def test_surviving_std_grows_the_threshold_dense_std_keeps_it():
     assert all(second[name] > first[name] for name in first)
 
     model = lenet()
-    dense = {name: prune.layer_std(layer) for name, layer in prune.prunable_layers(model).items()}
+    dense = {name: prune.layer_std(layer)
+             for name, layer in prune.layers_by_weight_name(model).items()}
     first = prune.threshold_prune(model, 1.0, std_of="dense")
     with pytest.raises(ValueError, match="already pruned.*pass dense_std"):
         prune.threshold_prune(model, 1.0, std_of="dense")
@@ -65,14 +66,14 @@ def test_l1_unstructured_and_global_and_bookkeeping():
     model = lenet()
     assert not prune.is_pruned(model)
     prune.l1_unstructured(model, amount=0.9)
-    for layer in prune.prunable_layers(model).values():
+    for layer in prune.layers_by_weight_name(model).values():
         assert prune.layer_density(layer) == pytest.approx(0.1, abs=0.001)
     assert prune.sparsity(model) == pytest.approx(0.9, abs=0.001) and prune.is_pruned(model)
 
     model = lenet()
     threshold = prune.global_unstructured(model, 0.8)
     assert prune.density(model) == pytest.approx(0.2, abs=0.001)
-    for layer in prune.prunable_layers(model).values():
+    for layer in prune.layers_by_weight_name(model).values():
         assert np.all(np.abs(layer.weight.data[layer.weight_mask == 1]) >= threshold)
 
 
@@ -108,6 +109,6 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(call, message):
         np.testing.assert_array_equal(value, before[name], err_msg=name)
 
 
-def test_a_model_without_prunable_layers_is_refused():
+def test_a_model_without_layers_by_weight_name_is_refused():
     with pytest.raises(ValueError, match="has no prunable layers"):
         prune.threshold_prune(nn.Sequential(nn.ReLU(), nn.Flatten()), 1.0)

@@ -27,7 +27,7 @@ def assert_same_outputs(before, after):
 def random_biases(model, seed=1):
     """Non-zero biases of both signs, so that folding relu(bias) really matters."""
     rng = np.random.default_rng(seed)
-    for layer in prune.prunable_layers(model).values():
+    for layer in prune.layers_by_weight_name(model).values():
         layer.bias.data[...] = rng.normal(size=layer.bias.shape)
 
 
@@ -58,7 +58,7 @@ def test_heavily_pruned_lenet_300_100_shrinks_and_computes_the_same():
         no_inputs, no_outputs = dead_neuron_mask(a, b)
         assert not no_outputs.any()
         assert not (no_inputs & (b.bias is not None)).any()
-    for layer in prune.prunable_layers(model).values():
+    for layer in prune.layers_by_weight_name(model).values():
         assert layer.weight.mask is layer.weight_mask
         assert np.all(layer.weight.data[layer.weight_mask == 0] == 0)
 

@@ -1,4 +1,5 @@
-"""The prune-retrain loop: masks hold, dropout adjustment, freezing, resumable rounds."""
+"""The prune-retrain loop: masks hold, dropout adjustment, freezing, resumable rounds, rounds as
+data, and the loop in memory."""
 
 import numpy as np
 import pytest
@@ -6,9 +7,11 @@ from toy_data import blobs
 
 import minprune
 from minprune import models, prune
-from minprune.prune.retrain import (
-    Phase,
+from minprune.paper import DROPOUT_EXAMPLE
+from minprune.phase import Phase
+from minprune.prune import (
     adjust_dropout,
+    dropout_ratios,
     frozen,
     geometric_keep_ratios,
     iterative_prune,
@@ -30,13 +33,28 @@ def trained(seed=0, dropout=0.0):
 
 def test_dropout_adjustment_follows_equation_2():
     model = models.lenet_300_100(dropout=0.5)
+    original = dropout_ratios(model)
+    assert original == {"drop1": 0.5, "drop2": 0.5}
     prune.keep_ratio_prune(model, {"fc1.weight": 0.09, "fc2.weight": 0.25, "*": 1.0})
-    adjusted = adjust_dropout(model)
+    adjusted = adjust_dropout(model, original)
     assert adjusted["drop1"] == pytest.approx((0.5, 0.5 * np.sqrt(0.09)), rel=1e-3)  # ~0.15
+    assert adjusted["drop1"][1] == pytest.approx(DROPOUT_EXAMPLE["retrained"], abs=0.005)
     assert adjusted["drop2"] == pytest.approx((0.5, 0.25), rel=1e-3)
+    assert model.drop1.p == adjusted["drop1"][1]
     prune.keep_ratio_prune(model, {"fc1.weight": 0.04, "*": 1.0})
-    assert adjust_dropout(model)["drop1"] == pytest.approx((0.5, 0.1), rel=1e-2)  # from D_o
-    assert adjust_dropout(models.lenet_300_100()) == {}
+    assert adjust_dropout(model, original)["drop1"] == pytest.approx((0.5, 0.1), rel=1e-2)  # D_o
+    assert adjust_dropout(models.lenet_300_100(), {}) == {}
+    with pytest.raises(ValueError, match="no original ratio for dropout 'drop2'"):
+        adjust_dropout(model, {"drop1": 0.5})
+
+
+def test_repeated_rounds_scale_the_original_dropout_ratio(tmp_path):
+    model = trained(dropout=0.5)
+    records = iterative_prune(model, blobs(), blobs(64, seed=1), _rounds(), PHASE, **QUIET)
+    for record in records:
+        d_o, d_r = record["dropout"]["drop1"]
+        assert d_o == 0.5
+        assert d_r == pytest.approx(0.5 * np.sqrt(record["layer_density"]["fc1.weight"]))
 
 
 def test_freezing_keeps_the_frozen_part_exactly_and_restores_requires_grad():
@@ -57,9 +75,9 @@ def test_retraining_keeps_pruned_weights_zero_and_recovers_accuracy():
     model = trained()
     prune.keep_ratio_prune(model, 0.2)
     assert evaluate(model, blobs(seed=1))["error"] > 0.1  # pruning without retraining hurts
-    masks = {n: layer.weight_mask.copy() for n, layer in prune.prunable_layers(model).items()}
+    masks = {n: layer.weight_mask.copy() for n, layer in prune.layers_by_weight_name(model).items()}
     retrain(model, blobs(), None, Phase(epochs=2, lr=0.01, batch_size=32), **QUIET)
-    for name, layer in prune.prunable_layers(model).items():
+    for name, layer in prune.layers_by_weight_name(model).items():
         np.testing.assert_array_equal(layer.weight_mask, masks[name])
         assert np.all(layer.weight.data[masks[name] == 0] == 0)
     assert evaluate(model, blobs(seed=1))["error"] < 0.02
@@ -114,3 +132,74 @@ def test_saved_rounds_from_other_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="other settings"):
         iterative_prune(trained(), blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path,
                         plan="b", **QUIET)
+
+
+def test_iterative_pruning_in_memory_matches_the_saved_run(tmp_path):
+    saved = trained()
+    records = iterative_prune(saved, blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                              state_dir=tmp_path, **QUIET)
+    in_memory = trained()
+    records_memory = iterative_prune(in_memory, blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                                     **QUIET)
+    assert [r["error_retrained"] for r in records_memory] == [
+        r["error_retrained"] for r in records]
+    for (name, a), (_, b) in zip(saved.state_dict().items(), in_memory.state_dict().items(),
+                                 strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_rounds_given_as_data_match_the_same_rounds_given_as_functions():
+    ratios = geometric_keep_ratios({"*": 0.1}, 3)
+    by_function = trained()
+    records = iterative_prune(by_function, blobs(), blobs(64, seed=1), _rounds(), PHASE, **QUIET)
+    by_data = trained()
+    records_data = iterative_prune(by_data, blobs(), blobs(64, seed=1),
+                                   [{"keep_ratio": r} for r in ratios], PHASE, **QUIET)
+    assert [r["error_retrained"] for r in records_data] == [
+        r["error_retrained"] for r in records]
+    assert [r["decided"] for r in records_data] == [r["decided"] for r in records]
+
+    by_quality = trained()
+    quality_records = iterative_prune(
+        by_quality, blobs(), blobs(64, seed=1),
+        [{"quality": {"fc1.weight": 1.3, "*": 1.0}}, {"quality": 1.0}], PHASE, **QUIET)
+    assert len(quality_records) == 2
+    assert quality_records[-1]["density"] < quality_records[0]["density"] < 1.0
+
+
+def test_rounds_given_as_data_are_saved_as_the_plan(tmp_path):
+    rounds = [{"keep_ratio": 0.5}]
+    iterative_prune(trained(), blobs(), blobs(64), rounds, PHASE, state_dir=tmp_path, **QUIET)
+    with pytest.raises(ValueError, match="other settings"):
+        iterative_prune(trained(), blobs(), blobs(64), [{"keep_ratio": 0.4}], PHASE,
+                        state_dir=tmp_path, **QUIET)
+
+
+@pytest.mark.parametrize(
+    "rounds, message",
+    [
+        ([{"keep_ratio": 0.5}, {"threshold": 1.0}],
+         r"rounds\[1\]: unknown key 'threshold'; expected a function prune\(model\) or a dict "
+         r"with one key, 'quality' or 'keep_ratio'"),
+        ([{"quality": 1.0, "keep_ratio": 0.5}], r"rounds\[0\]: expected a function"),
+        (["fc1"], r"rounds\[0\]: expected a function"),
+        ([{"quality": 1.0}, {"keep_ratio": {"fc1.weight": 1.5, "*": 1.0}}],
+         r"rounds\[1\]: keep_ratio for 'fc1.weight': keep ratio must be in \(0, 1\], got 1.5"),
+        ([{"quality": {"fc9.weight": 1.0}}],
+         r"rounds\[0\]: quality: 'fc9.weight' names no prunable layer"),
+    ],
+)
+def test_a_bad_round_is_refused_before_anything_is_pruned(rounds, message):
+    model = trained()
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=message):
+        iterative_prune(model, blobs(), blobs(64), rounds, PHASE, **QUIET)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_the_chapter_vocabulary_is_callable():
+    for name in ("retrain", "iterative_prune", "sensitivity_analysis", "adjust_dropout",
+                 "frozen", "layer_table", "plot_mask"):
+        assert callable(getattr(prune, name)), name
+    assert set(prune.__all__) <= set(dir(prune))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import minprune
+import minprune.prune.sensitivity as sensitivity
 from minprune import nn, prune
 from minprune.data import Dataset
-from minprune.prune import sensitivity
 from minprune.prune.sensitivity import (
     keep_ratios_for_tolerance,
     qualities_for_tolerance,

@@ -10,8 +10,8 @@ from minprune import models
 from minprune import random as minprune_random
 from minprune.nn import Linear
 from minprune.ops.sparse_linear import pattern_of
-from minprune.prune import keep_ratio_prune, set_mask, sparse_kernels
-from minprune.prune.retrain import Phase, retrain
+from minprune.phase import Phase
+from minprune.prune import keep_ratio_prune, retrain, set_mask, sparse_kernels
 from minprune.tensor import Tensor
 
 

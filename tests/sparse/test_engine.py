@@ -29,7 +29,7 @@ from minprune.cli_bench import add_bench_parser
 from minprune.kernels import fc_chain_cpu
 from minprune.kernels.cuda_support import cuda_available
 from minprune.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
-from minprune.prune import keep_ratio_prune, prunable_layers, set_mask
+from minprune.prune import keep_ratio_prune, layers_by_weight_name, set_mask
 from minprune.sparse import engine, fused_chain
 from minprune.sparse.csr import CSRMatrix
 
@@ -52,7 +52,7 @@ def _pruned(name, keep_ratio=None, seed=0, **options):
         if parameter.data.ndim == 1:
             parameter.data[...] = rng.uniform(-0.2, 0.2, parameter.data.shape)
     if keep_ratio == 0.0:  # keep_ratio_prune refuses 0: install empty masks directly
-        for layer in prunable_layers(model).values():
+        for layer in layers_by_weight_name(model).values():
             set_mask(layer, np.zeros(layer.weight.shape))
     else:
         keep_ratio_prune(model, PAPER_KEEP_RATIOS[name] if keep_ratio is None else keep_ratio)

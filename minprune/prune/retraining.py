@@ -1,0 +1,149 @@
+"""The three-step method: train, prune, retrain -- and iterate (Han et al. Sec. 3, Fig. 2).
+
+One round prunes the model, then retrains the survivors from their trained values (never
+re-initialised, Sec. 3.3) with the phase's learning rate (1/10 of the original for LeNet,
+Sec. 3.2), the dropout lowered as the connections are (Sec. 3.2, `minprune.prune.dropout`), and
+optionally one part of the network frozen (Sec. 3.3, `minprune.prune.freezing`). With a
+``state_dir``, ``iterative_prune`` saves after every round and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from minprune.checkpoint import load_checkpoint, save_checkpoint
+from minprune.phase import Phase
+from minprune.prune.dropout import adjust_dropout, dropout_ratios
+from minprune.prune.freezing import check_freeze, frozen
+from minprune.prune.masks import density, layer_density, layers_by_weight_name
+from minprune.prune.rounds import round_functions
+from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
+from minprune.train import evaluate, fit
+
+__all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
+
+
+def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, checkpoint=None,
+            progress=False, log=print, sparse_max_density=SPARSE_MAX_DENSITY) -> list[dict]:
+    """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
+
+    Linear layers at density <= ``sparse_max_density`` train on their kept connections only
+    (`minprune.prune.sparse_training`; same results up to float32 summation order); None keeps
+    every layer on the dense masked path."""
+    with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
+        optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
+        optimizer.apply_masks()
+        return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
+                   batch_size=phase.batch_size, lr_policy=phase.policy(), seed=seed,
+                   checkpoint=checkpoint, progress=progress, log=log)
+
+
+def geometric_keep_ratios(targets: dict, rounds: int) -> list[dict]:
+    """Per-round keep ratios that reach ``targets`` (``{name: final keep ratio}``) in ``rounds``
+    equal multiplicative steps: round k keeps ``target ** (k / rounds)`` of each layer."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    return [{name: float(target ** (k / rounds)) for name, target in targets.items()}
+            for k in range(1, rounds + 1)]
+
+
+def _layer_densities(model) -> dict:
+    return {name: layer_density(layer) for name, layer in layers_by_weight_name(model).items()}
+
+
+def _freezes(freeze, count: int) -> list:
+    """One freeze setting per round, checked."""
+    freezes = freeze if isinstance(freeze, list) else [freeze] * count
+    if len(freezes) != count:
+        raise ValueError(f"freeze has {len(freezes)} entries for {count} rounds")
+    for part in freezes:
+        check_freeze(part)
+    return freezes
+
+
+def _resume(state_path: Path, model, settings: dict, freezes: list, log) -> list[dict]:
+    """The records saved in ``state_path`` (its model loaded into ``model``), or [] when there is
+    none; a state written under other settings or freezes is refused."""
+    if state_path is None or not state_path.exists():
+        return []
+    model_state, _, meta = load_checkpoint(state_path)
+    saved = meta.get("settings") or {}
+    differ = sorted(key for key in settings if saved.get(key) != settings[key])
+    if differ:
+        raise ValueError(
+            f"{state_path} was written by a run with other settings (different {differ}); "
+            f"delete {state_path.parent} to start these rounds afresh"
+        )
+    records = meta["records"]
+    done = min(len(records), len(freezes))
+    if [r["freeze"] for r in records[:done]] != freezes[:done]:
+        raise ValueError(f"{state_path}: its completed rounds froze other layers than asked")
+    model.load_state_dict(model_state)
+    log(f"resumed {state_path}: {len(records)} of {len(freezes)} rounds done")
+    return records
+
+
+def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir=None,
+                    freeze=None, seed=0, plan=None, original_dropout=None, progress=False,
+                    log=print) -> list[dict]:
+    """Run prune-retrain ``rounds`` on ``model``; return one record per round.
+
+    ``rounds`` is a list with one entry per round: a function ``prune(model) -> dict`` returning
+    what it pruned at (e.g. ``lambda m: threshold_prune(m, {"*": 1.0})``), or data such as
+    ``{"quality": {"fc1.weight": 1.3, "*": 1.0}}`` or ``{"keep_ratio": 0.5}`` (see
+    `minprune.prune.rounds`). ``freeze`` is None, "conv" or "fc", or a list with one entry per
+    round. ``original_dropout`` (``{name: p}``) is the dropout of the unpruned network that every
+    round scales (Sec. 3.2); by default the model's ratios when the call starts.
+
+    Without ``state_dir`` everything happens in memory. With it, the model and the records so
+    far are saved to ``state_dir/rounds.npz`` after each round and completed rounds are skipped
+    when that file exists; ``plan`` (JSON-able; by default the rounds when they are data)
+    describes the rounds, and a state saved under another plan, phase or seed is refused.
+
+    Each record holds the round's densities, what it pruned at, the dropout ratios, the test error
+    before and after retraining, and the seconds spent retraining.
+    """
+    rounds = list(rounds)
+    functions = round_functions(rounds, model)
+    freezes = _freezes(freeze, len(functions))
+    if plan is None and not any(callable(spec) for spec in rounds):
+        plan = list(rounds)
+    if original_dropout is None:
+        original_dropout = dropout_ratios(model)
+    state_dir = Path(state_dir) if state_dir is not None else None
+    state_path = state_dir / "rounds.npz" if state_dir is not None else None
+    settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "seed": seed}))
+    records = _resume(state_path, model, settings, freezes, log)
+    for index in range(len(records), len(functions)):
+        pruned_at = functions[index](model)
+        dropout = adjust_dropout(model, original_dropout)
+        pruned_error = evaluate(model, test_set)["error"]
+        log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
+            f"error before retraining {pruned_error:.2%}")
+        epoch_checkpoint = state_dir / f"round{index + 1}.npz" if state_dir is not None else None
+        history = retrain(model, train_set, test_set, phase, freeze=freezes[index],
+                          seed=seed + index, checkpoint=epoch_checkpoint, progress=progress,
+                          log=log)
+        error = evaluate(model, test_set)["error"]
+        records.append({
+            "round": index + 1,
+            "density": density(model),
+            "layer_density": _layer_densities(model),
+            # What the round pruned at (thresholds, or reproduce's equivalent qualities); saved
+            # as "decided", the key of the committed results/*.json and of saved rounds.
+            "decided": {k: float(v) for k, v in (pruned_at or {}).items()},
+            "dropout": dropout,
+            "freeze": freezes[index],
+            "error_pruned": pruned_error,
+            "error_retrained": error,
+            "retrain_seconds": sum(r["seconds"] for r in history),
+            "phase": asdict(phase),
+        })
+        if state_dir is not None:
+            save_checkpoint(state_path, model.state_dict(), records=records, settings=settings)
+            epoch_checkpoint.unlink(missing_ok=True)
+        log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
+            f"error after retraining {error:.2%}")
+    return records
