@@ -48,7 +48,7 @@ from minprune.recipes import RECIPES, Recipe
 from minprune.settings import fast_mode
 from minprune.sparse.export import save_sparse
 from minprune.sparse.storage import storage_report
-from minprune.train import evaluate, fit
+from minprune.train import evaluate, fit_phase
 
 __all__ = ["reproduce", "fast_recipe", "train_baseline"]
 
@@ -101,10 +101,8 @@ def train_baseline(recipe: Recipe, train_set, test_set, work: Path, *, l1: float
     """Train (or resume, or reuse) the dense baseline; return (model, error, seconds)."""
     phase = recipe.train if not l1 else replace(recipe.train, weight_decay=0.0, l1=l1)
     model = _fresh_model(recipe)
-    optimizer = phase.optimizer(model.parameters())
-    history = fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
-                  batch_size=phase.batch_size, lr_policy=phase.policy(), seed=recipe.seed,
-                  checkpoint=work / "checkpoint.npz", progress=progress, log=log)
+    history = fit_phase(model, train_set, test_set, phase, seed=recipe.seed,
+                        checkpoint=work / "checkpoint.npz", progress=progress, log=log)
     error = evaluate(model, test_set)["error"]
     return model, error, sum(record["seconds"] for record in history)
 

@@ -1,4 +1,4 @@
-"""Training and evaluation: ``fit`` and ``evaluate``.
+"""Training and evaluation: ``fit``, ``fit_phase`` (fit with a `Phase`'s settings) and ``evaluate``.
 
 ``fit`` runs mini-batch SGD epoch by epoch with a tqdm bar (loss, accuracy, images/s) and one log
 line per epoch. With ``checkpoint=PATH`` it saves the model, optimiser, epoch, iteration and both
@@ -20,10 +20,11 @@ import minprune.functional as F
 import minprune.random as minprune_random
 from minprune.checkpoint import load_checkpoint, save_checkpoint
 from minprune.data.batching import batch_count, batches
+from minprune.phase import Phase
 from minprune.schedules import LRPolicy
 from minprune.tensor import no_grad
 
-__all__ = ["fit", "evaluate", "TrainingDiverged"]
+__all__ = ["fit", "fit_phase", "evaluate", "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -155,3 +156,15 @@ def fit(
                 **(extra_meta or {}),
             )
     return history
+
+
+def fit_phase(model, train_set, test_set, phase: Phase, *, seed: int = 0, checkpoint=None,
+              progress: bool = True, log=print) -> list[dict]:
+    """Train ``model`` for one `Phase`: SGD with the phase's settings over the parameters that
+    require grad, its learning-rate policy, epochs and batch size. Masks hold: weights a mask
+    prunes are zeroed first and stay zero (`minprune.optim.SGD`)."""
+    optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
+    optimizer.apply_masks()
+    return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
+               batch_size=phase.batch_size, lr_policy=phase.policy(), seed=seed,
+               checkpoint=checkpoint, progress=progress, log=log)

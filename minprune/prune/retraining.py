@@ -20,7 +20,7 @@ from minprune.prune.freezing import check_freeze, frozen
 from minprune.prune.masks import density, layer_density, layers_by_weight_name
 from minprune.prune.rounds import round_functions
 from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
-from minprune.train import evaluate, fit
+from minprune.train import evaluate, fit_phase
 
 __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
@@ -33,11 +33,8 @@ def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, ch
     (`minprune.prune.sparse_training`; same results up to float32 summation order); None keeps
     every layer on the dense masked path."""
     with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
-        optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
-        optimizer.apply_masks()
-        return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
-                   batch_size=phase.batch_size, lr_policy=phase.policy(), seed=seed,
-                   checkpoint=checkpoint, progress=progress, log=log)
+        return fit_phase(model, train_set, test_set, phase, seed=seed, checkpoint=checkpoint,
+                         progress=progress, log=log)
 
 
 def geometric_keep_ratios(targets: dict, rounds: int) -> list[dict]:
