@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks bench clean
+.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks exercises bench clean
 
 $(RUNSTAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: $(RUNSTAMP)
 test: $(STAMP) lint test-fast test-nojit test-cudasim test-slow test-notebooks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check minprune tests benchmarks
+	$(VENV)/bin/ruff check minprune tests benchmarks tools chapters
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not cuda"
@@ -49,6 +49,10 @@ test-notebooks: $(STAMP)
 	@if ls chapters/*.ipynb >/dev/null 2>&1; then \
 		MINPRUNE_FAST=1 $(PY) -m pytest -q --nbmake chapters; \
 	else echo "no chapter notebooks yet"; fi
+
+## Student copies of the chapters (solutions stubbed, outputs cleared) in chapters/exercises/.
+exercises: $(STAMP)
+	$(PY) tools/make_exercises.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
