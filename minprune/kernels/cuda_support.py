@@ -1,4 +1,4 @@
-"""Small helpers shared by the CUDA kernel modules (``csr_cuda``, ``masked_cuda``).
+"""Small helpers shared by the CUDA kernel modules (``csr_cuda``, ``masked_sgd_cuda``, ...).
 
 Importing this module never needs a GPU: Numba compiles a ``@cuda.jit`` kernel on its first launch.
 With ``NUMBA_ENABLE_CUDASIM=1`` (set before Numba is imported) the kernels run on Numba's CPU

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS
 
 from minprune.kernels import csr_reference as reference
-from minprune.kernels import masked_sgd as masked_ops
+from minprune.kernels import masked_sgd
 from minprune.sparse import products
 from minprune.sparse.csr import CSRMatrix
 
@@ -146,25 +146,25 @@ def test_arbitrary_index_arrays_give_value_error_or_right_answer(rows, cols, ind
     ("make_call", "message"),
     [
         (
-            lambda w, m: masked_ops.masked_sgd_momentum_update(
+            lambda w, m: masked_sgd.masked_sgd_momentum_update(
                 w, np.zeros_like(w), np.zeros_like(w), m[:, :2], lr=0.1, momentum=0.9
             ),
             r"mask: expected float32 or bool array of shape \(3, 4\)",
         ),
         (
-            lambda w, m: masked_ops.masked_sgd_momentum_update(
+            lambda w, m: masked_sgd.masked_sgd_momentum_update(
                 w, np.zeros_like(w), np.zeros_like(w), m, lr=-0.1, momentum=0.9
             ),
             r"lr: expected a finite number >= 0",
         ),
         (
-            lambda w, m: masked_ops.masked_sgd_momentum_update(
+            lambda w, m: masked_sgd.masked_sgd_momentum_update(
                 w, w, np.zeros_like(w), m, lr=0.1, momentum=0.9
             ),
             r"weight and velocity: must be separate arrays",
         ),
         (
-            lambda w, m: masked_ops.masked_sgd_momentum_update(
+            lambda w, m: masked_sgd.masked_sgd_momentum_update(
                 w, np.zeros((4, 3), np.float32), np.zeros_like(w), m, lr=0.1, momentum=0.9
             ),
             r"velocity: expected float32 array of shape \(3, 4\)",
@@ -182,7 +182,7 @@ def test_masked_update_refuses_read_only_weight():
     weight = np.ones((2, 2), np.float32)
     weight.flags.writeable = False
     with pytest.raises(ValueError, match="weight: is read-only"):
-        masked_ops.masked_sgd_momentum_update(
+        masked_sgd.masked_sgd_momentum_update(
             weight,
             np.zeros((2, 2), np.float32),
             np.zeros((2, 2), np.float32),

@@ -57,43 +57,44 @@ def test_reports_how_it_runs():
 )
 def test_spmv(cuda_modules, rng, shape, density):
     """Includes rows longer than a warp (~64 entries), so lanes loop and the tree reduces."""
-    _, csr_cuda, _ = cuda_modules
+    _, products_cuda, _ = cuda_modules
     csr, dense = _sparse(rng, shape, density)
     x = rng.standard_normal(shape[1]).astype(np.float32)
     bias = rng.standard_normal(shape[0]).astype(np.float32)
-    got = csr_cuda.spmv_cuda(csr, x, bias)
+    got = products_cuda.spmv_cuda(csr, x, bias)
     want = csr_reference.spmv_reference(csr.indptr, csr.indices, csr.data, x, bias)
     np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
 def test_spmm_and_linear_on_host_and_device(cuda_modules, rng):
-    cuda, csr_cuda, _ = cuda_modules
+    cuda, products_cuda, _ = cuda_modules
     csr, dense = _sparse(rng, (6, 9), 0.4)
     x = rng.standard_normal((3, 9)).astype(np.float32)
     bias = rng.standard_normal(6).astype(np.float32)
     want = csr_reference.linear_reference(x, dense, bias)
     np.testing.assert_allclose(
-        csr_cuda.spmm_cuda(csr, np.ascontiguousarray(x.T), bias).T, want, **TOLERANCE
+        products_cuda.spmm_cuda(csr, np.ascontiguousarray(x.T), bias).T, want, **TOLERANCE
     )
-    np.testing.assert_allclose(csr_cuda.linear_forward_csr_cuda(csr, x, bias), want, **TOLERANCE)
-    on_device = csr_cuda.linear_forward_csr_cuda(
-        csr_cuda.csr_to_device(csr), cuda.to_device(x), bias
+    got = products_cuda.linear_forward_csr_cuda(csr, x, bias)
+    np.testing.assert_allclose(got, want, **TOLERANCE)
+    on_device = products_cuda.linear_forward_csr_cuda(
+        products_cuda.csr_to_device(csr), cuda.to_device(x), bias
     )
     assert not isinstance(on_device, np.ndarray)  # device in, device out
     np.testing.assert_allclose(on_device.copy_to_host(), want, **TOLERANCE)
 
 
 def test_im2col_and_conv2d(cuda_modules, rng):
-    _, csr_cuda, _ = cuda_modules
+    _, products_cuda, _ = cuda_modules
     images = rng.standard_normal((2, 2, 5, 4)).astype(np.float32)
     csr, dense = _sparse(rng, (3, 2 * 3 * 2), 0.5)
     bias = rng.standard_normal(3).astype(np.float32)
     kernel, stride, padding = (3, 2), (2, 1), (1, 0)
-    patches = csr_cuda.im2col_cuda(images, kernel, stride, padding)
+    patches = products_cuda.im2col_cuda(images, kernel, stride, padding)
     np.testing.assert_array_equal(
         patches, im2col_reference(images, *kernel, *stride, *padding)
     )
-    got = csr_cuda.conv2d_forward_csr_cuda(
+    got = products_cuda.conv2d_forward_csr_cuda(
         csr, images, bias, kernel_size=kernel, stride=stride, padding=padding
     )
     weight = dense.reshape(3, 2, *kernel)
@@ -102,22 +103,22 @@ def test_im2col_and_conv2d(cuda_modules, rng):
 
 
 def test_cuda_wrappers_validate_before_launch(cuda_modules, rng):
-    _, csr_cuda, masked_cuda = cuda_modules
+    _, products_cuda, masked_sgd_cuda = cuda_modules
     csr, _ = _sparse(rng, (4, 5), 0.5)
     with pytest.raises(ValueError, match=r"x: expected float32 array of shape \(5,\)"):
-        csr_cuda.spmv_cuda(csr, np.zeros(6, np.float32))
+        products_cuda.spmv_cuda(csr, np.zeros(6, np.float32))
     with pytest.raises(ValueError, match="csr: expected a minprune.sparse.CSRMatrix"):
-        csr_cuda.spmv_cuda(np.eye(5, dtype=np.float32), np.zeros(5, np.float32))
+        products_cuda.spmv_cuda(np.eye(5, dtype=np.float32), np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"mask: expected float32 or bool array of shape \(2, 3\)"):
         weight = np.zeros((2, 3), np.float32)
-        masked_cuda.masked_sgd_momentum_update_cuda(
+        masked_sgd_cuda.masked_sgd_momentum_update_cuda(
             weight, np.zeros_like(weight), np.zeros_like(weight), np.zeros((3, 2), np.float32),
             lr=0.1, momentum=0.9,
         )
 
 
 def test_masked_sgd_update_host_and_device(cuda_modules, rng):
-    cuda, _, masked_cuda = cuda_modules
+    cuda, _, masked_sgd_cuda = cuda_modules
     shape = (4, 5)
     weight = rng.standard_normal(shape).astype(np.float32)
     velocity = rng.standard_normal(shape).astype(np.float32)
@@ -128,11 +129,11 @@ def test_masked_sgd_update_host_and_device(cuda_modules, rng):
         weight, velocity, grad, mask, **hyper
     )
     device_weight, device_velocity = cuda.to_device(weight), cuda.to_device(velocity)
-    masked_cuda.masked_sgd_momentum_update_cuda(weight, velocity, grad, mask, **hyper)
+    masked_sgd_cuda.masked_sgd_momentum_update_cuda(weight, velocity, grad, mask, **hyper)
     np.testing.assert_allclose(weight, want_weight, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(velocity, want_velocity, rtol=1e-6, atol=1e-6)
     assert np.all(weight[mask == 0] == 0) and np.all(velocity[mask == 0] == 0)
-    masked_cuda.masked_sgd_momentum_update_cuda(
+    masked_sgd_cuda.masked_sgd_momentum_update_cuda(
         device_weight, device_velocity, cuda.to_device(grad), cuda.to_device(mask), **hyper
     )
     np.testing.assert_allclose(device_weight.copy_to_host(), want_weight, rtol=1e-6, atol=1e-6)

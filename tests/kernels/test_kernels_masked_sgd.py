@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, float32_arrays, masks
 
-from minprune.kernels import masked_sgd as masked_ops
+from minprune.kernels import masked_sgd
 from minprune.kernels import masked_sgd_reference as reference
 
 
@@ -32,7 +32,7 @@ def test_sgd_update_matches_reference(case):
     want_weight, want_velocity = reference.masked_sgd_momentum_reference(
         weight, velocity, grad, mask, **hyper
     )
-    masked_ops.masked_sgd_momentum_update(weight, velocity, grad, mask, **hyper)
+    masked_sgd.masked_sgd_momentum_update(weight, velocity, grad, mask, **hyper)
     np.testing.assert_allclose(weight, want_weight, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(velocity, want_velocity, rtol=1e-6, atol=1e-6)
     pruned = mask == 0
@@ -55,7 +55,7 @@ def test_momentum_cannot_revive_pruned_weights():
     for step in range(10):
         grad = rng.standard_normal((20, 30)).astype(np.float32)
         grad[first_pruned] = np.nan if step == 3 else np.inf
-        masked_ops.masked_sgd_momentum_update(
+        masked_sgd.masked_sgd_momentum_update(
             weight, velocity, grad, mask, lr=0.1, momentum=0.9, weight_decay=5e-4, l1=1e-4
         )
         assert np.all(weight[mask == 0] == 0) and np.all(velocity[mask == 0] == 0)
@@ -67,6 +67,6 @@ def test_update_is_in_place_on_the_callers_arrays():
     velocity = np.zeros((2, 3), np.float32)
     grad = np.ones((2, 3), np.float32)
     mask = np.array([[1, 0, 1], [0, 1, 1]], np.bool_)
-    masked_ops.masked_sgd_momentum_update(weight, velocity, grad, mask, lr=0.5, momentum=0.9)
+    masked_sgd.masked_sgd_momentum_update(weight, velocity, grad, mask, lr=0.5, momentum=0.9)
     np.testing.assert_array_equal(weight, np.where(mask, 0.5, 0.0))
     np.testing.assert_array_equal(velocity, np.where(mask, 1.0, 0.0))
