@@ -4,7 +4,7 @@
     network = compile_model(model)           # weights * weight_mask -> CSRMatrix, checked once
     logits = network(images)                 # (N, 1, 28, 28) or (N, 784) float32 -> (N, classes)
 
-On the CPU each layer is a small stage (`LinearStage`, `Conv2dStage`, `MaxPoolStage`, ...); with
+On the CPU each layer is a small stage (`engine_cpu`: `LinearStage`, `Conv2dStage`, ...); with
 ``fused=True`` (the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`
 instead. Backend "cuda" runs one stage per layer on the GPU (`engine_cuda`). Departures from the
 dense forward, which the tests bound: float32 sums in another order (rtol 1e-5).
@@ -19,12 +19,12 @@ import numpy as np
 from minprune.kernels.argument_checks import is_device_array
 from minprune.kernels.cuda_support import cuda_available, finish, to_device
 from minprune.kernels.im2col import conv_output_size
-from minprune.kernels.pool import max_pool_forward
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.engine_cpu import fuse_fc_chains, per_layer_stages
 from minprune.sparse.engine_cuda import cuda_stages
-from minprune.sparse.fused_chain import SPMM_MIN_BATCH, FusedFCChain
-from minprune.sparse.products import conv2d_forward_csr, conv2d_output_size, linear_forward_csr
+from minprune.sparse.fused_chain import SPMM_MIN_BATCH
+from minprune.sparse.products import conv2d_output_size
 
 __all__ = [
     "compile_model",
@@ -32,11 +32,6 @@ __all__ = [
     "LayerSummary",
     "BACKENDS",
     "SPMM_MIN_BATCH",
-    "LinearStage",
-    "Conv2dStage",
-    "MaxPoolStage",
-    "ReLUStage",
-    "ReshapeStage",
 ]
 
 BACKENDS = ("cpu", "cuda")
@@ -159,132 +154,6 @@ def _check_model(model, input_shape) -> list[_Op]:
     return ops
 
 
-# -- the CPU stages: one small callable per layer ------------------------------------------------
-
-
-class LinearStage:
-    """A pruned Linear layer: ``x @ W.T + bias`` with W as CSR (`products.linear_forward_csr`)."""
-
-    runs_as = "products.linear_forward_csr (SpMV / SpMM)"
-
-    def __init__(self, op: _Op):
-        self.csr, self.bias = op.csr, op.bias
-
-    def __call__(self, x):
-        return linear_forward_csr(self.csr, x, self.bias)
-
-
-class Conv2dStage:
-    """A pruned Conv2d layer: im2col patches times the CSR filters."""
-
-    runs_as = "products.conv2d_forward_csr (im2col + CSR)"
-
-    def __init__(self, op: _Op):
-        self.csr, self.bias, self.layer = op.csr, op.bias, op.layer
-
-    def __call__(self, x):
-        layer = self.layer
-        return conv2d_forward_csr(self.csr, np.ascontiguousarray(x), self.bias,
-                                  kernel_size=layer.kernel_size, stride=layer.stride,
-                                  padding=layer.padding)
-
-
-class MaxPoolStage:
-    """Max-pooling with the training path's kernel (`minprune.kernels.pool`), argmax unused."""
-
-    runs_as = "pool.max_pool_forward"
-
-    def __init__(self, op: _Op):
-        self.kernel_size, self.stride = op.layer.kernel_size, op.layer.stride
-
-    def __call__(self, x):
-        return max_pool_forward(x, self.kernel_size, self.stride)[0]
-
-
-class ReLUStage:
-    runs_as = "np.maximum"
-
-    def __call__(self, x):
-        return np.maximum(x, np.float32(0.0))
-
-
-class ReshapeStage:
-    """(N, ...) -> (N, *shape): Flatten, or a flat input to a conv layer's (C, H, W)."""
-
-    runs_as = "reshape"
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.shape = shape
-
-    def __call__(self, x):
-        return x.reshape(x.shape[0], *self.shape)
-
-
-_STAGES = {"linear": LinearStage, "conv2d": Conv2dStage, "max_pool2d": MaxPoolStage}
-
-
-def _per_layer_stages(ops: list[_Op]) -> tuple[list, list[str]]:
-    """One stage per layer (Dropout: none, the identity at inference); returns (stages, runs_as
-    per op). The plain engine, and the reference the fused chain is tested against."""
-    stages, runs_as = [], []
-    if ops[0].kind not in ("linear", "flatten"):
-        stages.append(ReshapeStage(ops[0].input_shape))  # a flat (N, C*H*W) input -> (N, C, H, W)
-    for op in ops:
-        if op.kind == "dropout":
-            runs_as.append("identity (inference)")
-            continue
-        if op.kind in _STAGES:
-            stage = _STAGES[op.kind](op)
-        elif op.kind == "relu":
-            stage = ReLUStage()
-        else:  # flatten
-            stage = ReshapeStage(op.output_shape)
-        stages.append(stage)
-        runs_as.append(stage.runs_as)
-    return stages, runs_as
-
-
-def _fuse_fc_chains(ops: list[_Op], stages: list, runs_as: list[str]) -> tuple[list, list[str]]:
-    """Replace each run of Linear stages -- with the ReLU right after each, a Flatten right
-    before, Dropouts in between -- by one `FusedFCChain`. ``stages`` are `_per_layer_stages`'s."""
-    fused, labels = [], list(runs_as)
-    remaining = iter(stages)
-    if ops[0].kind not in ("linear", "flatten"):
-        fused.append(next(remaining))  # the input reshape
-    index, chains = 0, 0
-    while index < len(ops):
-        op = ops[index]
-        end = index
-        if op.kind in ("flatten", "linear"):
-            end = index + (op.kind == "flatten")
-            linears, relu_after = [], []
-            while end < len(ops) and ops[end].kind in ("linear", "relu", "dropout"):
-                kind = ops[end].kind
-                if kind == "linear":
-                    linears.append(ops[end])
-                    relu_after.append(False)
-                elif kind == "relu" and ops[end - 1].kind == "linear":
-                    relu_after[-1] = True
-                elif kind == "relu":
-                    break  # a ReLU after a Dropout runs on its own
-                end += 1
-        if end == index or not linears:
-            if op.kind != "dropout":
-                fused.append(next(remaining))
-            index += 1
-            continue
-        for position in range(index, end):  # the stages this chain replaces
-            if ops[position].kind != "dropout":
-                next(remaining)
-            if ops[position].kind != "dropout":
-                labels[position] = f"fused CSR chain {chains}"
-        fused.append(FusedFCChain([o.csr for o in linears], [o.bias for o in linears],
-                                  relu_after))
-        chains += 1
-        index = end
-    return fused, labels
-
-
 # -- the compiled network -----------------------------------------------------------------------
 
 
@@ -398,9 +267,9 @@ def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
     if backend == "cuda":
         stages, runs_as = cuda_stages(ops)
     else:
-        stages, runs_as = _per_layer_stages(ops)
+        stages, runs_as = per_layer_stages(ops)
         if fused:
-            stages, runs_as = _fuse_fc_chains(ops, stages, runs_as)
+            stages, runs_as = fuse_fc_chains(ops, stages, runs_as)
     layers = tuple(
         LayerSummary(
             name=op.name,

@@ -1,0 +1,145 @@
+"""The sparse engine's CPU stages: one small callable per layer of a compiled model, and the
+fusion of each run of Linear (+ ReLU) layers into one `FusedFCChain`. `minprune.sparse.engine`
+checks the model and hands over its layers ("ops": kind, shapes, CSR weights, the layer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minprune.kernels.pool import max_pool_forward
+from minprune.sparse.fused_chain import FusedFCChain
+from minprune.sparse.products import conv2d_forward_csr, linear_forward_csr
+
+__all__ = [
+    "LinearStage",
+    "Conv2dStage",
+    "MaxPoolStage",
+    "ReLUStage",
+    "ReshapeStage",
+    "per_layer_stages",
+    "fuse_fc_chains",
+]
+
+
+class LinearStage:
+    """A pruned Linear layer: ``x @ W.T + bias`` with W as CSR (`products.linear_forward_csr`)."""
+
+    runs_as = "products.linear_forward_csr (SpMV / SpMM)"
+
+    def __init__(self, op):
+        self.csr, self.bias = op.csr, op.bias
+
+    def __call__(self, x):
+        return linear_forward_csr(self.csr, x, self.bias)
+
+
+class Conv2dStage:
+    """A pruned Conv2d layer: im2col patches times the CSR filters."""
+
+    runs_as = "products.conv2d_forward_csr (im2col + CSR)"
+
+    def __init__(self, op):
+        self.csr, self.bias, self.layer = op.csr, op.bias, op.layer
+
+    def __call__(self, x):
+        layer = self.layer
+        return conv2d_forward_csr(self.csr, np.ascontiguousarray(x), self.bias,
+                                  kernel_size=layer.kernel_size, stride=layer.stride,
+                                  padding=layer.padding)
+
+
+class MaxPoolStage:
+    """Max-pooling with the training path's kernel (`minprune.kernels.pool`), argmax unused."""
+
+    runs_as = "pool.max_pool_forward"
+
+    def __init__(self, op):
+        self.kernel_size, self.stride = op.layer.kernel_size, op.layer.stride
+
+    def __call__(self, x):
+        return max_pool_forward(x, self.kernel_size, self.stride)[0]
+
+
+class ReLUStage:
+    runs_as = "np.maximum"
+
+    def __call__(self, x):
+        return np.maximum(x, np.float32(0.0))
+
+
+class ReshapeStage:
+    """(N, ...) -> (N, *shape): Flatten, or a flat input to a conv layer's (C, H, W)."""
+
+    runs_as = "reshape"
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def __call__(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+_STAGES = {"linear": LinearStage, "conv2d": Conv2dStage, "max_pool2d": MaxPoolStage}
+
+
+def per_layer_stages(ops: list) -> tuple[list, list[str]]:
+    """One stage per layer (Dropout: none, the identity at inference); returns (stages, runs_as
+    per op). The plain engine, and the reference the fused chain is tested against."""
+    stages, runs_as = [], []
+    if ops[0].kind not in ("linear", "flatten"):
+        stages.append(ReshapeStage(ops[0].input_shape))  # a flat (N, C*H*W) input -> (N, C, H, W)
+    for op in ops:
+        if op.kind == "dropout":
+            runs_as.append("identity (inference)")
+            continue
+        if op.kind in _STAGES:
+            stage = _STAGES[op.kind](op)
+        elif op.kind == "relu":
+            stage = ReLUStage()
+        else:  # flatten
+            stage = ReshapeStage(op.output_shape)
+        stages.append(stage)
+        runs_as.append(stage.runs_as)
+    return stages, runs_as
+
+
+def fuse_fc_chains(ops: list, stages: list, runs_as: list[str]) -> tuple[list, list[str]]:
+    """Replace each run of Linear stages -- with the ReLU right after each, a Flatten right
+    before, Dropouts in between -- by one `FusedFCChain`. ``stages`` are `per_layer_stages`'s."""
+    fused, labels = [], list(runs_as)
+    remaining = iter(stages)
+    if ops[0].kind not in ("linear", "flatten"):
+        fused.append(next(remaining))  # the input reshape
+    index, chains = 0, 0
+    while index < len(ops):
+        op = ops[index]
+        end = index
+        if op.kind in ("flatten", "linear"):
+            end = index + (op.kind == "flatten")
+            linears, relu_after = [], []
+            while end < len(ops) and ops[end].kind in ("linear", "relu", "dropout"):
+                kind = ops[end].kind
+                if kind == "linear":
+                    linears.append(ops[end])
+                    relu_after.append(False)
+                elif kind == "relu" and ops[end - 1].kind == "linear":
+                    relu_after[-1] = True
+                elif kind == "relu":
+                    break  # a ReLU after a Dropout runs on its own
+                end += 1
+        if end == index or not linears:
+            if op.kind != "dropout":
+                fused.append(next(remaining))
+            index += 1
+            continue
+        for position in range(index, end):  # the stages this chain replaces
+            if ops[position].kind != "dropout":
+                next(remaining)
+            if ops[position].kind != "dropout":
+                labels[position] = f"fused CSR chain {chains}"
+        fused.append(FusedFCChain([o.csr for o in linears], [o.bias for o in linears],
+                                  relu_after))
+        chains += 1
+        index = end
+    return fused, labels
