@@ -104,41 +104,47 @@ def per_layer_stages(ops: list) -> tuple[list, list[str]]:
     return stages, runs_as
 
 
+def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
+    """(end, linears, relu_after) of the run of Linear layers that starts at ``ops[start]``
+    (after an optional Flatten), with the ReLU right after each Linear and Dropouts in between:
+    ``ops[start:end]`` become one chain. No Linear there: ``(start, [], [])``."""
+    if ops[start].kind not in ("flatten", "linear"):
+        return start, [], []
+    end = start + (ops[start].kind == "flatten")
+    linears, relu_after = [], []
+    while end < len(ops):
+        kind = ops[end].kind
+        if kind == "linear":
+            linears.append(ops[end])
+            relu_after.append(False)
+        elif kind == "relu" and ops[end - 1].kind == "linear":
+            relu_after[-1] = True
+        elif kind != "dropout":
+            break  # anything else (a ReLU after a Dropout too) runs as its own stage
+        end += 1
+    return (end, linears, relu_after) if linears else (start, [], [])
+
+
 def fuse_fc_chains(ops: list, stages: list, runs_as: list[str]) -> tuple[list, list[str]]:
-    """Replace each run of Linear stages -- with the ReLU right after each, a Flatten right
-    before, Dropouts in between -- by one `FusedFCChain`. ``stages`` are `per_layer_stages`'s."""
-    fused, labels = [], list(runs_as)
+    """Replace the stages of each run of Linear layers (`_chain_at`) by one `FusedFCChain`.
+    ``stages`` and ``runs_as`` are `per_layer_stages`'s; returns the same for the fused engine."""
+    fused, labels, chains = [], list(runs_as), 0
     remaining = iter(stages)
     if ops[0].kind not in ("linear", "flatten"):
         fused.append(next(remaining))  # the input reshape
-    index, chains = 0, 0
+    index = 0
     while index < len(ops):
-        op = ops[index]
-        end = index
-        if op.kind in ("flatten", "linear"):
-            end = index + (op.kind == "flatten")
-            linears, relu_after = [], []
-            while end < len(ops) and ops[end].kind in ("linear", "relu", "dropout"):
-                kind = ops[end].kind
-                if kind == "linear":
-                    linears.append(ops[end])
-                    relu_after.append(False)
-                elif kind == "relu" and ops[end - 1].kind == "linear":
-                    relu_after[-1] = True
-                elif kind == "relu":
-                    break  # a ReLU after a Dropout runs on its own
-                end += 1
-        if end == index or not linears:
-            if op.kind != "dropout":
+        end, linears, relu_after = _chain_at(ops, index)
+        if not linears:
+            if ops[index].kind != "dropout":  # Dropout has no stage
                 fused.append(next(remaining))
             index += 1
             continue
-        for position in range(index, end):  # the stages this chain replaces
+        for position in range(index, end):
             if ops[position].kind != "dropout":
-                next(remaining)
-            if ops[position].kind != "dropout":
+                next(remaining)  # a per-layer stage the chain replaces
                 labels[position] = f"fused CSR chain {chains}"
-        fused.append(FusedFCChain([o.csr for o in linears], [o.bias for o in linears],
+        fused.append(FusedFCChain([op.csr for op in linears], [op.bias for op in linears],
                                   relu_after))
         chains += 1
         index = end
