@@ -292,7 +292,7 @@ def _tradeoff_stage(run: _Run, baseline, records) -> dict:
     curves["L2 reg w/ iterative prune and retrain"] = [
         (1.0 - r["density"], (1.0 - r["error_retrained"]) - base_accuracy["L2"])
         for r in records]
-    plot_tradeoff(curves, run.out / "tradeoff.png")
+    plot_tradeoff(curves, run.out / "tradeoff.png", quantity="accuracy_change")
     run.timed("tradeoff", started)
     return {"l1_baseline_error": l1_error, "l1": recipe.tradeoff_l1,
             "curves": {k: [list(p) for p in v] for k, v in curves.items()}}

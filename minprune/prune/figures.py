@@ -44,6 +44,7 @@ TRADEOFF_VARIANTS = {
 }
 
 TRADEOFF_QUANTITIES = {
+    "accuracy_change": "Accuracy change (pruned - baseline, %)",
     "accuracy_loss": "Accuracy loss (baseline - pruned, %)",
     "accuracy": "Accuracy (%)",
     "error": "Error (%)",
@@ -99,8 +100,9 @@ def plot_tradeoff(curves: dict, path=None, paper_note: str | None = None,
 
     ``curves`` maps a label (the five of :data:`TRADEOFF_VARIANTS` get the same style in every
     figure; other labels are allowed) to its points. ``fraction_pruned`` and the value are
-    fractions; they are drawn in percent. ``quantity`` names the value: ``"accuracy_loss"``
-    (baseline accuracy minus pruned accuracy; the y axis is inverted so that, as in the paper,
+    fractions; they are drawn in percent. ``quantity`` names the value: ``"accuracy_change"``
+    (pruned accuracy minus baseline accuracy, negative when accuracy is lost: the paper's axis),
+    ``"accuracy_loss"`` (baseline minus pruned; the y axis is inverted so that, as in the paper,
     curves fall as accuracy is lost), ``"accuracy"`` or ``"error"``. ``paper_note`` is printed
     on the plot (e.g. the paper's observation, to compare with).
     """
@@ -115,8 +117,9 @@ def plot_tradeoff(curves: dict, path=None, paper_note: str | None = None,
         array = _pairs(points, f"plot_tradeoff: curve {label!r}")
         style = TRADEOFF_VARIANTS.get(label, {"marker": "o"})
         ax.plot(100 * array[:, 0], 100 * array[:, 1], label=label, **style)
-    if quantity == "accuracy_loss":
+    if quantity in ("accuracy_change", "accuracy_loss"):
         ax.axhline(0.0, color="grey", linewidth=0.8, label="_no loss")
+    if quantity == "accuracy_loss":
         ax.invert_yaxis()
     ax.set_xlabel("Parameters pruned away (%)")
     ax.set_ylabel(TRADEOFF_QUANTITIES[quantity])

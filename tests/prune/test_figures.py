@@ -43,6 +43,15 @@ def test_tradeoff_draws_one_curve_per_variant(tmp_path):
     assert any("paper: 2x free" in text.get_text() for text in ax.texts)
 
 
+def test_tradeoff_draws_accuracy_change_as_the_paper_does(tmp_path):
+    """reproduce stores accuracy *change* (negative = lost): drawn on an upright axis it falls."""
+    figure = figures.plot_tradeoff({"L2 reg w/o retrain": [(0.5, -0.001), (0.9, -0.04)]},
+                                   quantity="accuracy_change")
+    ax = figure.axes[0]
+    assert not ax.yaxis_inverted() and "pruned - baseline" in ax.get_ylabel()
+    np.testing.assert_allclose(curves_of(ax)[0].get_ydata(), [-0.1, -4.0])
+
+
 def test_tradeoff_refuses_bad_curves(tmp_path):
     with pytest.raises(ValueError, match="no curves"):
         figures.plot_tradeoff({}, tmp_path / "x.png")
