@@ -49,7 +49,7 @@ class Recipe:
     tradeoff_fractions: tuple = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97)
     tradeoff_l1: float = 1e-4
     tradeoff_retrain_epochs: int = 2
-    # Fig. 4: the layer whose weights are drawn before/after, and the first layer whose mask is
+    # Fig. 7: the layer whose weights are drawn before/after; Fig. 4: the first layer whose mask is
     # drawn over the input image (None: no mask figure).
     histogram_layer: str = "fc1.weight"
     mask_layer: str | None = None

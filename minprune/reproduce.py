@@ -155,7 +155,7 @@ def _paper_stage(run: _Run, baseline):
 
 
 def _paper_report(run: _Run, baseline, baseline_error, pruned, records, dense_weights):
-    """The per-layer tables and the Table 1 line beside the paper's (``table.txt``), and Fig. 4."""
+    """The per-layer tables and the Table 1 line beside the paper's (``table.txt``), Figs. 4, 7."""
     recipe = run.recipe
     table = layer_table(pruned, run.test_set)
     dense_table = layer_table(baseline, run.test_set)

@@ -14,7 +14,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     dead_neurons.py     Sec. 3: remove neurons left without inputs or outputs
     tables.py           Tables 1-3 measured on a model
     formatting.py       the tables as text, beside the paper's
-    figures.py          Figs. 4-6 redrawn from measured numbers
+    figures.py          Figs. 4-7 redrawn from measured numbers
 """
 
 from minprune.prune.criteria import (

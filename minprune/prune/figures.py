@@ -6,8 +6,8 @@ there. Every figure has a title, labelled axes and a caption line saying what wa
 
 - :func:`plot_tradeoff`: Fig. 5, accuracy loss vs the fraction of parameters pruned away.
 - :func:`plot_sensitivity`: Fig. 6, accuracy vs how hard one layer alone is pruned.
-- :func:`plot_weight_histograms`: Fig. 4 (right), a layer's weights before and after pruning.
-- :func:`plot_mask`: Fig. 4 (left), the sparsity pattern of a first layer over the input image.
+- :func:`plot_weight_histograms`: Fig. 7, a layer's weights before and after pruning.
+- :func:`plot_mask`: Fig. 4, the sparsity pattern of a first layer over the input image.
 - :func:`plot_compression_curve`: beyond the paper, test error vs compression.
 
 Figures are drawn with the Agg canvas, without ``pyplot``: nothing here changes a notebook's
@@ -185,7 +185,7 @@ def plot_sensitivity(rows, path=None, title: str = "Each layer pruned alone, no 
 def plot_weight_histograms(before: np.ndarray, after: np.ndarray, path=None,
                            layer_name: str = "weights", mask: np.ndarray | None = None,
                            bins: int = 100, caption: str | None = None) -> PaperFigure:
-    """The paper's Fig. 4 (right): a layer's weights before pruning, and the survivors after
+    """The paper's Fig. 7: a layer's weights before pruning, and the survivors after
     prune + retrain, in two panels with the same bins.
 
     ``after`` is either the surviving weights only, or the full weight array together with its
@@ -225,14 +225,14 @@ def plot_weight_histograms(before: np.ndarray, after: np.ndarray, path=None,
         ax.grid(alpha=0.3)
     return _finish(figure, path, caption or (
         f"Measured: the values of {layer_name}'s weights, same bins in both panels; after "
-        "pruning, only the surviving weights (cf. Han et al. 2015, Fig. 4: bimodal, wider)."
+        "pruning, only the surviving weights (cf. Han et al. 2015, Fig. 7: bimodal, wider)."
     ))
 
 
 def plot_mask(mask: np.ndarray, path=None, title: str = "mask",
               image_shape: tuple[int, int] = (28, 28),
               caption: str | None = None) -> PaperFigure:
-    """The paper's Fig. 4 (left): a first-layer ``weight_mask`` (outputs x inputs, e.g. 300 x 784
+    """The paper's Fig. 4: a first-layer ``weight_mask`` (outputs x inputs, e.g. 300 x 784
     for LeNet-300-100's fc1) drawn as an image, kept connections dark, beside the number of
     surviving connections of each input pixel reshaped to ``image_shape``. The bands of the
     first panel (one per image row) and the bright centre of the second show that the survivors
