@@ -16,19 +16,22 @@ kernels, the inference engine). This file only gathers their public names; no mo
 package imports it.
 """
 
-from minprune import data, functional, models, nn, optim, paper, prune, sparse
+from minprune import data, functional, models, nn, optim, paper, prune, recipes, sparse
+from minprune.gradcheck import gradcheck
 from minprune.phase import Phase
 from minprune.random import manual_seed
 from minprune.schedules import LRPolicy
 from minprune.settings import fast_mode
-from minprune.tensor import Tensor, no_grad
+from minprune.tensor import Function, Tensor, no_grad
 from minprune.train import evaluate, fit, fit_phase
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor",
+    "Function",
     "no_grad",
+    "gradcheck",
     "manual_seed",
     "fast_mode",
     "data",
@@ -44,5 +47,6 @@ __all__ = [
     "prune",
     "sparse",
     "paper",
+    "recipes",
     "__version__",
 ]
