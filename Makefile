@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks exercises bench clean
+.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks exercises book bench clean
 
 $(RUNSTAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: $(RUNSTAMP)
 	$(VENV)/bin/minprune reproduce lenet-300-100
 
 ## Lint, then the whole suite: fast tests, the kernels without JIT, the CUDA simulator, slow subset, notebooks.
-test: $(STAMP) lint test-fast test-nojit test-cudasim test-slow test-notebooks
+test: $(STAMP) lint test-fast test-nojit test-cudasim test-slow test-notebooks book
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minprune tests benchmarks tools chapters
@@ -54,8 +54,19 @@ test-notebooks: $(STAMP)
 exercises: $(STAMP)
 	$(PY) tools/make_exercises.py
 
+## The book: README, the chapters (stored outputs, not re-executed) and the API reference, as
+## static HTML in site/ (offline; --strict fails on a broken link or a missing page).
+book: $(STAMP)
+	rm -rf docs/index.md docs/chapters docs/results site
+	mkdir -p docs/chapters docs/results
+	cp README.md docs/index.md
+	cp chapters/*.ipynb docs/chapters/
+	cd results && find . -name '*.png' -exec cp --parents {} ../docs/results/ \;
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	@echo "book: open site/index.html"
+
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache site docs/index.md docs/chapters docs/results
