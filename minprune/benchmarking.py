@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from minprune.checkpoint import load_checkpoint
-from minprune.kernels import im2col
-from minprune.kernels.im2col import conv_output_size
 from minprune.kernels.pool import max_pool_forward
 from minprune.models import build
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from minprune.ops.conv import Conv2d as ConvFunction
 from minprune.paper import PAPER_KEEP_RATIOS
 from minprune.prune.criteria import keep_ratio_prune
 from minprune.random import manual_seed
@@ -114,18 +113,9 @@ def _dense_linear(layer):
 
 
 def _dense_conv(layer):
+    """The training path's conv forward (im2col + one BLAS GEMM), called on raw arrays."""
     weight, bias = _masked_weight_and_bias(layer)
-    matrix = weight.reshape(len(weight), -1)
-    kernel, stride, padding = layer.kernel_size, layer.stride, layer.padding
-
-    def conv(x):
-        batch, _, height, width = x.shape
-        out_h = conv_output_size(height, kernel, stride, padding)
-        out_w = conv_output_size(width, kernel, stride, padding)
-        rows = im2col.im2col(x, kernel, kernel, stride, padding) @ matrix.T
-        return im2col.rows_to_nchw(rows, bias, (batch, len(matrix), out_h, out_w))
-
-    return conv
+    return lambda x: ConvFunction().forward(x, weight, bias, layer.stride, layer.padding)
 
 
 def seconds_per_call(function, repeats: int, calls_per_repeat: int = 1) -> float:
