@@ -1,80 +1,81 @@
-"""Checkpoints: one .npz per run state, written atomically.
+"""Checkpoints: one checksummed .npz per run state, written atomically, checked when read.
 
 A checkpoint holds the model's ``state_dict`` (weights, biases and masks) under ``model/``, the
 optimiser's state under ``optimizer/``, and a JSON ``meta`` entry with the epoch, iteration, random
-generator states and any caller data. It is written to a temporary file in the same folder and
-then renamed over the old one (``os.replace`` is atomic), so a crash mid-write -- or a kill -9 --
-leaves the previous checkpoint intact. Reports and summaries are written the same way, as JSON
-(``atomic_write_json``, and ``save_json`` for data holding NumPy values).
+generator states, the run's fingerprint (`minprune.fingerprint`) and any caller data. It is written
+with `minprune.files.write_npz`: to a temporary file, synced, renamed over the old one, the old one
+kept as ``NAME.prev``; a crash mid-write -- or a kill -9 -- leaves the previous checkpoint intact.
+`load_checkpoint` refuses a truncated, bit-flipped or hostile file (`CheckpointError`, naming the
+file and what is wrong) and one whose weights are NaN or infinite; it never loads such a file.
+
+Reports and summaries are written the same way, as JSON (``atomic_write_json``, and ``save_json``
+for data holding NumPy values); ``load_json`` reads them back or names the file it cannot read.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from minprune.files import CorruptFileError, atomic_write, read_npz, write_npz
 
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "atomic_write_json",
     "save_json",
+    "load_json",
     "CheckpointError",
 ]
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+class CheckpointError(CorruptFileError):
+    """A checkpoint file is missing, truncated, corrupt or not a minprune checkpoint."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated or not a minprune checkpoint."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _non_finite(arrays: dict) -> list[str]:
+    return [name for name, array in arrays.items()
+            if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all()]
 
 
 def save_checkpoint(path, model_state: dict, optimizer_state: dict | None = None, **meta) -> None:
-    """Write ``model_state`` (a state_dict), ``optimizer_state`` and JSON-able ``meta``."""
+    """Write ``model_state`` (a state_dict), ``optimizer_state`` and JSON-able ``meta``; the file
+    it replaces is kept as ``path.prev``. NaN or infinite values are refused (ValueError), so a
+    diverged run never overwrites its last good checkpoint."""
     arrays = {f"model/{name}": np.asarray(value) for name, value in model_state.items()}
     for name, value in (optimizer_state or {}).items():
         arrays[f"optimizer/{name}"] = np.asarray(value)
-    arrays["meta"] = np.array(json.dumps(meta))
-    _atomic_write(Path(path), lambda stream: np.savez(stream, **arrays))
+    bad = _non_finite(arrays)
+    if bad:
+        raise ValueError(f"checkpoint {path}: refusing to save NaN or infinite values in {bad}; "
+                         "the last good checkpoint is kept")
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    write_npz(path, arrays, keep_previous=True)
 
 
 def load_checkpoint(path) -> tuple[dict, dict, dict]:
     """Return ``(model_state, optimizer_state, meta)`` from a file written by save_checkpoint."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise CheckpointError(
-            f"checkpoint {path}: cannot be read ({error}); it is truncated or not an .npz file. "
-            "Delete it to start over, or point at another checkpoint."
-        ) from None
+    arrays = read_npz(path, error=CheckpointError, what="checkpoint")
+    hint = (f" The previous good state, if any, is {path.name}.prev: rename it to {path.name} to "
+            "resume from there, or delete the file to start over.")
     if "meta" not in arrays:
         raise CheckpointError(f"checkpoint {path}: no 'meta' entry; not a minprune checkpoint")
-    meta = json.loads(str(arrays.pop("meta")))
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path}: 'meta' is not JSON ({error}).{hint}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path}: 'meta' is {type(meta).__name__}, "
+                              "expected a JSON object")
+    unknown = [name for name in arrays if not name.startswith(("model/", "optimizer/"))]
+    if unknown:
+        raise CheckpointError(f"checkpoint {path}: unexpected entries {unknown}")
+    bad = _non_finite(arrays)
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: NaN or infinite values in {bad}.{hint}")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_state = {
         k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")
@@ -85,7 +86,17 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
 def atomic_write_json(path, data) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    _atomic_write(Path(path), lambda stream: stream.write(text.encode()))
+    atomic_write(Path(path), lambda stream: stream.write(text.encode()))
+
+
+def load_json(path, what: str = "file"):
+    """The JSON in ``path``; CorruptFileError naming ``what`` and the file when it is not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise CorruptFileError(f"{what} {path}: cannot be read as JSON ({error}); delete it to "
+                               "compute it afresh") from None
 
 
 def _plain(value):

@@ -25,6 +25,8 @@ LAYERS = [
     ("minprune.random", 0),
     ("minprune.paper", 0),
     ("minprune.settings", 0),
+    ("minprune.faults", 0),
+    ("minprune.files", 0),
     ("minprune.data", 1),
     ("minprune.tensor", 2),
     ("minprune.ops", 2),

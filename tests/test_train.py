@@ -83,7 +83,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", explode)
+    monkeypatch.setattr(np.lib.format, "write_array", explode)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"w": np.zeros(3)}, epoch=2)
     assert path.read_bytes() == before

@@ -11,22 +11,26 @@ bit-packed.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
-import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 
+from minprune.files import CorruptFileError, read_npz, write_npz
 from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
 
-__all__ = ["save_sparse", "load_sparse", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save_sparse", "load_sparse", "SparseFileError", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "minprune.sparse"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a __sha256__ member checks the contents
 _METADATA_KEY = "__minprune_sparse__"
 _SEPARATOR = "::"
 _FILLER_STEP = 255  # what step code 0 (a filler) advances by; codes 1..255 are entries
+
+
+class SparseFileError(CorruptFileError):
+    """A sparse file is truncated, corrupt, hostile or not a minprune sparse file."""
 
 
 def _mask_key(weight_key: str) -> str:
@@ -52,20 +56,27 @@ def _encode_steps(csr: CSRMatrix) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
-    """Inverse of `_encode_steps`; every inconsistency in the file is a ValueError."""
+    """Inverse of `_encode_steps`; every inconsistency in the file is a SparseFileError."""
     rows, cols = shape
     if codes.dtype != np.uint8 or codes.ndim != 1:
-        raise ValueError(f"{key}::steps: expected 1-D uint8, got {codes.dtype} {codes.shape}")
+        raise SparseFileError(
+            f"{key}::steps: expected 1-D uint8, got {codes.dtype} {codes.shape}")
     if step_indptr.dtype != np.int64 or step_indptr.shape != (rows + 1,):
-        raise ValueError(
+        raise SparseFileError(
             f"{key}::step_indptr: expected int64 of shape ({rows + 1},), "
             f"got {step_indptr.dtype} {step_indptr.shape}"
         )
     if step_indptr[0] != 0 or step_indptr[-1] != codes.size or np.any(np.diff(step_indptr) < 0):
-        raise ValueError(
+        raise SparseFileError(
             f"{key}::step_indptr: must rise from 0 to len(steps) = {codes.size}, "
             f"got first {step_indptr[0]}, last {step_indptr[-1]}"
         )
+    if values.dtype != VALUE_DTYPE or values.ndim != 1:
+        raise SparseFileError(
+            f"{key}::values: expected 1-D {np.dtype(VALUE_DTYPE)}, got {values.dtype} "
+            f"{values.shape}")
+    if not np.isfinite(values).all():
+        raise SparseFileError(f"{key}::values: NaN or infinite weights")
     steps = np.where(codes == 0, _FILLER_STEP, codes).astype(np.int64)
     steps_done = np.zeros(codes.size + 1, dtype=np.int64)
     np.cumsum(steps, out=steps_done[1:])
@@ -73,7 +84,7 @@ def _decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
     positions = steps_done[1:] - steps_done[step_indptr[:-1]][row_of_code] - 1
     is_entry = codes != 0
     if values.shape != (int(is_entry.sum()),):
-        raise ValueError(
+        raise SparseFileError(
             f"{key}::values: expected {int(is_entry.sum())} values (one per non-filler step), "
             f"got shape {values.shape}"
         )
@@ -81,7 +92,7 @@ def _decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
     np.cumsum(np.bincount(row_of_code[is_entry], minlength=rows), out=indptr[1:])
     indices = positions[is_entry]
     if indices.size and indices.max() >= cols:
-        raise ValueError(f"{key}::steps: column {int(indices.max())} >= {cols} columns")
+        raise SparseFileError(f"{key}::steps: column {int(indices.max())} >= {cols} columns")
     return CSRMatrix(indptr, indices.astype(INDEX_DTYPE), values, (rows, cols), copy=False)
 
 
@@ -96,6 +107,8 @@ def _check_state_dict(state_dict) -> None:
             )
         if not isinstance(value, np.ndarray) or value.dtype.hasobject:
             raise ValueError(f"state_dict[{key!r}]: expected a numeric numpy array, got {value!r}")
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            raise ValueError(f"state_dict[{key!r}]: NaN or infinite values; refusing to save")
 
 
 def _sparse_weight_keys(state_dict: Mapping[str, np.ndarray]) -> list[str]:
@@ -124,27 +137,6 @@ def _sparse_weight_keys(state_dict: Mapping[str, np.ndarray]) -> list[str]:
             raise ValueError(f"state_dict[{key!r}]: mask entries must be 0 or 1, found {value!r}")
         weight_keys.append(weight_key)
     return weight_keys
-
-
-def _write_npz_atomically(path, arrays: dict[str, np.ndarray]) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED) as archive:
-                for name, array in arrays.items():  # what np.savez does, minus its kwarg names
-                    with archive.open(name + ".npy", mode="w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
@@ -186,56 +178,111 @@ def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
         "sparse": sparse_metadata,
     }
     arrays[_METADATA_KEY] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
-    _write_npz_atomically(path, arrays)
+    write_npz(path, arrays)
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory: no file may claim to need more."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 40
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _read_metadata(arrays: dict) -> tuple[list[str], dict]:
+    """The key order and ``{weight key: (shape, mask dtype)}``, every field checked."""
+    if _METADATA_KEY not in arrays:
+        raise SparseFileError(f"not a minprune sparse file (no {_METADATA_KEY})")
+    raw = arrays.pop(_METADATA_KEY)
+    try:
+        metadata = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SparseFileError(f"{_METADATA_KEY} is not JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise SparseFileError(f"{_METADATA_KEY}: expected a JSON object")
+    format_seen = (metadata.get("format"), metadata.get("version"))
+    if format_seen != (FORMAT_NAME, FORMAT_VERSION):
+        raise SparseFileError(
+            f"expected format {FORMAT_NAME} version {FORMAT_VERSION}, got {format_seen}")
+    keys, sparse = metadata.get("keys"), metadata.get("sparse")
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise SparseFileError(f"{_METADATA_KEY}.keys: expected a list of names, got {keys!r}")
+    if len(set(keys)) != len(keys):
+        raise SparseFileError(f"{_METADATA_KEY}.keys: a name is listed twice")
+    if not isinstance(sparse, dict):
+        raise SparseFileError(f"{_METADATA_KEY}.sparse: expected an object, got {sparse!r}")
+    checked, dense_bytes = {}, 0
+    for key, info in sparse.items():
+        field = f"{_METADATA_KEY}.sparse[{key!r}]"
+        if key not in keys or _mask_key(key) not in keys:
+            raise SparseFileError(f"{field}: the weight or its mask is missing from the keys")
+        shape = info.get("shape") if isinstance(info, dict) else None
+        if not isinstance(shape, list) or len(shape) < 2 or not all(map(_is_count, shape)):
+            raise SparseFileError(
+                f"{field}.shape: expected >= 2 non-negative ints, got {shape!r}")
+        try:
+            mask_dtype = np.dtype(info.get("mask_dtype"))
+        except (TypeError, ValueError):
+            mask_dtype = None
+        if mask_dtype is None or mask_dtype.kind not in "biuf":
+            raise SparseFileError(
+                f"{field}.mask_dtype: expected a bool, int or float dtype, got "
+                f"{info.get('mask_dtype')!r}")
+        dense_bytes += math.prod(shape) * (np.dtype(VALUE_DTYPE).itemsize + mask_dtype.itemsize)
+        checked[key] = (tuple(shape), mask_dtype)
+    if dense_bytes > _memory_bytes():
+        raise SparseFileError(
+            f"{_METADATA_KEY}: the shapes claim {dense_bytes} bytes of dense weights and masks, "
+            f"more than this machine's {_memory_bytes()} bytes of memory")
+    return keys, checked
 
 
 def load_sparse(path) -> dict[str, np.ndarray]:
     """Read a file written by `save_sparse`; returns the state_dict with dense weights and masks.
 
-    A file that is not a minprune sparse file, or whose sparse arrays are inconsistent (bad
-    lengths, columns out of range), raises ValueError; nothing unvalidated reaches a kernel.
+    Anything wrong raises `SparseFileError` (a ValueError) naming the file and the field, before
+    any large array is allocated: a truncated or bit-flipped file (checksum), object arrays, a
+    shape whose dense weights would not fit in this machine's memory, wrong dtypes, lengths that
+    disagree, columns out of range, NaN or infinite weights, arrays the metadata does not list.
+    Nothing unvalidated reaches a kernel.
     """
     name = os.fspath(path)
-    with np.load(name, allow_pickle=False) as archive:
-        arrays = {member: archive[member] for member in archive.files}
-    if _METADATA_KEY not in arrays:
-        raise ValueError(f"{name!r}: not a minprune sparse file (no {_METADATA_KEY})")
+    arrays = read_npz(path, error=SparseFileError, what="sparse file")
     try:
-        metadata = json.loads(arrays.pop(_METADATA_KEY).tobytes().decode("utf-8"))
-        format_seen = (metadata["format"], metadata["version"])
-        keys = [str(key) for key in metadata["keys"]]
-        sparse = {
-            str(key): (tuple(int(n) for n in info["shape"]), np.dtype(info["mask_dtype"]))
-            for key, info in metadata["sparse"].items()
-        }
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ValueError(f"{name!r}: unreadable {_METADATA_KEY} metadata ({error})") from None
-    if format_seen != (FORMAT_NAME, FORMAT_VERSION):
-        raise ValueError(
-            f"{name!r}: expected format {FORMAT_NAME} version {FORMAT_VERSION}, got {format_seen}"
-        )
+        keys, sparse = _read_metadata(arrays)
 
-    def take(member: str) -> np.ndarray:
-        if member not in arrays:
-            raise ValueError(f"{name!r}: array {member!r} missing from the file")
-        return arrays.pop(member)
+        def take(member: str) -> np.ndarray:
+            if member not in arrays:
+                raise SparseFileError(f"array {member!r} missing from the file")
+            return arrays.pop(member)
 
-    restored: dict[str, np.ndarray] = {}
-    for key, (shape, mask_dtype) in sparse.items():
-        if len(shape) < 2 or min(shape) < 0:
-            raise ValueError(f"{name!r}: {key} has invalid shape {shape}")
-        matrix_shape = (shape[0], int(np.prod(shape[1:])))
-        csr = _decode_steps(
-            key,
-            take(key + _SEPARATOR + "steps"),
-            take(key + _SEPARATOR + "step_indptr"),
-            take(key + _SEPARATOR + "values"),
-            matrix_shape,
-        )
-        restored[key] = csr.to_dense().reshape(shape)
-        restored[_mask_key(key)] = csr.pattern().reshape(shape).astype(mask_dtype)
-    restored.update(arrays)
-    missing = [key for key in keys if key not in restored]
-    if missing:
-        raise ValueError(f"{name!r}: arrays missing from the file: {missing}")
+        restored: dict[str, np.ndarray] = {}
+        for key, (shape, mask_dtype) in sparse.items():
+            matrix_shape = (shape[0], math.prod(shape[1:]))
+            csr = _decode_steps(
+                key,
+                take(key + _SEPARATOR + "steps"),
+                take(key + _SEPARATOR + "step_indptr"),
+                take(key + _SEPARATOR + "values"),
+                matrix_shape,
+            )
+            restored[key] = csr.to_dense().reshape(shape)
+            restored[_mask_key(key)] = csr.pattern().reshape(shape).astype(mask_dtype)
+        for key, array in arrays.items():
+            if key in restored or key not in keys:
+                raise SparseFileError(f"array {key!r} is not listed in {_METADATA_KEY}.keys")
+            if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+                raise SparseFileError(f"{key}: NaN or infinite values")
+            restored[key] = array
+        missing = [key for key in keys if key not in restored]
+        if missing:
+            raise SparseFileError(f"arrays missing from the file: {missing}")
+    except SparseFileError as error:
+        raise SparseFileError(f"sparse file {name}: {error}") from None
+    except ValueError as error:  # the CSR container's own checks
+        raise SparseFileError(f"sparse file {name}: {error}") from None
     return {key: restored[key] for key in keys}

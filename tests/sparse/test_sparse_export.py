@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minprune.files import CHECKSUM_MEMBER, write_npz
 from minprune.sparse import export
-from minprune.sparse.export import load_sparse, save_sparse
+from minprune.sparse.export import SparseFileError, load_sparse, save_sparse
 
 # LeNet-300-100 with the paper's per-layer densities (Table 2: 8%, 9%, 26% of weights kept).
 LENET_300_100 = [("fc1", 784, 300, 0.08), ("fc2", 300, 100, 0.09), ("fc3", 100, 10, 0.26)]
@@ -148,10 +149,11 @@ def test_bad_state_dicts_are_refused_before_writing(tmp_path, state, message):
 
 
 def _tamper(path, key, new_value):
+    """Change one array and write a matching checksum: a hostile file, not a damaged one."""
     with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+        arrays = {name: archive[name] for name in archive.files if name != CHECKSUM_MEMBER}
     arrays[key] = new_value
-    np.savez(path, **arrays)
+    write_npz(path, arrays)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +163,7 @@ def _tamper(path, key, new_value):
         ("fc1.weight::values", lambda a: a[:-1], "expected .* values .* got shape"),
         ("fc1.weight::step_indptr", lambda a: a[::-1].copy(), "step_indptr: must rise from 0"),
         ("fc1.weight::steps", lambda a: a.astype(np.int32), "steps: expected 1-D uint8"),
-        ("__minprune_sparse__", lambda a: a[:10], "unreadable __minprune_sparse__ metadata"),
+        ("__minprune_sparse__", lambda a: a[:10], "__minprune_sparse__ is not JSON"),
     ],
 )
 def test_corrupted_files_are_value_errors(tmp_path, key, make_value, message):
@@ -176,5 +178,8 @@ def test_corrupted_files_are_value_errors(tmp_path, key, make_value, message):
 
 def test_a_plain_npz_is_not_a_sparse_file(tmp_path):
     np.savez(tmp_path / "plain.npz", weight=np.ones(3))
-    with pytest.raises(ValueError, match="not a minprune sparse file"):
+    with pytest.raises(SparseFileError, match="plain.npz: no __sha256__ member"):
         load_sparse(tmp_path / "plain.npz")
+    write_npz(tmp_path / "checked.npz", {"weight": np.ones(3)})
+    with pytest.raises(SparseFileError, match="checked.npz: not a minprune sparse file"):
+        load_sparse(tmp_path / "checked.npz")
