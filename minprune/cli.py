@@ -185,17 +185,19 @@ def run_prune(args) -> int:
             return criteria.threshold_prune(m, args.quality, std_of=args.std_of,
                                             dense_std=dense_std if args.std_of == "dense" else None)
         rounds = [one_round] * args.rounds
+        plan = [{"quality": args.quality, "std_of": args.std_of}] * args.rounds
     else:
         targets = resolve_per_layer(args.keep_ratio, names, "keep_ratio",
                                              criteria.check_keep_ratio)
-        rounds = [lambda m, r=r: criteria.keep_ratio_prune(m, r)
-                  for r in geometric_keep_ratios(targets, args.rounds)]
+        plan = [{"keep_ratio": r} for r in geometric_keep_ratios(targets, args.rounds)]
+        rounds = [lambda m, r=spec["keep_ratio"]: criteria.keep_ratio_prune(m, r)
+                  for spec in plan]
     train_set, test_set = mnist(args.data)
     dense_error = evaluate(model, test_set)["error"]
     phase = Phase(epochs=args.retrain_epochs, lr=args.retrain_lr, l1=args.retrain_l1,
                   weight_decay=args.retrain_weight_decay)
     records = iterative_prune(model, train_set, test_set, rounds, phase, state_dir=args.out,
-                              freeze=args.freeze, progress=not args.no_progress)
+                              freeze=args.freeze, plan=plan, progress=not args.no_progress)
     table = layer_table(model, test_set)
     row = summary_row(dense_error, records[-1]["error_retrained"], model)
     print(format_table(table) + "\n" + format_summary(row))

@@ -16,7 +16,6 @@ per-layer table beside the paper's) and the figures.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -27,9 +26,11 @@ import numpy as np
 
 import minprune.models as models
 import minprune.random as minprune_random
-from minprune.checkpoint import atomic_write_json, save_json
+from minprune.checkpoint import atomic_write_json, load_json, save_json
 from minprune.data.dataset import Dataset, subset
 from minprune.data.mnist_loader import mnist
+from minprune.faults import kill_point
+from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
 from minprune.prune.criteria import keep_ratio_prune, layer_std
 from minprune.prune.dropout import dropout_ratios
 from minprune.prune.figures import (
@@ -204,17 +205,13 @@ def _beyond_stage(run: _Run, pruned, baseline_error) -> list[dict]:
     ratios = {n: layer_density(layer) for n, layer in layers_by_weight_name(pruned).items()}
     plan = [{n: r * recipe.beyond_factor ** k for n, r in ratios.items()}
             for k in range(1, recipe.beyond_rounds + 1)]
-    records = []
-    for count in range(1, recipe.beyond_rounds + 1):
-        if count < len(records):
-            continue  # resumed: these rounds were saved by an earlier run
-        records = iterative_prune(
-            beyond, run.train_set, run.test_set, [_keep_ratio_round(r) for r in plan[:count]],
-            recipe.beyond_retrain or recipe.retrain, state_dir=run.work / "beyond",
-            seed=recipe.seed + 100, plan=plan, original_dropout=original_dropout,
-            progress=run.progress, log=run.log)
-        if records[-1]["error_retrained"] > 2 * baseline_error:
-            break  # past the knee of the curve
+    records = iterative_prune(
+        beyond, run.train_set, run.test_set, [_keep_ratio_round(r) for r in plan],
+        recipe.beyond_retrain or recipe.retrain, state_dir=run.work / "beyond",
+        seed=recipe.seed + 100, plan=plan, original_dropout=original_dropout,
+        # past the knee of the curve: stop
+        stop_when=lambda record: record["error_retrained"] > 2 * baseline_error,
+        progress=run.progress, log=run.log)
     run.timed("beyond", started)
     return records
 
@@ -258,11 +255,22 @@ def _tradeoff_stage(run: _Run, baseline, records) -> dict:
     """Fig. 5: accuracy loss vs fraction pruned, five ways; results cached in tradeoff.json."""
     recipe, test_set = run.recipe, run.test_set
     started = time.perf_counter()
-    cache = run.work / "tradeoff.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
     l1_model, l1_error, _ = train_baseline(recipe, run.train_set, test_set,
                                            run.work / "baseline-l1", l1=recipe.tradeoff_l1,
                                            progress=run.progress, log=run.log)
+    cache = run.work / "tradeoff.json"
+    fingerprint = plain({
+        "retrain": asdict(recipe.retrain), "l1": recipe.tradeoff_l1,
+        "retrain_epochs": recipe.tradeoff_retrain_epochs, "seed": recipe.seed,
+        "L2_start": state_digest(baseline.state_dict()),
+        "L1_start": state_digest(l1_model.state_dict()),
+        "train_data": dataset_digest(run.train_set), "test_data": dataset_digest(test_set)})
+    done = {}
+    if cache.exists():
+        saved = load_json(cache, "cached trade-off curves")
+        check_same_run(cache, saved.get("fingerprint") if isinstance(saved, dict) else None,
+                       fingerprint, f"delete {cache} to compute the curves afresh")
+        done = saved["results"]
     starts = {"L2": (baseline, recipe.retrain),
               "L1": (l1_model, replace(recipe.retrain, weight_decay=0.0, l1=recipe.tradeoff_l1))}
     base_accuracy = {"L2": evaluate(baseline, test_set)["accuracy"], "L1": 1.0 - l1_error}
@@ -280,7 +288,7 @@ def _tradeoff_stage(run: _Run, baseline, records) -> dict:
             with_retrain = evaluate(model, test_set)["accuracy"]
             done[key] = {"without": without - base_accuracy[reg],
                          "with": with_retrain - base_accuracy[reg]}
-            atomic_write_json(cache, done)
+            atomic_write_json(cache, {"fingerprint": fingerprint, "results": done})
             run.log(f"tradeoff {key}: accuracy change {done[key]['without']:+.2%} without "
                     f"retraining, {done[key]['with']:+.2%} with")
     curves = {}
@@ -318,18 +326,24 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=None, tra
     run = _Run(recipe, train_set, test_set, work, out, progress, log)
 
     baseline, baseline_error, train_seconds = _baseline_stage(run)
+    kill_point("stage")
     dense_weights = {n: layer.weight.data.copy()
                      for n, layer in layers_by_weight_name(baseline).items()}
     sensitivity = _sensitivity_stage(run, baseline)
+    kill_point("stage")
     pruned, paper_records = _paper_stage(run, baseline)
+    kill_point("stage")
     table, dense_table, row = _paper_report(run, baseline, baseline_error, pruned, paper_records,
                                             dense_weights)
     storage = _storage(pruned, baseline, work)
+    kill_point("stage")
     beyond_records = _beyond_stage(run, pruned, baseline_error)
+    kill_point("stage")
     beyond = _compression_curve(run, baseline_error, pruned, paper_records, beyond_records)
     run_tradeoff = recipe.tradeoff if tradeoff is None else tradeoff
     tradeoff_info = (_tradeoff_stage(run, baseline, paper_records + beyond_records)
                      if run_tradeoff else None)
+    kill_point("stage")
 
     summary = {
         "model": name,

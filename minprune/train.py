@@ -3,8 +3,13 @@
 ``fit`` runs mini-batch SGD epoch by epoch with a tqdm bar (loss, accuracy, images/s) and one log
 line per epoch. With ``checkpoint=PATH`` it saves the model, optimiser, epoch, iteration and both
 random generators after every epoch, atomically, and resumes from that file when it exists: a
-resumed run produces bit-identical weights to an uninterrupted one. A NaN or infinite loss stops the
-run with ``TrainingDiverged`` before the step is taken, so the last checkpoint stays the last good
+resumed run produces bit-identical weights to an uninterrupted one. The checkpoint carries the
+run's fingerprint (`run_fingerprint`); a file written by another run -- other starting weights or
+masks, settings, seed or data -- is refused (`RunMismatchError`), never silently continued.
+Asking for more epochs than the file holds continues the same run.
+
+A NaN or infinite loss stops the run with ``TrainingDiverged`` before the step is taken, and
+weights that became NaN or infinite are never saved, so the last checkpoint stays the last good
 one.
 """
 
@@ -18,13 +23,15 @@ from tqdm.auto import tqdm
 
 import minprune.functional as F
 import minprune.random as minprune_random
-from minprune.checkpoint import load_checkpoint, save_checkpoint
+from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.data.batching import batch_count, batches
+from minprune.faults import kill_point
+from minprune.fingerprint import check_same_run, dataset_digest, state_digest
 from minprune.phase import Phase
 from minprune.schedules import LRPolicy
 from minprune.tensor import no_grad
 
-__all__ = ["fit", "fit_phase", "evaluate", "TrainingDiverged"]
+__all__ = ["fit", "fit_phase", "evaluate", "run_fingerprint", "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,13 +55,47 @@ def evaluate(model, dataset, batch_size: int = 1000) -> dict:
     return {"loss": total_loss / n, "accuracy": correct / n, "error": 1.0 - correct / n}
 
 
-def _restore(path: Path, model, optimizer, shuffle_rng) -> dict:
+def run_fingerprint(model, optimizer, train_set, test_set, *, batch_size, lr_policy, seed,
+                    extra=None) -> dict:
+    """What makes a `fit` run the run it is (epochs aside): the model's layers and its weights and
+    masks at the start, which parameters train, the optimiser's and learning-rate settings, batch
+    size, shuffling seed and the data. (The global generator's state is restored on resume, not
+    compared: it only feeds dropout.)"""
+    names = {id(parameter): name for name, parameter in model.named_parameters()}
+    return {
+        "model": repr(model),
+        "start_state": state_digest(model.state_dict()),
+        "trained": [names.get(id(p), "?") for p in optimizer.parameters],
+        "optimizer": {"type": type(optimizer).__name__, "momentum": optimizer.momentum,
+                      "weight_decay": optimizer.weight_decay, "l1": optimizer.l1},
+        "lr_policy": repr(lr_policy),
+        "batch_size": batch_size,
+        "seed": seed,
+        "train_data": dataset_digest(train_set),
+        "test_data": dataset_digest(test_set),
+        **(extra or {}),
+    }
+
+
+def _restore(path: Path, model, optimizer, shuffle_rng, fingerprint: dict) -> dict:
     model_state, optimizer_state, meta = load_checkpoint(path)
+    check_same_run(path, meta.get("fingerprint"), fingerprint,
+                   f"delete {path} to train from the start, or give another checkpoint path")
+    for key in ("epoch", "iteration", "history", "shuffle_rng", "global_rng"):
+        if key not in meta:
+            raise CheckpointError(f"checkpoint {path}: meta has no {key!r}; not a fit checkpoint")
     model.load_state_dict(model_state)
     optimizer.load_state_dict(optimizer_state)
     shuffle_rng.bit_generator.state = meta["shuffle_rng"]
     minprune_random.set_rng_state(meta["global_rng"])
     return meta
+
+
+def _check_finite(model, epoch: int) -> None:
+    bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
+    if bad:
+        raise TrainingDiverged(f"weights of {bad} became NaN or infinite in epoch {epoch}; "
+                               "not saved. Lower the learning rate.")
 
 
 def fit(
@@ -71,12 +112,14 @@ def fit(
     progress: bool = True,
     log=print,
     extra_meta: dict | None = None,
+    fingerprint: dict | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs; return one record per epoch (loss, errors, time).
 
     ``lr_policy`` sets ``optimizer.lr`` before every iteration (default: keep it fixed).
     ``seed`` seeds the shuffling generator. ``checkpoint`` (a path) turns on saving and resuming.
-    ``extra_meta`` is stored in the checkpoint's meta (e.g. the command-line configuration).
+    ``extra_meta`` is stored in the checkpoint's meta (e.g. the command-line configuration);
+    ``fingerprint`` adds the caller's own settings to the run's fingerprint (`run_fingerprint`).
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
@@ -84,8 +127,12 @@ def fit(
     shuffle_rng = np.random.default_rng(seed)
     start_epoch, iteration, history = 0, 0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
+    run = None
+    if checkpoint is not None:
+        run = run_fingerprint(model, optimizer, train_set, test_set, batch_size=batch_size,
+                              lr_policy=lr_policy, seed=seed, extra=fingerprint)
     if checkpoint is not None and checkpoint.exists():
-        meta = _restore(checkpoint, model, optimizer, shuffle_rng)
+        meta = _restore(checkpoint, model, optimizer, shuffle_rng, run)
         start_epoch, iteration, history = meta["epoch"], meta["iteration"], meta["history"]
         log(f"resumed from {checkpoint} at epoch {start_epoch}, iteration {iteration}")
 
@@ -117,6 +164,7 @@ def fit(
             loss.backward()
             optimizer.step()
             iteration += 1
+            kill_point("iteration")
             total_loss += loss_value * len(labels)
             correct += int((logits.data.argmax(axis=1) == labels).sum())
             seen += len(labels)
@@ -143,6 +191,7 @@ def fit(
             f"train error {record['train_error']:.2%}{test_part}  lr {optimizer.lr:.3g}  "
             f"{seconds:.1f} s ({seen / seconds:.0f} img/s)"
         )
+        _check_finite(model, epoch + 1)
         if checkpoint is not None:
             save_checkpoint(
                 checkpoint,
@@ -153,8 +202,10 @@ def fit(
                 history=history,
                 shuffle_rng=shuffle_rng.bit_generator.state,
                 global_rng=minprune_random.get_rng_state(),
+                fingerprint=run,
                 **(extra_meta or {}),
             )
+            kill_point("epoch")
     return history
 
 

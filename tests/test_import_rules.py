@@ -35,6 +35,7 @@ LAYERS = [
     ("minprune.nn", 3),
     ("minprune.models", 3),
     ("minprune.checkpoint", 4),
+    ("minprune.fingerprint", 4),
     ("minprune.schedules", 4),
     ("minprune.phase", 4),
     ("minprune.optim", 4),

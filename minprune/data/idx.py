@@ -11,7 +11,6 @@ Every problem (missing file, bad gzip data, wrong magic, short or long payload) 
 mean (labels in 0..9, 28 x 28 images) is checked one level up, in `minprune.data.mnist_loader`.
 """
 
-import gzip
 import math
 import zlib
 from pathlib import Path
@@ -20,15 +19,46 @@ import numpy as np
 
 from minprune.data.dataset import DatasetError
 
-__all__ = ["IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "parse_idx", "read_idx_gz"]
+__all__ = [
+    "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "MAX_DEFLATE_RATIO", "parse_idx", "read_idx_gz",
+]
 
 IDX_UNSIGNED_BYTE = 0x08
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 
 
+# Deflate encodes at most 1032 output bytes per input byte (RFC 1951's longest match, 258 bytes,
+# in a code of at least 2 bits), so a gzip file can never expand by more than this.
+MAX_DEFLATE_RATIO = 1032
+
+
+def _decompress_checked(compressed: bytes, expected_magic: int, name: str) -> bytes:
+    """Gunzip ``compressed``, reading the IDX header first and refusing a claimed payload the
+    file cannot hold, so that no allocation follows a hostile header; then at most one byte
+    more than the header claims is inflated (a gzip bomb stops there)."""
+    ndim = expected_magic & 0xFF
+    header_length = 4 + 4 * ndim
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    header = inflater.decompress(compressed, header_length)
+    if len(header) == header_length and int.from_bytes(header[:4], "big") == expected_magic:
+        shape = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+        claimed = math.prod(shape)
+        if claimed > MAX_DEFLATE_RATIO * len(compressed):
+            raise DatasetError(
+                f"{name}: the IDX header claims shape {' x '.join(map(str, shape))} = {claimed} "
+                f"bytes, more than a {len(compressed)}-byte gzip file can hold"
+            )
+        body = inflater.decompress(inflater.unconsumed_tail, claimed + 1)
+        if len(body) <= claimed and not inflater.eof:  # all input used, no end marker seen
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        return header + body  # one byte too many: parse_idx reports the extra bytes
+    return header  # too short or a wrong magic number: parse_idx says which
+
+
 def read_idx_gz(path: Path, expected_magic: int) -> np.ndarray:
-    """Decompress the gzip file at `path` and parse it with `parse_idx`."""
+    """Decompress the gzip file at `path` and parse it with `parse_idx`. A header claiming more
+    than the file can hold is refused before anything is allocated."""
     path = Path(path)
     try:
         compressed = path.read_bytes()
@@ -37,9 +67,9 @@ def read_idx_gz(path: Path, expected_magic: int) -> np.ndarray:
     except OSError as error:
         raise DatasetError(f"{path}: cannot read the file ({error.strerror or error})") from None
     try:
-        data = gzip.decompress(compressed)
+        data = _decompress_checked(compressed, expected_magic, str(path))
     except (OSError, EOFError, zlib.error) as error:
-        # BadGzipFile (an OSError): not gzip at all or a bad CRC; EOFError: the file was cut short.
+        # Not gzip at all or a bad CRC; EOFError: the file was cut short.
         raise DatasetError(f"{path}: truncated or corrupt gzip data ({error})") from None
     return parse_idx(data, expected_magic, name=str(path))
 

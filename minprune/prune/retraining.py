@@ -4,23 +4,26 @@ One round prunes the model, then retrains the survivors from their trained value
 re-initialised, Sec. 3.3) with the phase's learning rate (1/10 of the original for LeNet,
 Sec. 3.2), the dropout lowered as the connections are (Sec. 3.2, `minprune.prune.dropout`), and
 optionally one part of the network frozen (Sec. 3.3, `minprune.prune.freezing`). With a
-``state_dir``, ``iterative_prune`` saves after every round and an interrupted run resumes.
+``state_dir``, ``iterative_prune`` saves after every round and an interrupted run resumes -- only
+the run that was asked for: the saved state's fingerprint (the starting model, every round's
+criterion and values, the phase, freezes, seed, data) must match, or the resume is refused.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
+import minprune.random as minprune_random
 from minprune.checkpoint import load_checkpoint, save_checkpoint
+from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
 from minprune.phase import Phase
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
 from minprune.prune.freezing import check_freeze, frozen
 from minprune.prune.masks import density, layer_density, layers_by_weight_name
 from minprune.prune.rounds import round_functions
 from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
-from minprune.train import evaluate, fit_phase
+from minprune.train import TrainingDiverged, evaluate, fit_phase
 
 __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
@@ -60,31 +63,25 @@ def _freezes(freeze, count: int) -> list:
     return freezes
 
 
-def _resume(state_path: Path, model, settings: dict, freezes: list, log) -> list[dict]:
-    """The records saved in ``state_path`` (its model loaded into ``model``), or [] when there is
-    none; a state written under other settings or freezes is refused."""
+def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
+    """The records saved in ``state_path`` (its model and random state loaded), or [] when there
+    is none; a state written by another run is refused (`RunMismatchError`)."""
     if state_path is None or not state_path.exists():
         return []
     model_state, _, meta = load_checkpoint(state_path)
-    saved = meta.get("settings") or {}
-    differ = sorted(key for key in settings if saved.get(key) != settings[key])
-    if differ:
-        raise ValueError(
-            f"{state_path} was written by a run with other settings (different {differ}); "
-            f"delete {state_path.parent} to start these rounds afresh"
-        )
+    check_same_run(state_path, meta.get("fingerprint"), fingerprint,
+                   f"delete {state_path.parent} to run these rounds afresh, or use another "
+                   "state folder")
     records = meta["records"]
-    done = min(len(records), len(freezes))
-    if [r["freeze"] for r in records[:done]] != freezes[:done]:
-        raise ValueError(f"{state_path}: its completed rounds froze other layers than asked")
     model.load_state_dict(model_state)
-    log(f"resumed {state_path}: {len(records)} of {len(freezes)} rounds done")
+    minprune_random.set_rng_state(meta["global_rng"])
+    log(f"resumed {state_path}: {len(records)} of {len(fingerprint['plan'])} rounds done")
     return records
 
 
 def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir=None,
-                    freeze=None, seed=0, plan=None, original_dropout=None, progress=False,
-                    log=print) -> list[dict]:
+                    freeze=None, seed=0, plan=None, original_dropout=None, stop_when=None,
+                    progress=False, log=print) -> list[dict]:
     """Run prune-retrain ``rounds`` on ``model``; return one record per round.
 
     ``rounds`` is a list with one entry per round: a function ``prune(model) -> dict`` returning
@@ -92,12 +89,17 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
     ``{"quality": {"fc1.weight": 1.3, "*": 1.0}}`` or ``{"keep_ratio": 0.5}`` (see
     `minprune.prune.rounds`). ``freeze`` is None, "conv" or "fc", or a list with one entry per
     round. ``original_dropout`` (``{name: p}``) is the dropout of the unpruned network that every
-    round scales (Sec. 3.2); by default the model's ratios when the call starts.
+    round scales (Sec. 3.2); by default the model's ratios when the call starts. ``stop_when``
+    (``record -> bool``) ends the run early after a round whose record satisfies it.
 
-    Without ``state_dir`` everything happens in memory. With it, the model and the records so
-    far are saved to ``state_dir/rounds.npz`` after each round and completed rounds are skipped
-    when that file exists; ``plan`` (JSON-able; by default the rounds when they are data)
-    describes the rounds, and a state saved under another plan, phase or seed is refused.
+    Without ``state_dir`` everything happens in memory. With it, the model, random state and the
+    records so far are saved to ``state_dir/rounds.npz`` after each round and completed rounds
+    are skipped when that file exists. ``plan`` (JSON-able; by default the rounds when they are
+    data, and required when they are functions) describes the rounds; a state saved from another
+    starting model, plan, phase, freezes, seed or data is refused (`RunMismatchError`).
+
+    A round whose retraining diverges (NaN or infinite loss) raises `TrainingDiverged` naming the
+    round; the rounds saved before it stay, and no NaN weights are saved.
 
     Each record holds the round's densities, what it pruned at, the dropout ratios, the test error
     before and after retraining, and the seconds spent retraining.
@@ -111,8 +113,21 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         original_dropout = dropout_ratios(model)
     state_dir = Path(state_dir) if state_dir is not None else None
     state_path = state_dir / "rounds.npz" if state_dir is not None else None
-    settings = json.loads(json.dumps({"phase": asdict(phase), "plan": plan, "seed": seed}))
-    records = _resume(state_path, model, settings, freezes, log)
+    fingerprint = None
+    if state_dir is not None:
+        if plan is None or len(plan) != len(functions):
+            raise ValueError(
+                f"iterative_prune: with state_dir, give plan= (one JSON-able entry per round "
+                f"describing what it prunes, {len(functions)} entries) so that a resume can be "
+                f"checked against it; got {plan!r}")
+        fingerprint = plain({
+            "model": repr(model), "start_state": state_digest(model.state_dict()),
+            "plan": plan, "phase": asdict(phase), "freeze": freezes, "seed": seed,
+            "original_dropout": original_dropout, "train_data": dataset_digest(train_set),
+            "test_data": dataset_digest(test_set)})
+    records = _resume(state_path, model, fingerprint, log)
+    if records and stop_when is not None and stop_when(records[-1]):
+        return records
     for index in range(len(records), len(functions)):
         pruned_at = functions[index](model)
         dropout = adjust_dropout(model, original_dropout)
@@ -120,9 +135,13 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
             f"error before retraining {pruned_error:.2%}")
         epoch_checkpoint = state_dir / f"round{index + 1}.npz" if state_dir is not None else None
-        history = retrain(model, train_set, test_set, phase, freeze=freezes[index],
-                          seed=seed + index, checkpoint=epoch_checkpoint, progress=progress,
-                          log=log)
+        try:
+            history = retrain(model, train_set, test_set, phase, freeze=freezes[index],
+                              seed=seed + index, checkpoint=epoch_checkpoint,
+                              progress=progress, log=log)
+        except TrainingDiverged as error:
+            raise TrainingDiverged(f"round {index + 1}/{len(functions)} diverged while "
+                                   f"retraining: {error}") from None
         error = evaluate(model, test_set)["error"]
         records.append({
             "round": index + 1,
@@ -139,8 +158,13 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
             "phase": asdict(phase),
         })
         if state_dir is not None:
-            save_checkpoint(state_path, model.state_dict(), records=records, settings=settings)
+            save_checkpoint(state_path, model.state_dict(), records=records,
+                            fingerprint=fingerprint,
+                            global_rng=minprune_random.get_rng_state())
             epoch_checkpoint.unlink(missing_ok=True)
+            epoch_checkpoint.with_name(epoch_checkpoint.name + ".prev").unlink(missing_ok=True)
         log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
             f"error after retraining {error:.2%}")
+        if stop_when is not None and stop_when(records[-1]):
+            break
     return records

@@ -7,6 +7,7 @@ from toy_data import blobs
 
 import minprune
 from minprune import models, prune
+from minprune.fingerprint import RunMismatchError
 from minprune.paper import DROPOUT_EXAMPLE
 from minprune.phase import Phase
 from minprune.prune import (
@@ -98,8 +99,9 @@ def _rounds():
 
 def test_interrupted_iterative_pruning_resumes_to_the_same_result(tmp_path):
     straight = trained()
+    plan = geometric_keep_ratios({"*": 0.1}, 3)
     records = iterative_prune(straight, blobs(), blobs(64, seed=1), _rounds(), PHASE,
-                              state_dir=tmp_path / "a", **QUIET)
+                              state_dir=tmp_path / "a", plan=plan, **QUIET)
     assert [r["round"] for r in records] == [1, 2, 3]
     assert records[-1]["density"] == pytest.approx(0.1, abs=0.002)
 
@@ -113,11 +115,15 @@ def test_interrupted_iterative_pruning_resumes_to_the_same_result(tmp_path):
     interrupted = trained()
     with pytest.raises(Killed):
         iterative_prune(interrupted, blobs(), blobs(64, seed=1), _rounds(), PHASE,
-                        state_dir=tmp_path / "b", progress=False, log=die_in_round_2)
-    resumed = trained(seed=9)  # different weights: everything must come from the saved rounds
+                        state_dir=tmp_path / "b", plan=plan, progress=False, log=die_in_round_2)
+    with pytest.raises(RunMismatchError, match="start_state: saved"):  # other starting weights
+        iterative_prune(trained(seed=9), blobs(), blobs(64, seed=1), _rounds(), PHASE,
+                        state_dir=tmp_path / "b", plan=plan, **QUIET)
+    resumed = trained()
     messages = []
     records_b = iterative_prune(resumed, blobs(), blobs(64, seed=1), _rounds(), PHASE,
-                                state_dir=tmp_path / "b", progress=False, log=messages.append)
+                                state_dir=tmp_path / "b", plan=plan, progress=False,
+                                log=messages.append)
     assert any("1 of 3 rounds done" in m for m in messages)
     assert [r["error_retrained"] for r in records_b] == [r["error_retrained"] for r in records]
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(),
@@ -127,17 +133,32 @@ def test_interrupted_iterative_pruning_resumes_to_the_same_result(tmp_path):
 
 def test_saved_rounds_from_other_settings_are_refused(tmp_path):
     model = trained()
-    iterative_prune(model, blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path, plan="a",
-                    **QUIET)
-    with pytest.raises(ValueError, match="other settings"):
+    iterative_prune(model, blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path,
+                    plan=["a"], **QUIET)
+    with pytest.raises(RunMismatchError, match=r'what differs: plan: saved \["a"\], asked for '
+                                                 r'\["b"\].*delete'):
         iterative_prune(trained(), blobs(), blobs(64), _rounds()[:1], PHASE, state_dir=tmp_path,
-                        plan="b", **QUIET)
+                        plan=["b"], **QUIET)
+    for other, differs in ((dict(seed=1), "seed"), (dict(freeze="fc"), "freeze"),
+                           (dict(test_set=blobs(64, seed=5)), "test_data")):
+        options = {"plan": ["a"], **QUIET, **other}
+        test_set = options.pop("test_set", blobs(64))
+        with pytest.raises(RunMismatchError, match=f"what differs: {differs}: saved"):
+            iterative_prune(trained(), blobs(), test_set, _rounds()[:1], PHASE,
+                            state_dir=tmp_path, **options)
+
+
+def test_rounds_given_as_functions_need_a_plan_to_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="with state_dir, give plan="):
+        iterative_prune(trained(), blobs(), blobs(64), _rounds(), PHASE, state_dir=tmp_path,
+                        **QUIET)
+    assert not any(tmp_path.iterdir())
 
 
 def test_iterative_pruning_in_memory_matches_the_saved_run(tmp_path):
     saved = trained()
     records = iterative_prune(saved, blobs(), blobs(64, seed=1), _rounds(), PHASE,
-                              state_dir=tmp_path, **QUIET)
+                              state_dir=tmp_path, plan=["round"] * 3, **QUIET)
     in_memory = trained()
     records_memory = iterative_prune(in_memory, blobs(), blobs(64, seed=1), _rounds(), PHASE,
                                      **QUIET)
@@ -170,7 +191,7 @@ def test_rounds_given_as_data_match_the_same_rounds_given_as_functions():
 def test_rounds_given_as_data_are_saved_as_the_plan(tmp_path):
     rounds = [{"keep_ratio": 0.5}]
     iterative_prune(trained(), blobs(), blobs(64), rounds, PHASE, state_dir=tmp_path, **QUIET)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(RunMismatchError, match="plan: saved"):
         iterative_prune(trained(), blobs(), blobs(64), [{"keep_ratio": 0.4}], PHASE,
                         state_dir=tmp_path, **QUIET)
 
