@@ -58,15 +58,15 @@ def save_checkpoint(path, model_state: dict, optimizer_state: dict | None = None
 def load_checkpoint(path) -> tuple[dict, dict, dict]:
     """Return ``(model_state, optimizer_state, meta)`` from a file written by save_checkpoint."""
     path = Path(path)
-    arrays = read_npz(path, error=CheckpointError, what="checkpoint")
-    hint = (f" The previous good state, if any, is {path.name}.prev: rename it to {path.name} to "
-            "resume from there, or delete the file to start over.")
+    hint = (f". The previous good state, if any, is {path.name}.prev: rename it to {path.name} "
+            "to resume from there, or delete the file to start over.")
+    arrays = read_npz(path, error=CheckpointError, what="checkpoint", hint=hint)
     if "meta" not in arrays:
         raise CheckpointError(f"checkpoint {path}: no 'meta' entry; not a minprune checkpoint")
     try:
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path}: 'meta' is not JSON ({error}).{hint}") from None
+        raise CheckpointError(f"checkpoint {path}: 'meta' is not JSON ({error}){hint}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"checkpoint {path}: 'meta' is {type(meta).__name__}, "
                               "expected a JSON object")
@@ -75,7 +75,7 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
         raise CheckpointError(f"checkpoint {path}: unexpected entries {unknown}")
     bad = _non_finite(arrays)
     if bad:
-        raise CheckpointError(f"checkpoint {path}: NaN or infinite values in {bad}.{hint}")
+        raise CheckpointError(f"checkpoint {path}: NaN or infinite values in {bad}{hint}")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_state = {
         k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")

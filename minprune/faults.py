@@ -6,6 +6,7 @@ comparison. The named points:
 
 - ``iteration``: after a training step, before the next batch;
 - ``epoch``: after an epoch's checkpoint is written;
+- ``partial-write``: an .npz half-written to its temporary name (after one of its arrays);
 - ``file-write``: a file written and synced to its temporary name, not yet renamed over the old;
 - ``stage``: between two stages of ``minprune reproduce``.
 
@@ -20,7 +21,7 @@ import signal
 __all__ = ["kill_point", "KILL_VARIABLE", "KILL_POINTS"]
 
 KILL_VARIABLE = "MINPRUNE_KILL_AT"
-KILL_POINTS = ("iteration", "epoch", "file-write", "stage")
+KILL_POINTS = ("iteration", "epoch", "partial-write", "file-write", "stage")
 
 
 def _parse(value: str) -> tuple[str, int] | None:

@@ -84,7 +84,7 @@ def atomic_write(path, write, *, keep_previous: bool = False) -> None:
         kill_point("file-write")
         if keep_previous and path.exists():
             previous = path.with_name(path.name + ".prev")
-            link = Path(f"{temporary}.prev")
+            link = Path(temporary[: -len(".tmp")] + ".prev.tmp")
             os.link(path, link)  # path itself stays in place until the final rename
             os.replace(link, previous)
         os.replace(temporary, path)
@@ -128,6 +128,7 @@ def write_npz(path, arrays: dict, *, keep_previous: bool = False) -> None:
             for name, array in [*arrays.items(), (CHECKSUM_MEMBER, checksum)]:
                 with archive.open(name + ".npy", mode="w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
+                kill_point("partial-write")  # the temporary file holds some members only
 
     atomic_write(path, write, keep_previous=keep_previous)
 
@@ -154,16 +155,17 @@ def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> None
              f"but holds {info.file_size - header_bytes} bytes")
 
 
-def read_npz(path, *, error=CorruptFileError, what: str = "file") -> dict:
+def read_npz(path, *, error=CorruptFileError, what: str = "file", hint: str = "") -> dict:
     """The arrays of an .npz written by `write_npz`, every check of the module docstring passed;
-    otherwise ``error`` (a CorruptFileError subclass) naming ``what`` and the file."""
+    otherwise ``error`` (a CorruptFileError subclass) naming ``what`` and the file, followed by
+    ``hint`` (what the user can do)."""
     path = Path(path)
 
     def fail(reason):
-        raise error(f"{what} {path}: {reason}")
+        raise error(f"{what} {path}: {reason}{hint}")
 
     if not path.is_file():
-        fail("no such file")
+        raise error(f"{what} {path}: no such file")
     size = path.stat().st_size
     arrays = {}
     try:

@@ -84,10 +84,13 @@ def _restore(path: Path, model, optimizer, shuffle_rng, fingerprint: dict) -> di
     for key in ("epoch", "iteration", "history", "shuffle_rng", "global_rng"):
         if key not in meta:
             raise CheckpointError(f"checkpoint {path}: meta has no {key!r}; not a fit checkpoint")
-    model.load_state_dict(model_state)
-    optimizer.load_state_dict(optimizer_state)
-    shuffle_rng.bit_generator.state = meta["shuffle_rng"]
-    minprune_random.set_rng_state(meta["global_rng"])
+    try:
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+        shuffle_rng.bit_generator.state = meta["shuffle_rng"]
+        minprune_random.set_rng_state(meta["global_rng"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(f"checkpoint {path}: does not fit this run ({error})") from None
     return meta
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import minprune.random as minprune_random
-from minprune.checkpoint import load_checkpoint, save_checkpoint
+from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
 from minprune.phase import Phase
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
@@ -72,9 +72,12 @@ def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
     check_same_run(state_path, meta.get("fingerprint"), fingerprint,
                    f"delete {state_path.parent} to run these rounds afresh, or use another "
                    "state folder")
-    records = meta["records"]
-    model.load_state_dict(model_state)
-    minprune_random.set_rng_state(meta["global_rng"])
+    try:
+        records = meta["records"]
+        model.load_state_dict(model_state)
+        minprune_random.set_rng_state(meta["global_rng"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(f"{state_path}: does not fit these rounds ({error})") from None
     log(f"resumed {state_path}: {len(records)} of {len(fingerprint['plan'])} rounds done")
     return records
 

@@ -181,6 +181,14 @@ def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
     write_npz(path, arrays)
 
 
+# How far a sparse file may expand into dense weights and masks: a layer pruned to nothing
+# expands by about its column count (8 bytes of row pointer per row against 8 bytes per column of
+# dense weight and mask: 9,216x for AlexNet's fc6), so 100,000x leaves room for any real model
+# while a tiny hostile file cannot make minprune allocate more than 1 GiB.
+MAX_EXPANSION = 100_000
+_MIN_ALLOWANCE = 1 << 30
+
+
 def _memory_bytes() -> int:
     """This machine's physical memory: no file may claim to need more."""
     try:
@@ -193,7 +201,7 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _read_metadata(arrays: dict) -> tuple[list[str], dict]:
+def _read_metadata(arrays: dict, file_bytes: int) -> tuple[list[str], dict]:
     """The key order and ``{weight key: (shape, mask dtype)}``, every field checked."""
     if _METADATA_KEY not in arrays:
         raise SparseFileError(f"not a minprune sparse file (no {_METADATA_KEY})")
@@ -234,10 +242,12 @@ def _read_metadata(arrays: dict) -> tuple[list[str], dict]:
                 f"{info.get('mask_dtype')!r}")
         dense_bytes += math.prod(shape) * (np.dtype(VALUE_DTYPE).itemsize + mask_dtype.itemsize)
         checked[key] = (tuple(shape), mask_dtype)
-    if dense_bytes > _memory_bytes():
+    allowed = min(_memory_bytes(), max(_MIN_ALLOWANCE, MAX_EXPANSION * file_bytes))
+    if dense_bytes > allowed:
         raise SparseFileError(
             f"{_METADATA_KEY}: the shapes claim {dense_bytes} bytes of dense weights and masks, "
-            f"more than this machine's {_memory_bytes()} bytes of memory")
+            f"more than a {file_bytes}-byte file can expand to ({allowed} bytes: at most "
+            f"{MAX_EXPANSION}x the file, and this machine's memory)")
     return keys, checked
 
 
@@ -245,15 +255,16 @@ def load_sparse(path) -> dict[str, np.ndarray]:
     """Read a file written by `save_sparse`; returns the state_dict with dense weights and masks.
 
     Anything wrong raises `SparseFileError` (a ValueError) naming the file and the field, before
-    any large array is allocated: a truncated or bit-flipped file (checksum), object arrays, a
-    shape whose dense weights would not fit in this machine's memory, wrong dtypes, lengths that
+    any large array is allocated: a truncated or bit-flipped file (checksum), object arrays,
+    shapes whose dense weights would exceed `MAX_EXPANSION` times the file or this machine's
+    memory, wrong dtypes, lengths that
     disagree, columns out of range, NaN or infinite weights, arrays the metadata does not list.
     Nothing unvalidated reaches a kernel.
     """
     name = os.fspath(path)
     arrays = read_npz(path, error=SparseFileError, what="sparse file")
     try:
-        keys, sparse = _read_metadata(arrays)
+        keys, sparse = _read_metadata(arrays, os.path.getsize(name))
 
         def take(member: str) -> np.ndarray:
             if member not in arrays:
