@@ -115,7 +115,8 @@ def _dense_linear(layer):
 def _dense_conv(layer):
     """The training path's conv forward (im2col + one BLAS GEMM), called on raw arrays."""
     weight, bias = _masked_weight_and_bias(layer)
-    return lambda x: ConvFunction().forward(x, weight, bias, layer.stride, layer.padding)
+    return lambda x: ConvFunction().forward(x, weight, bias, layer.stride, layer.padding,
+                                            layer.groups)
 
 
 def seconds_per_call(function, repeats: int, calls_per_repeat: int = 1) -> float:

@@ -7,7 +7,7 @@ the argument, what it got and what it expected, before any kernel runs.
 import numpy as np
 
 import minprune.random as minprune_random
-from minprune.ops import activation, arithmetic, conv
+from minprune.ops import activation, arithmetic, conv, normalization
 from minprune.ops import linear as linear_op
 from minprune.ops import sparse_linear as sparse_linear_op
 from minprune.tensor import Tensor
@@ -22,6 +22,7 @@ __all__ = [
     "linear",
     "conv2d",
     "max_pool2d",
+    "local_response_norm",
     "sparse_linear",
 ]
 
@@ -116,17 +117,37 @@ def _positive_int(name, value, minimum=1):
     return int(value)
 
 
-def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0):
-    """2-D convolution of ``x`` (N, C, H, W) with ``weight`` (O, C, KH, KW)."""
+def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0, groups: int = 1):
+    """2-D convolution of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, KH, KW).
+
+    With ``groups`` > 1 the channels and the filters split into that many equal blocks, block g
+    of the filters seeing only block g of the channels (Caffe's ``group``, as in AlexNet's conv2,
+    conv4 and conv5); C and O must both be divisible by ``groups``.
+    """
     x, weight = _tensor(x), _tensor(weight)
     stride = _positive_int("conv2d: stride", stride)
     padding = _positive_int("conv2d: padding", padding, minimum=0)
+    groups = _positive_int("conv2d: groups", groups)
     if x.ndim != 4:
         raise ValueError(f"conv2d: expected input of shape (N, C, H, W), got {x.shape}")
-    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+    if weight.ndim != 4:
         raise ValueError(
-            f"conv2d: expected input of shape (N, {weight.shape[1]}, H, W) for weight "
-            f"{weight.shape}, got {x.shape}"
+            f"conv2d: expected weight of shape (O, C / groups, KH, KW), got {weight.shape}"
+        )
+    if x.shape[1] % groups:
+        raise ValueError(
+            f"conv2d: the input's {x.shape[1]} channels are not divisible by groups={groups}"
+        )
+    if weight.shape[0] % groups:
+        raise ValueError(
+            f"conv2d: the weight's {weight.shape[0]} filters (out_channels) are not divisible by "
+            f"groups={groups}"
+        )
+    if weight.shape[1] * groups != x.shape[1]:
+        grouped = f" and groups={groups}" if groups != 1 else ""
+        raise ValueError(
+            f"conv2d: expected input of shape (N, {weight.shape[1] * groups}, H, W) for weight "
+            f"{weight.shape}{grouped}, got {x.shape}"
         )
     kh, kw = weight.shape[2:]
     if x.shape[2] + 2 * padding < kh or x.shape[3] + 2 * padding < kw:
@@ -134,9 +155,10 @@ def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0):
             f"conv2d: kernel {kh}x{kw} is larger than the padded input "
             f"{x.shape[2] + 2 * padding}x{x.shape[3] + 2 * padding}"
         )
+    options = {"stride": stride, "padding": padding, "groups": groups}
     if bias is None:
-        return conv.Conv2d.apply(x, weight, stride=stride, padding=padding)
-    return conv.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+        return conv.Conv2d.apply(x, weight, **options)
+    return conv.Conv2d.apply(x, weight, bias, **options)
 
 
 def max_pool2d(x, kernel_size: int, stride: int | None = None):
@@ -151,3 +173,40 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
             f"max_pool2d: kernel {kernel_size} is larger than the input {x.shape[2]}x{x.shape[3]}"
         )
     return conv.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+def _finite_number(name, value, minimum=None, above=None):
+    is_number = isinstance(value, int | float | np.integer | np.floating)
+    if not is_number or isinstance(value, bool) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if above is not None and value <= above:
+        raise ValueError(f"{name} must be > {above}, got {value!r}")
+    return float(value)
+
+
+def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    """Local response normalisation across channels, as Caffe's LRN layer and
+    ``torch.nn.functional.local_response_norm`` compute it, for ``x`` (N, C, H, W):
+    ``x / (k + alpha / size * sum of x**2 over the size channels centred on each) ** beta``.
+
+    AlexNet uses ``size=5, alpha=1e-4, beta=0.75, k=1`` (see `minprune.ops.normalization` for
+    the formula, its backward, and how it differs from Krizhevsky et al.'s). ``size`` must be odd
+    (Caffe centres the window); ``k > 0`` and ``alpha >= 0`` keep the divisor positive.
+    """
+    x = _tensor(x)
+    size = _positive_int("local_response_norm: size", size)
+    if size % 2 == 0:
+        raise ValueError(
+            f"local_response_norm: size must be odd (Caffe centres the window on each channel), "
+            f"got {size}"
+        )
+    alpha = _finite_number("local_response_norm: alpha", alpha, minimum=0.0)
+    beta = _finite_number("local_response_norm: beta", beta)
+    k = _finite_number("local_response_norm: k", k, above=0.0)
+    if x.ndim != 4:
+        raise ValueError(
+            f"local_response_norm: expected input of shape (N, C, H, W), got {x.shape}"
+        )
+    return normalization.LocalResponseNorm.apply(x, size=size, alpha=alpha, beta=beta, k=k)

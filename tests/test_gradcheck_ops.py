@@ -213,7 +213,41 @@ def test_conv2d(x_shape, w_shape, stride, padding):
 
 
 @pytest.mark.parametrize(
-    "shape, kernel, stride", [((2, 3, 4, 4), 2, 2), ((1, 2, 5, 5), 3, 1), ((1, 1, 6, 5), 2, 3)]
+    "x_shape, w_shape, stride, padding, groups",
+    [
+        ((2, 4, 5, 5), (6, 2, 3, 3), 1, 1, 2),  # AlexNet's conv4 in miniature
+        ((1, 6, 6, 5), (3, 2, 2, 3), 2, 0, 3),
+        ((1, 4, 4, 4), (4, 1, 3, 3), 1, 1, 4),  # one channel per group (depthwise)
+    ],
+)
+def test_grouped_conv2d(x_shape, w_shape, stride, padding, groups):
+    def conv(x, w, b):
+        return F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups)
+
+    gradcheck(conv, randn(*x_shape), randn(*w_shape, seed=7), randn(w_shape[0], seed=8))
+    gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding, groups=groups),
+              randn(*x_shape), randn(*w_shape, seed=7))
+
+
+@pytest.mark.parametrize(
+    "shape, size, alpha, beta, k",
+    [
+        ((2, 7, 3, 3), 5, 1.0, 0.75, 2.0),  # alpha large enough that the divisor matters
+        ((1, 3, 2, 4), 3, 0.5, 1.5, 1.0),
+        ((2, 2, 2, 2), 5, 2.0, 0.75, 1.0),  # the window is wider than the channels
+        ((1, 4, 2, 2), 1, 1.0, 0.75, 1.0),
+        ((1, 6, 2, 2), 5, 1e-4, 0.75, 1.0),  # AlexNet's settings
+    ],
+)
+def test_local_response_norm(shape, size, alpha, beta, k):
+    gradcheck(lambda x: F.local_response_norm(x, size, alpha=alpha, beta=beta, k=k),
+              randn(*shape) * 2)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride",
+    [((2, 3, 4, 4), 2, 2), ((1, 2, 5, 5), 3, 1), ((1, 1, 6, 5), 2, 3),
+     ((1, 2, 7, 7), 3, 2)],  # AlexNet's overlapping 3/2 windows
 )
 def test_max_pool2d(shape, kernel, stride):
     gradcheck(lambda x: F.max_pool2d(x, kernel, stride), randn(*shape))

@@ -1,6 +1,15 @@
 """Layers and the ``Module`` base class, in PyTorch's vocabulary."""
 
-from minprune.nn.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from minprune.nn.layers import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+)
 from minprune.nn.module import Module, Parameter
 
 __all__ = [
@@ -9,6 +18,7 @@ __all__ = [
     "Linear",
     "Conv2d",
     "MaxPool2d",
+    "LocalResponseNorm",
     "ReLU",
     "Dropout",
     "Flatten",

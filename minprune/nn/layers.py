@@ -1,4 +1,4 @@
-"""The layers LeNets are built from.
+"""The layers the paper's networks are built from (the LeNets, AlexNet, VGG-16).
 
 ``Linear`` and ``Conv2d`` weights carry a mask (``layer.weight_mask``, all ones until pruned) that
 joins the forward as ``weight * weight_mask``, so autograd gives pruned connections a zero
@@ -16,7 +16,16 @@ import minprune.functional as F
 from minprune.nn.module import Module, Parameter
 from minprune.random import generator
 
-__all__ = ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "Sequential"]
+__all__ = [
+    "Linear",
+    "Conv2d",
+    "MaxPool2d",
+    "LocalResponseNorm",
+    "ReLU",
+    "Dropout",
+    "Flatten",
+    "Sequential",
+]
 
 
 def xavier_uniform(shape, fan_in: int) -> np.ndarray:
@@ -83,7 +92,12 @@ class Linear(_MaskedLayer):
 
 
 class Conv2d(_MaskedLayer):
-    """2-D convolution with weight (out_channels, in_channels, kernel_size, kernel_size)."""
+    """2-D convolution with weight (out_channels, in_channels / groups, kernel_size, kernel_size).
+
+    ``groups`` > 1 splits the channels and filters into that many blocks, each filter seeing only
+    its block's channels (Caffe's ``group``; AlexNet's conv2, conv4, conv5 use 2). The mask has
+    the weight's shape, so a grouped layer prunes like any other.
+    """
 
     def __init__(
         self,
@@ -93,21 +107,31 @@ class Conv2d(_MaskedLayer):
         stride: int = 1,
         padding: int = 0,
         bias: bool = True,
+        *,
+        groups: int = 1,
     ):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        if not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be an int >= 1, got {groups!r}")
+        for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if channels % groups:
+                raise ValueError(f"Conv2d: {name}={channels} is not divisible by groups={groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
-        self._init_weight(shape, fan_in=in_channels * kernel_size * kernel_size, bias=bias)
+        shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
+        fan_in = in_channels // groups * kernel_size * kernel_size  # what one output sees
+        self._init_weight(shape, fan_in=fan_in, bias=bias)
 
     def forward(self, x):
         with self._named_errors():
-            return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
+            return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding,
+                            self.groups)
 
     def extra_repr(self) -> str:
+        grouped = f", groups={self.groups}" if self.groups != 1 else ""
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}"
+            f"stride={self.stride}, padding={self.padding}{grouped}"
         )
 
 
@@ -122,6 +146,22 @@ class MaxPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (Caffe's LRN, AlexNet's norm1 and norm2):
+    ``x / (k + alpha / size * sum of x**2 over size neighbouring channels) ** beta``; see
+    `minprune.functional.local_response_norm`. No parameters; the arguments are PyTorch's."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class ReLU(Module):

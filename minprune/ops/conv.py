@@ -1,10 +1,19 @@
-"""2-D convolution (im2col + one matrix multiply) and max-pooling, forward beside backward.
+"""2-D convolution (im2col + one matrix multiply per group) and max-pooling, forward beside
+backward.
 
-Shapes follow PyTorch: input (N, C, H, W), weight (O, C, KH, KW), output (N, O, OH, OW). The
-index-heavy loops (im2col, col2im, pooling) are Numba kernels in ``minprune.kernels``; the
-multiplies are BLAS through ``@``.
+Shapes follow PyTorch and Caffe: input (N, C, H, W), weight (O, C / groups, KH, KW), output
+(N, O, OH, OW). The index-heavy loops (im2col, col2im, pooling) are Numba kernels in
+``minprune.kernels``; the multiplies are BLAS through ``@``.
+
+Grouped convolution (Caffe's ``group``; AlexNet's conv2, conv4 and conv5 use 2 groups, the two
+halves that ran on two GPUs in Krizhevsky et al. 2012): the input channels and the filters are
+split into ``groups`` equal blocks, and the filters of block g see only the channels of block g.
+It is an ungrouped convolution whose (O, C * KH * KW) weight matrix is block-diagonal, so the op
+builds the one patch matrix of the whole input as usual and multiplies each group's columns of it
+by that group's filters: one GEMM per group, the zero blocks never stored or multiplied.
 """
 
+from minprune.backend import array_module
 from minprune.kernels import im2col as im2col_kernels
 from minprune.kernels import pool as pool_kernels
 from minprune.tensor import Function
@@ -12,29 +21,60 @@ from minprune.tensor import Function
 __all__ = ["Conv2d", "MaxPool2d"]
 
 
+def _group_blocks(groups, out_channels, taps):
+    """Per group, (its filters: rows of the weight matrix, its taps: columns of the patch matrix).
+
+    The weight matrix is (O, taps) with taps = C / groups * KH * KW; the patch matrix has
+    ``groups * taps`` columns, channel-major, so group g's input channels are one contiguous block.
+    """
+    filters = out_channels // groups
+    return [(slice(g * filters, (g + 1) * filters), slice(g * taps, (g + 1) * taps))
+            for g in range(groups)]
+
+
 class Conv2d(Function):
-    def forward(self, x, weight, bias=None, stride=1, padding=0):
+    def forward(self, x, weight, bias=None, stride=1, padding=0, groups=1):
         n_images, _, height, width = x.shape
         out_channels, _, kh, kw = weight.shape
         out_h = im2col_kernels.conv_output_size(height, kh, stride, padding)
         out_w = im2col_kernels.conv_output_size(width, kw, stride, padding)
-        self.x_shape, self.stride, self.padding = x.shape, stride, padding
+        self.x_shape, self.stride, self.padding, self.groups = x.shape, stride, padding, groups
         self.weight = weight
-        self.cols = im2col_kernels.im2col(x, kh, kw, stride, padding)
-        rows = self.cols @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
+        self.cols = im2col_kernels.im2col(x, kh, kw, stride, padding)  # (N*OH*OW, C*KH*KW)
+        weights = weight.reshape(out_channels, -1)  # (O, C/groups * KH * KW)
+        if groups == 1:
+            rows = self.cols @ weights.T  # (N*OH*OW, O)
+        else:
+            rows = array_module(x).empty((self.cols.shape[0], out_channels), dtype=x.dtype)
+            for filters, taps in _group_blocks(groups, out_channels, weights.shape[1]):
+                rows[:, filters] = self.cols[:, taps] @ weights[filters].T
         return im2col_kernels.rows_to_nchw(rows, bias, (n_images, out_channels, out_h, out_w))
 
     def backward(self, grad):
         out_channels, _, kh, kw = self.weight.shape
+        weights = self.weight.reshape(out_channels, -1)
+        blocks = _group_blocks(self.groups, out_channels, weights.shape[1])
+        xp = array_module(grad)
         grad_rows = im2col_kernels.nchw_to_rows(grad)  # (N*OH*OW, O)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
-            grad_cols = grad_rows @ self.weight.reshape(out_channels, -1)
+            if self.groups == 1:
+                grad_cols = grad_rows @ weights
+            else:
+                grad_cols = xp.empty(self.cols.shape, dtype=grad.dtype)
+                for filters, taps in blocks:
+                    grad_cols[:, taps] = grad_rows[:, filters] @ weights[filters]
             grad_x = im2col_kernels.col2im(
                 grad_cols, self.x_shape, kh, kw, self.stride, self.padding
             )
         if self.needs_input_grad[1]:
-            grad_weight = (grad_rows.T @ self.cols).reshape(self.weight.shape)
+            if self.groups == 1:
+                grad_weights = grad_rows.T @ self.cols
+            else:
+                grad_weights = xp.empty(weights.shape, dtype=grad.dtype)
+                for filters, taps in blocks:
+                    grad_weights[filters] = grad_rows[:, filters].T @ self.cols[:, taps]
+            grad_weight = grad_weights.reshape(self.weight.shape)
         if len(self.needs_input_grad) == 2:
             return grad_x, grad_weight
         if self.needs_input_grad[2]:

@@ -80,12 +80,12 @@ def _measure(model, dataset, batch_size: int) -> dict:
 
 
 def _dense_flop(layer, out_shape) -> int:
-    """2 x multiply-adds of the dense layer for one image."""
+    """2 x multiply-adds of the dense layer for one image: each weight of a conv layer is used
+    once per output position (a grouped conv's filters see only their group's channels)."""
     if isinstance(layer, Linear):
         return 2 * layer.in_features * layer.out_features
     out_h, out_w = out_shape[1], out_shape[2]
-    k = layer.kernel_size
-    return 2 * out_h * out_w * k * k * layer.in_channels * layer.out_channels
+    return 2 * out_h * out_w * layer.weight.size
 
 
 def layer_table(model, dataset, batch_size: int = 1000) -> list[dict]:

@@ -36,7 +36,7 @@ __all__ = [
 
 BACKENDS = ("cpu", "cuda")
 _FLOAT32 = np.dtype(np.float32)
-_SUPPORTED = "Linear, Conv2d, ReLU, MaxPool2d, Flatten, Dropout"
+_SUPPORTED = "Linear, Conv2d (groups=1), ReLU, MaxPool2d, Flatten, Dropout"
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,11 @@ def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
         csr, bias = _masked_csr(layer)
         return _Op(name, "linear", shape, (layer.out_features,), csr, bias, layer)
     if kind is Conv2d:
+        if layer.groups != 1:
+            raise ValueError(
+                f"layer '{name}': the sparse engine cannot run a grouped Conv2d "
+                f"(groups={layer.groups}); it runs Conv2d with groups=1"
+            )
         if len(shape) != 3 or shape[0] != layer.in_channels:
             raise ValueError(
                 f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "

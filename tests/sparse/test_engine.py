@@ -28,7 +28,16 @@ from minprune.checkpoint import save_checkpoint
 from minprune.cli_bench import add_bench_parser
 from minprune.kernels import fc_chain_cpu
 from minprune.kernels.cuda_support import cuda_available
-from minprune.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from minprune.nn import (
+    Conv2d,
+    Flatten,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    Module,
+    ReLU,
+    Sequential,
+)
 from minprune.prune import keep_ratio_prune, layers_by_weight_name, set_mask
 from minprune.sparse import engine, fused_chain
 from minprune.sparse.csr import CSRMatrix
@@ -240,6 +249,29 @@ def test_unsupported_layer_is_named():
     model = Sequential(OrderedDict(flatten=Flatten(), fc=Linear(784, 10), squash=Tanh()))
     with pytest.raises(ValueError, match=r"layer 'squash': the sparse engine cannot run a Tanh"):
         engine.compile_model(model)
+
+
+def test_compile_refuses_grouped_convs_and_lrn_rather_than_compute_something_else():
+    grouped = Sequential(OrderedDict(conv=Conv2d(2, 4, kernel_size=3, groups=2)))
+    with pytest.raises(ValueError, match=r"layer 'conv': the sparse engine cannot run a grouped "
+                                         r"Conv2d \(groups=2\); it runs Conv2d with groups=1"):
+        engine.compile_model(grouped, input_shape=(2, 8, 8))
+    normalised = Sequential(OrderedDict(conv=Conv2d(1, 4, 3), norm=LocalResponseNorm(5)))
+    with pytest.raises(ValueError, match=r"layer 'norm': the sparse engine cannot run a "
+                                         r"LocalResponseNorm; it runs Linear, Conv2d \(groups=1"):
+        engine.compile_model(normalised)
+    minprune_random.manual_seed(0)
+    with pytest.raises(ValueError, match="layer 'norm1': the sparse engine cannot run"):
+        engine.compile_model(models.alexnet(num_classes=10), input_shape=(3, 227, 227))
+
+
+def test_dense_numpy_forward_runs_grouped_convs():
+    minprune_random.manual_seed(6)
+    model = Sequential(OrderedDict(conv=Conv2d(4, 6, kernel_size=3, padding=1, groups=2),
+                                   relu=ReLU(), flatten=Flatten(), fc=Linear(6 * 5 * 5, 3)))
+    keep_ratio_prune(model, {"*": 0.5})
+    images = np.random.default_rng(1).standard_normal((2, 4, 5, 5)).astype(np.float32)
+    _assert_matches(dense_numpy_forward(model)(images), dense_logits(model, images))
 
 
 def test_compile_checks_model_shapes_and_backend():

@@ -2,13 +2,17 @@
 
 import os
 import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minprune import random as minprune_random
 from minprune.files import CHECKSUM_MEMBER, write_npz
+from minprune.nn import Conv2d, Sequential
+from minprune.prune import keep_ratio_prune
 from minprune.sparse import export
 from minprune.sparse.export import SparseFileError, load_sparse, save_sparse
 
@@ -74,6 +78,18 @@ def test_conv_weights_and_other_arrays(tmp_path):
         names = set(archive.namelist())
     assert "conv1.weight::steps.npy" in names and "conv1.weight.npy" not in names
     assert "conv1.weight_mask.npy" not in names and "fc.weight.npy" in names
+
+
+def test_a_grouped_convs_weights_round_trip(tmp_path):
+    """A grouped conv's weight (O, C / groups, K, K) is stored as its (O, C / groups * K * K)
+    matrix, like any conv weight, and comes back in its own shape."""
+    minprune_random.manual_seed(4)
+    model = Sequential(OrderedDict(conv2=Conv2d(8, 6, kernel_size=5, padding=2, groups=2)))
+    keep_ratio_prune(model, {"*": 0.38})
+    state = model.state_dict()
+    assert state["conv2.weight"].shape == (6, 4, 5, 5)
+    save_sparse(tmp_path / "grouped.npz", state)
+    _assert_same_state(load_sparse(tmp_path / "grouped.npz"), state)
 
 
 @settings(
