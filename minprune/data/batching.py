@@ -8,6 +8,9 @@ at call time (not lazily at the first batch), so a training loop that checkpoint
     epoch = batches(train, 100, rng=rng)
     for images, labels in itertools.islice(epoch, batches_already_done, None):
         ...
+
+An `ImageFolder` is batched the same way: `batches` draws the order, then hands it to the folder,
+which draws its crops and flips from the same `rng` and decodes the batches in the background.
 """
 
 import operator
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from minprune.data.dataset import Dataset
+from minprune.data.image_folder import ImageFolder
 
 __all__ = ["batch_count", "batches"]
 
@@ -29,7 +33,7 @@ def batch_count(num_samples: int, batch_size: int, drop_last: bool = False) -> i
 
 
 def batches(
-    data: Dataset | tuple[np.ndarray, np.ndarray],
+    data: Dataset | ImageFolder | tuple[np.ndarray, np.ndarray],
     batch_size: int,
     *,
     shuffle: bool = True,
@@ -46,11 +50,16 @@ def batches(
     Every batch holds `batch_size` samples except perhaps the last, which is smaller unless
     `drop_last=True` drops it. Batches are fresh copies (the caller may modify them) with the
     dtypes of `data`.
+
+    An `ImageFolder` yields float32 images decoded from its files, as the folder's docstring
+    says; when it is a training folder, `rng` is required even with `shuffle=False`, for its
+    random crops and flips, which are drawn right after the permutation.
     """
-    if not isinstance(data, Dataset):
+    if not isinstance(data, Dataset | ImageFolder):
         if not isinstance(data, tuple) or len(data) != 2:
             raise TypeError(
-                f"data must be a Dataset or an (images, labels) tuple, got {type(data).__name__}"
+                "data must be a Dataset or an (images, labels) tuple, or an ImageFolder, "
+                f"got {type(data).__name__}"
             )
         data = Dataset(*data)
     batch_size = _checked_batch_size(batch_size)
@@ -68,6 +77,8 @@ def batches(
     else:
         order = np.arange(len(data))
     stop = batch_count(len(data), batch_size, drop_last) * batch_size
+    if isinstance(data, ImageFolder):
+        return data.decoded_batches(order[:stop], batch_size, rng)
     return _yield_batches(data, order[:stop], batch_size)
 
 
