@@ -5,6 +5,7 @@
 Kernels (raw arrays), the CSR container and a few leaves (the array seam, the random generator,
 the paper's numbers, settings) import nothing above them, so any step may use them. Nothing
 imports the package's own ``__init__``, and no module loads names lazily (module ``__getattr__``).
+Only the optional bridge ``minprune.interop`` imports torch, and no module imports the bridge.
 A new module must be placed in `LAYERS` below, so that its place in the flow is a decision.
 """
 
@@ -50,6 +51,7 @@ LAYERS = [
     ("minprune.cli", 8),
     ("minprune.cli_bench", 8),
     ("minprune.__main__", 8),
+    ("minprune.interop", 8),  # optional bridges (torch): imported by no module, see below
     ("minprune", 9),  # the package's __init__: the public API, imported by no module inside
 ]
 LEAVES_IMPORT_ONLY = {  # leaf modules: what else they may import, beyond the standard library
@@ -113,6 +115,22 @@ def test_kernels_and_the_csr_container_are_leaves(name):
         if top in sys.stdlib_module_names:
             continue
         assert imported.startswith(allowed), f"{name}:{line} imports {imported}"
+
+
+BRIDGE = "minprune.interop"  # optional: needs `pip install "minprune[torch]"`
+
+
+def _in_bridge(name: str) -> bool:
+    return name == BRIDGE or name.startswith(BRIDGE + ".")
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MODULES) if not _in_bridge(n)])
+def test_only_the_bridge_imports_torch_and_nothing_imports_the_bridge(name):
+    for imported, line in _imports(MODULES[name]):
+        assert not (imported.split(".")[0].startswith("torch") or _in_bridge(imported)), (
+            f"{name}:{line} imports {imported}; only {BRIDGE} may import torch, and no module "
+            f"imports {BRIDGE}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
