@@ -32,6 +32,7 @@ from minprune.data.dataset import DatasetError, subset
 from minprune.data.mnist_loader import mnist
 from minprune.paper import RETRAIN_LR_FACTOR
 from minprune.phase import Phase
+from minprune.recipes import MNIST_MODELS
 from minprune.train import TrainingDiverged, evaluate, fit
 
 __all__ = ["main", "build_parser", "machine_description", "version"]
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minprune {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a LeNet on MNIST from scratch")
-    train.add_argument("--model", choices=sorted(models.MODELS), required=True)
+    train.add_argument("--model", choices=MNIST_MODELS, required=True)
     train.add_argument("--epochs", type=int, required=True)
     train.add_argument("--out", type=Path, required=True, help="output folder")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout ratio (0: none)")
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=run_train)
 
     prune = commands.add_parser("prune", help="prune a trained model, retraining after each round")
-    prune.add_argument("--model", choices=sorted(models.MODELS), required=True)
+    prune.add_argument("--model", choices=MNIST_MODELS, required=True)
     prune.add_argument("--checkpoint", type=Path, required=True, help="a trained checkpoint")
     prune.add_argument("--out", type=Path, required=True)
     how = prune.add_mutually_exclusive_group(required=True)
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.set_defaults(run=run_prune)
 
     sensitivity = commands.add_parser("sensitivity", help="prune each layer alone, no retraining")
-    sensitivity.add_argument("--model", choices=sorted(models.MODELS), required=True)
+    sensitivity.add_argument("--model", choices=MNIST_MODELS, required=True)
     sensitivity.add_argument("--checkpoint", type=Path, required=True)
     sensitivity.add_argument("--out", type=Path, required=True)
     sensitivity.add_argument("--keep-ratios", default="1,0.5,0.3,0.2,0.1,0.05,0.03,0.02,0.01")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity.set_defaults(run=run_sensitivity)
 
     reproduce = commands.add_parser("reproduce", help="the paper's LeNet results, end to end")
-    reproduce.add_argument("model", choices=sorted(models.MODELS))
+    reproduce.add_argument("model", choices=MNIST_MODELS)
     reproduce.add_argument("--results", type=Path, default=Path("results"))
     reproduce.add_argument("--work", type=Path, default=None,
                            help="where checkpoints go (default runs/reproduce-MODEL)")

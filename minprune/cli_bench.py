@@ -24,7 +24,7 @@ from minprune.benchmarking import (
     dense_numpy_forward,
     seconds_per_call,
 )
-from minprune.models import MODELS
+from minprune.recipes import MNIST_MODELS
 from minprune.sparse.engine import compile_model
 
 __all__ = ["add_bench_parser", "run_bench"]
@@ -34,7 +34,7 @@ def add_bench_parser(commands) -> None:
     bench = commands.add_parser(
         "bench", help="time the sparse inference engine against the dense model"
     )
-    bench.add_argument("--model", choices=sorted(MODELS), default="lenet-300-100")
+    bench.add_argument("--model", choices=MNIST_MODELS, default="lenet-300-100")
     bench.add_argument("--checkpoint", type=Path, default=None,
                        help="a minprune checkpoint (default: random weights at the paper's "
                             "densities)")

@@ -43,7 +43,7 @@ from minprune.prune.freezing import check_freeze
 from minprune.prune.masks import layers_by_weight_name
 from minprune.prune.retraining import geometric_keep_ratios
 
-__all__ = ["Recipe", "RECIPES", "keep_ratio_plan", "DATASETS"]
+__all__ = ["MNIST_MODELS", "Recipe", "RECIPES", "keep_ratio_plan", "DATASETS"]
 
 # What a recipe trains on: MNIST (`minprune.data.mnist`) or ILSVRC-2012 (no loader yet).
 DATASETS = ("mnist", "imagenet")
@@ -217,3 +217,8 @@ RECIPES = {
         dataset="imagenet",
     ),
 }
+
+
+# The networks trained and pruned on MNIST (the commands' --model choices); AlexNet and VGG-16
+# read image folders.
+MNIST_MODELS = tuple(sorted(name for name, recipe in RECIPES.items() if recipe.dataset == "mnist"))

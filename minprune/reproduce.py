@@ -42,10 +42,10 @@ from minprune.prune.figures import (
 )
 from minprune.prune.formatting import format_summary, format_table
 from minprune.prune.masks import layer_density, layers_by_weight_name
-from minprune.prune.retraining import geometric_keep_ratios, iterative_prune, retrain
+from minprune.prune.retraining import iterative_prune, retrain
 from minprune.prune.sensitivity import sensitivity_analysis
 from minprune.prune.tables import layer_table, summary_row
-from minprune.recipes import RECIPES, Recipe
+from minprune.recipes import RECIPES, Recipe, keep_ratio_plan
 from minprune.settings import fast_mode
 from minprune.sparse.export import save_sparse
 from minprune.sparse.storage import storage_report
@@ -62,6 +62,7 @@ def fast_recipe(recipe: Recipe) -> Recipe:
         train=replace(recipe.train, epochs=2),
         retrain=replace(recipe.retrain, epochs=1),
         rounds=2,
+        freeze_schedule=recipe.freeze_schedule[:2],
         beyond_rounds=2,
         sensitivity_keep_ratios=(1.0, 0.3, 0.1),
         tradeoff_fractions=(0.5, 0.9),
@@ -146,7 +147,7 @@ def _paper_stage(run: _Run, baseline):
     recipe = run.recipe
     started = time.perf_counter()
     pruned = _copy(recipe, baseline)
-    schedule = geometric_keep_ratios(recipe.targets, recipe.rounds)
+    schedule = keep_ratio_plan(recipe, pruned)
     records = iterative_prune(
         pruned, run.train_set, run.test_set, [_keep_ratio_round(r) for r in schedule],
         recipe.retrain, state_dir=run.work / "paper", freeze=list(recipe.freeze_schedule) or None,

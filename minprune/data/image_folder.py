@@ -28,6 +28,7 @@ bilinear filter, which smooths when it shrinks where OpenCV's does not, so pixel
 there is no PCA colour augmentation (Krizhevsky et al., Section 4.1) and no ten-crop testing.
 """
 
+import hashlib
 import math
 import operator
 import os
@@ -116,6 +117,19 @@ class ImageFolder:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what this folder yields: each file's path (relative to the root), size,
+        modification time and label, and the transform settings. Resumed runs compare it
+        (`minprune.fingerprint`) instead of hashing every decoded image."""
+        digest = hashlib.sha256(repr((self.train, self.resize, self.crop,
+                                      tuple(self.mean.tolist()))).encode())
+        for path, label in self.samples:
+            status = Path(path).stat()
+            relative = Path(path).relative_to(self.root)
+            digest.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\0{label}\n"
+                          .encode())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return (

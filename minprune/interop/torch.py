@@ -38,7 +38,6 @@ first (README, "Moving to PyTorch").
 
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 
 import numpy as np
@@ -52,16 +51,12 @@ from minprune.random import get_rng_state, set_rng_state
 __all__ = ["to_torch", "from_torch"]
 
 
+SUPPORTED = ("Sequential", "Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten",
+             "LocalResponseNorm")
+
+
 def _supported() -> str:
-    names = ["Sequential", "Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten"]
-    if _local_response_norm() is not None:
-        names.append("LocalResponseNorm")
-    return ", ".join(names)
-
-
-def _local_response_norm():
-    """minprune's LocalResponseNorm class, or None in a minprune that has none."""
-    return getattr(mp_nn, "LocalResponseNorm", None)
+    return ", ".join(SUPPORTED)
 
 
 def _unsupported(direction: str, name: str, layer) -> ValueError:
@@ -106,7 +101,7 @@ def _to_torch(layer, name: str) -> torch_nn.Module:
     if kind is mp_nn.Conv2d:
         module = torch_nn.utils.skip_init(
             torch_nn.Conv2d, layer.in_channels, layer.out_channels, layer.kernel_size,
-            stride=layer.stride, padding=layer.padding, groups=getattr(layer, "groups", 1),
+            stride=layer.stride, padding=layer.padding, groups=layer.groups,
             bias=layer.bias is not None,
         )
         return _copy_weights_to_torch(layer, module)
@@ -118,8 +113,7 @@ def _to_torch(layer, name: str) -> torch_nn.Module:
         return torch_nn.Dropout(layer.p)
     if kind is mp_nn.Flatten:
         return torch_nn.Flatten()
-    local_response_norm = _local_response_norm()
-    if local_response_norm is not None and kind is local_response_norm:
+    if kind is mp_nn.LocalResponseNorm:
         return torch_nn.LocalResponseNorm(layer.size, alpha=layer.alpha, beta=layer.beta,
                                           k=layer.k)
     raise _unsupported("to_torch", name, layer)
@@ -191,9 +185,8 @@ def _from_torch(module: torch_nn.Module, name: str):
                 f"{module.end_dim}; minprune's Flatten is start_dim=1, end_dim=-1 only"
             )
         return mp_nn.Flatten()
-    local_response_norm = _local_response_norm()
-    if kind is torch_nn.LocalResponseNorm and local_response_norm is not None:
-        return local_response_norm(size=module.size, alpha=module.alpha, beta=module.beta,
+    if kind is torch_nn.LocalResponseNorm:
+        return mp_nn.LocalResponseNorm(size=module.size, alpha=module.alpha, beta=module.beta,
                                    k=module.k)
     raise _unsupported("from_torch", name, module)
 
@@ -214,14 +207,8 @@ def _conv2d_from_torch(module: torch_nn.Conv2d, name: str):
     if _one_value(name, "dilation", module.dilation) != 1 or module.padding_mode != "zeros":
         raise ValueError(f"from_torch: Conv2d {name!r} has dilation={module.dilation}, "
                          f"padding_mode={module.padding_mode!r}; minprune expects 1 and 'zeros'")
-    options = {}
-    if module.groups != 1:
-        if "groups" not in inspect.signature(mp_nn.Conv2d).parameters:
-            raise ValueError(f"from_torch: Conv2d {name!r} has groups={module.groups}; this "
-                             "minprune's Conv2d has no groups")
-        options["groups"] = module.groups
     layer = mp_nn.Conv2d(module.in_channels, module.out_channels, kernel_size, stride=stride,
-                         padding=padding, bias=module.bias is not None, **options)
+                         padding=padding, bias=module.bias is not None, groups=module.groups)
     return _copy_weights_from_torch(module, layer, name)
 
 
