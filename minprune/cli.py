@@ -32,7 +32,7 @@ from minprune.data.dataset import DatasetError, subset
 from minprune.data.mnist_loader import mnist
 from minprune.paper import RETRAIN_LR_FACTOR
 from minprune.phase import Phase
-from minprune.recipes import MNIST_MODELS
+from minprune.recipes import MNIST_MODELS, RECIPES
 from minprune.train import TrainingDiverged, evaluate, fit
 
 __all__ = ["main", "build_parser", "machine_description", "version"]
@@ -126,8 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity.add_argument("--data", default=None)
     sensitivity.set_defaults(run=run_sensitivity)
 
-    reproduce = commands.add_parser("reproduce", help="the paper's LeNet results, end to end")
-    reproduce.add_argument("model", choices=MNIST_MODELS)
+    reproduce = commands.add_parser("reproduce", help="the paper's results, end to end")
+    reproduce.add_argument("model", choices=sorted(RECIPES))
+    reproduce.add_argument("--data", type=Path, default=None,
+                           help="MNIST's folder (default $MINPRUNE_DATA); for alexnet and vgg16 "
+                                "an image folder with train/ and val/ class folders")
+    reproduce.add_argument("--checkpoint", type=Path, default=None,
+                           help="a trained dense model to start from instead of training one")
     reproduce.add_argument("--results", type=Path, default=Path("results"))
     reproduce.add_argument("--work", type=Path, default=None,
                            help="where checkpoints go (default runs/reproduce-MODEL)")

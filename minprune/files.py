@@ -19,6 +19,7 @@ import math
 import os
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -42,10 +43,11 @@ _NPY_HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
 }
-# What a damaged zip can raise from inside zipfile / numpy's header parser.
+# What a damaged zip can raise from inside zipfile and NumPy's .npy header parser (which
+# tokenizes the header as Python: TokenError, SyntaxError); found by the fuzzing tests.
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
                    KeyError, IndexError, NotImplementedError, struct.error, OverflowError,
-                   zlib.error, RuntimeError, SyntaxError)
+                   zlib.error, RuntimeError, SyntaxError, tokenize.TokenError)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

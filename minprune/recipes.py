@@ -83,6 +83,10 @@ class Recipe:
     paper: dict = field(default_factory=dict)
     seed: int = 0
     dataset: str = "mnist"
+    # Image folders: the square crop the network takes (227 for AlexNet, 224 for VGG-16) and how
+    # many images the sensitivity stage measures each level on.
+    image_size: int | None = None
+    sensitivity_images: int = 5000
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -195,6 +199,10 @@ RECIPES = {
         paper_summary=PAPER_SUMMARY["alexnet"],
         paper=PAPER_COMPARISON["alexnet"],
         dataset="imagenet",
+        image_size=227,
+        beyond_rounds=0,  # Table 4's point is the run; going further costs days of GPU time
+        sensitivity_keep_ratios=(1.0, 0.5, 0.3, 0.2, 0.1, 0.05),
+        sensitivity_images=2000,
     ),
     "vgg16": Recipe(
         model="vgg16",
@@ -215,6 +223,10 @@ RECIPES = {
         paper_summary=PAPER_SUMMARY["vgg16"],
         paper=PAPER_COMPARISON["vgg16"],
         dataset="imagenet",
+        image_size=224,
+        beyond_rounds=0,
+        sensitivity_keep_ratios=(1.0, 0.5, 0.3, 0.2, 0.1, 0.05),
+        sensitivity_images=2000,
     ),
 }
 

@@ -26,8 +26,9 @@ import numpy as np
 
 import minprune.models as models
 import minprune.random as minprune_random
-from minprune.checkpoint import atomic_write_json, load_json, save_json
+from minprune.checkpoint import atomic_write_json, load_checkpoint, load_json, save_json
 from minprune.data.dataset import Dataset, subset
+from minprune.data.image_folder import ImageFolder
 from minprune.data.mnist_loader import mnist
 from minprune.faults import kill_point
 from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
@@ -56,7 +57,18 @@ __all__ = ["reproduce", "fast_recipe", "train_baseline"]
 
 def fast_recipe(recipe: Recipe) -> Recipe:
     """A minutes-long version of ``recipe`` for tests and notebooks (``--fast``): few epochs and
-    rounds. Its numbers show the pipeline works, not the paper's results."""
+    rounds (for AlexNet and VGG-16 on a small image folder: batches of 2, one epoch per phase,
+    one FC round and one conv round). Its numbers show the pipeline works, not the paper's."""
+    if recipe.dataset == "imagenet":
+        return replace(
+            recipe,
+            train=replace(recipe.train, epochs=1, batch_size=2),
+            retrain=replace(recipe.retrain, epochs=1, batch_size=2),
+            rounds=2,
+            freeze_schedule=recipe.freeze_schedule[:2],
+            sensitivity_keep_ratios=(1.0, 0.3),
+            sensitivity_images=4,
+        )
     return replace(
         recipe,
         train=replace(recipe.train, epochs=2),
@@ -81,6 +93,7 @@ class _Run:
     out: Path
     progress: bool
     log: object
+    start: Path | None = None
     seconds: dict = field(default_factory=dict)
 
     def timed(self, stage: str, started: float) -> None:
@@ -92,6 +105,23 @@ def _fresh_model(recipe: Recipe):
     return models.build(recipe.model, dropout=recipe.dropout)
 
 
+def _data(recipe: Recipe, data_dir, fast: bool):
+    """The training and test sets: MNIST (``data_dir`` or $MINPRUNE_DATA; a 6,000 / 2,000 subset
+    in fast mode), or an ImageNet-style folder ``data_dir`` with ``train/`` and ``val/`` class
+    folders (`minprune.data.ImageFolder`, the recipe's crop size)."""
+    if recipe.dataset == "mnist":
+        train_set, test_set = mnist(data_dir)
+        if fast:
+            train_set, test_set = subset(train_set, 6000), subset(test_set, 2000)
+        return train_set, test_set
+    if data_dir is None:
+        raise ValueError(f"reproduce {recipe.model}: give --data DIR, a folder with train/ and "
+                         "val/ holding one folder of images per class (ImageNet's layout)")
+    root = Path(data_dir)
+    return (ImageFolder(root / "train", train=True, crop=recipe.image_size),
+            ImageFolder(root / "val", train=False, crop=recipe.image_size))
+
+
 def _copy(recipe: Recipe, model):
     clone = _fresh_model(recipe)
     clone.load_state_dict(model.state_dict())
@@ -99,10 +129,19 @@ def _copy(recipe: Recipe, model):
 
 
 def train_baseline(recipe: Recipe, train_set, test_set, work: Path, *, l1: float = 0.0,
-                   progress=False, log=print):
-    """Train (or resume, or reuse) the dense baseline; return (model, error, seconds)."""
-    phase = recipe.train if not l1 else replace(recipe.train, weight_decay=0.0, l1=l1)
+                   start=None, progress=False, log=print):
+    """Train (or resume, or reuse) the dense baseline; return (model, error, seconds). With
+    ``start`` (a checkpoint of a trained dense model), load it instead of training."""
     model = _fresh_model(recipe)
+    if start is not None:
+        state, _, _ = load_checkpoint(start)
+        try:
+            model.load_state_dict(state)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{start} does not hold a {recipe.model}: {error}") from None
+        log(f"baseline {recipe.model}: loaded {start}, not trained")
+        return model, evaluate(model, test_set)["error"], 0.0
+    phase = recipe.train if not l1 else replace(recipe.train, weight_decay=0.0, l1=l1)
     history = fit_phase(model, train_set, test_set, phase, seed=recipe.seed,
                         checkpoint=work / "checkpoint.npz", progress=progress, log=log)
     error = evaluate(model, test_set)["error"]
@@ -123,8 +162,8 @@ def _keep_ratio_round(ratios: dict):
 def _baseline_stage(run: _Run):
     started = time.perf_counter()
     baseline, error, train_seconds = train_baseline(
-        run.recipe, run.train_set, run.test_set, run.work / "baseline", progress=run.progress,
-        log=run.log)
+        run.recipe, run.train_set, run.test_set, run.work / "baseline", start=run.start,
+        progress=run.progress, log=run.log)
     run.timed("baseline", started)
     run.log(f"baseline {run.recipe.model}: test error {error:.2%}")
     return baseline, error, train_seconds
@@ -133,7 +172,8 @@ def _baseline_stage(run: _Run):
 # ---- 2. sensitivity of each layer, no retraining --------------------------------------------
 def _sensitivity_stage(run: _Run, baseline) -> list[dict]:
     started = time.perf_counter()
-    sensitivity_set = Dataset(run.test_set.images[:5000], run.test_set.labels[:5000])
+    sensitivity_set = subset(run.test_set, min(run.recipe.sensitivity_images,
+                                               len(run.test_set)))
     rows = sensitivity_analysis(baseline, sensitivity_set,
                                 keep_ratios=list(run.recipe.sensitivity_keep_ratios))
     plot_sensitivity(rows, run.out / "sensitivity.png",
@@ -308,11 +348,14 @@ def _tradeoff_stage(run: _Run, baseline, records) -> dict:
 
 
 def reproduce(name: str, *, results_dir="results", work_dir=None, fast=None, tradeoff=None,
-              progress=False, log=print, command=None) -> dict:
-    """Run every stage for ``name`` (``lenet-300-100`` or ``lenet5``); return the summary.
+              data_dir=None, checkpoint=None, progress=False, log=print, command=None) -> dict:
+    """Run every stage for ``name`` (a key of `minprune.recipes.RECIPES`); return the summary.
 
     ``fast`` (default: `minprune.settings.fast_mode`, from ``MINPRUNE_FAST``) runs
-    :func:`fast_recipe` on a data subset; ``tradeoff`` (default: the recipe's) runs Fig. 5."""
+    :func:`fast_recipe` on a data subset; ``tradeoff`` (default: the recipe's) runs Fig. 5.
+    ``data_dir``: MNIST's folder (default $MINPRUNE_DATA), or for AlexNet and VGG-16 the image
+    folder with ``train/`` and ``val/``. ``checkpoint``: a trained dense model to start from
+    instead of training the baseline."""
     if name not in RECIPES:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(RECIPES)}")
     started = time.perf_counter()
@@ -321,10 +364,9 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=None, tra
     work = Path(work_dir or f"runs/reproduce-{name}{'-fast' if fast else ''}")
     out = Path(results_dir) / (f"{name}-fast" if fast else name)
     out.mkdir(parents=True, exist_ok=True)
-    train_set, test_set = mnist()
-    if fast:
-        train_set, test_set = subset(train_set, 6000), subset(test_set, 2000)
-    run = _Run(recipe, train_set, test_set, work, out, progress, log)
+    train_set, test_set = _data(recipe, data_dir, fast)
+    run = _Run(recipe, train_set, test_set, work, out, progress, log,
+               start=Path(checkpoint) if checkpoint is not None else None)
 
     baseline, baseline_error, train_seconds = _baseline_stage(run)
     kill_point("stage")
@@ -382,7 +424,7 @@ def main_command(args) -> int:
     """Entry for ``minprune reproduce`` (see ``minprune.cli``); ``--fast`` forces the fast mode,
     otherwise ``MINPRUNE_FAST`` decides."""
     reproduce(args.model, results_dir=args.results, work_dir=args.work,
-              fast=True if args.fast else None,
+              fast=True if args.fast else None, data_dir=args.data, checkpoint=args.checkpoint,
               tradeoff=False if args.no_tradeoff else None, progress=not args.no_progress,
               command="minprune " + shlex.join(args.argv))
     return 0

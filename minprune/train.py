@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 import minprune.functional as F
 import minprune.random as minprune_random
 from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.data.batching import batch_count, batches
+from minprune.data.batching import batch_count, batches, evaluation_batch_size
 from minprune.faults import kill_point
 from minprune.fingerprint import check_same_run, dataset_digest, state_digest
 from minprune.phase import Phase
@@ -38,8 +38,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def evaluate(model, dataset, batch_size: int = 1000) -> dict:
-    """Mean loss, accuracy and error (fractions) of ``model`` on ``dataset``, in eval mode."""
+def evaluate(model, dataset, batch_size: int | None = None) -> dict:
+    """Mean loss, accuracy and error (fractions) of ``model`` on ``dataset``, in eval mode,
+    ``batch_size`` images at a time (default: `evaluation_batch_size`, 1,000 for MNIST)."""
+    batch_size = batch_size or evaluation_batch_size(dataset)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0

@@ -21,7 +21,15 @@ import numpy as np
 from minprune.data.dataset import Dataset
 from minprune.data.image_folder import ImageFolder
 
-__all__ = ["batch_count", "batches"]
+__all__ = ["batch_count", "batches", "evaluation_batch_size"]
+
+EVALUATION_BATCH_SIZE = 1000
+
+
+def evaluation_batch_size(dataset) -> int:
+    """How many images evaluation pushes through at once: the dataset's own
+    ``evaluation_batch_size`` (an image folder's), else 1,000."""
+    return getattr(dataset, "evaluation_batch_size", EVALUATION_BATCH_SIZE)
 
 
 def batch_count(num_samples: int, batch_size: int, drop_last: bool = False) -> int:

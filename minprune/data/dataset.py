@@ -66,6 +66,8 @@ def subset(dataset: Dataset, n: int, rng: np.random.Generator | None = None) -> 
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise TypeError(f"subset size n must be an integer, got {n!r}")
+    if rng is None and hasattr(dataset, "first"):  # an image folder: its first n files
+        return dataset.first(int(n))
     if not 0 <= n <= len(dataset):
         raise ValueError(f"subset size n must be in 0..{len(dataset)} (the dataset size), got {n}")
     if rng is None:

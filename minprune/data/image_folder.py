@@ -28,6 +28,7 @@ bilinear filter, which smooths when it shrinks where OpenCV's does not, so pixel
 there is no PCA colour augmentation (Krizhevsky et al., Section 4.1) and no ten-crop testing.
 """
 
+import copy
 import hashlib
 import math
 import operator
@@ -90,6 +91,7 @@ class ImageFolder:
         crop: int = 227,
         mean: Sequence[float] = IMAGENET_MEAN_RGB,
         prefetch: int = 2,
+        evaluation_batch_size: int = 32,
     ) -> None:
         self._image_module = _pillow()  # fail here, not later in a worker thread
         if not isinstance(train, bool):
@@ -109,6 +111,10 @@ class ImageFolder:
                 f"got {prefetch!r}"
             )
         self.prefetch = prefetch
+        # What `evaluate` and the layer tables batch by: a 227 x 227 batch of 1,000 (MNIST's
+        # default) would take 4 GB of im2col columns in AlexNet's conv1.
+        self.evaluation_batch_size = _positive_int("evaluation_batch_size",
+                                                   evaluation_batch_size)
         self.root = Path(root).expanduser()
         self.classes, self.samples = _scan(self.root)
         self.class_to_idx = {name: label for label, name in enumerate(self.classes)}
@@ -117,6 +123,15 @@ class ImageFolder:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def first(self, n: int) -> "ImageFolder":
+        """The same folder limited to its first ``n`` images (`minprune.data.subset`)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(self):
+            raise ValueError(f"ImageFolder.first: n must be in 0..{len(self)}, got {n!r}")
+        head = copy.copy(self)
+        head.samples = self.samples[:n]
+        head.labels = self.labels[:n]
+        return head
 
     def fingerprint(self) -> str:
         """SHA-256 of what this folder yields: each file's path (relative to the root), size,

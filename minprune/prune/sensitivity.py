@@ -78,7 +78,7 @@ def sensitivity_analysis(
     keep_ratios=None,
     qualities=None,
     layers=None,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> list[dict]:
     """Prune each layer alone at each level, evaluate on ``dataset``, restore; return the rows.

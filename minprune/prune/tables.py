@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minprune.data.batching import batches
+from minprune.data.batching import batches, evaluation_batch_size
 from minprune.nn.layers import Conv2d, Linear, Sequential
 from minprune.prune.masks import layers_by_weight_name
 from minprune.tensor import Tensor, no_grad
@@ -88,7 +88,7 @@ def _dense_flop(layer, out_shape) -> int:
     return 2 * out_h * out_w * layer.weight.size
 
 
-def layer_table(model, dataset, batch_size: int = 1000) -> list[dict]:
+def layer_table(model, dataset, batch_size: int | None = None) -> list[dict]:
     """The paper's Table 2/3 for ``model`` measured on ``dataset``: one row per prunable layer
     plus a ``total`` row, each ``{layer, weights, flop, act, weights_kept, flop_kept,
     input_act}`` (fractions, not percent). ``input_act`` is the input density used for
@@ -100,7 +100,7 @@ def layer_table(model, dataset, batch_size: int = 1000) -> list[dict]:
         raise ValueError("layer_table: the dataset is empty; activations cannot be measured")
     layers = {name.rsplit(".", 1)[0] if "." in name else "": layer
               for name, layer in layers_by_weight_name(model).items()}
-    stats = _measure(model, dataset, batch_size)
+    stats = _measure(model, dataset, batch_size or evaluation_batch_size(dataset))
     missing = [name for name in layers if name not in stats]
     if missing:
         raise ValueError(f"layer_table: prunable layers {missing} are not reached by the walk")

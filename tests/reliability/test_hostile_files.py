@@ -5,7 +5,7 @@ negative shapes, wrong dtypes, object arrays, disagreeing lengths, index overflo
 weights, truncation and flipped bits. Then Hypothesis fuzzes each reader -- damaged bytes and
 hostile contents with valid checksums -- in a worker process with a memory cap, so a crash or a
 runaway allocation fails a case instead of the test run: a few dozen cases per reader in the fast
-suite, 1,000 per reader in the slow suite.
+suite, 1,000 per reader in the slow suite. The draws are derandomized, so a failure reproduces.
 """
 
 import gzip
@@ -276,7 +276,7 @@ def _fuzz(reader: str, original: bytes, strategy, examples: int):
     expected = isolated.read(reader, original)
     assert expected[0] == "ok", expected
     try:
-        @settings(max_examples=examples, deadline=None, database=None,
+        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(data=strategy)
         def case(data):
