@@ -75,7 +75,7 @@ class SGD:
             weight, grad = parameter.data, parameter.grad
             xp = array_module(weight)
             if parameter.mask is not None and weight.dtype == np.float32:
-                # The same update fused into one pass over memory (a Numba kernel).
+                # The same update fused into one pass over memory: a Numba kernel, CPU or CUDA.
                 fused_update = masked_sgd_momentum_update if xp is np else _masked_sgd_on_gpu()
                 fused_update(
                     weight, velocity, xp.ascontiguousarray(grad, dtype=np.float32),
@@ -104,7 +104,7 @@ class SGD:
     def state_dict(self) -> dict:
         """Host (NumPy) copies of the velocities, and the learning rate."""
         state = {
-            f"velocity.{i}": np.array(to_device(velocity, "cpu"))
+            f"velocity.{i}": to_device(velocity, "cpu").copy()
             for i, velocity in enumerate(self.velocities)
         }
         state["lr"] = np.float64(self.lr)
@@ -116,8 +116,8 @@ class SGD:
         velocities = list(self._velocities())
         for i, (_, velocity) in enumerate(velocities):
             key = f"velocity.{i}"
-            shape = getattr(state.get(key), "shape", None)
-            if shape is None or tuple(shape) != velocity.shape:
+            shape = None if key not in state else _shape(state[key])
+            if shape != velocity.shape:
                 raise ValueError(
                     f"SGD.load_state_dict: '{key}' missing or of shape {shape},"
                     f" expected {velocity.shape}"
@@ -126,6 +126,11 @@ class SGD:
             source = to_device(state[f"velocity.{i}"], device_of(velocity))
             array_module(velocity).copyto(velocity, source)
         self.lr = float(state["lr"])
+
+
+def _shape(value) -> tuple:
+    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
+    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
 
 
 def _masked_sgd_on_gpu():

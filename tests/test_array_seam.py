@@ -45,13 +45,6 @@ ALLOWED = {
         "model.to('cuda') moves them",
     ("nn/layers.py", "_MaskedLayer._init_weight", "zeros"):
         "a new layer's zero bias, born on the host with the weight (see ones)",
-    ("nn/module.py", "_shape", "shape"):
-        "reads the shape of a state entry given as a (nested) list; computes nothing",
-    ("nn/module.py", "Module.state_dict", "array"):
-        "state_dict returns host copies on purpose (checkpoints are NumPy files); applied to "
-        "to_device(..., 'cpu'), a NumPy array on either device",
-    ("optim.py", "SGD.state_dict", "array"):
-        "host copies of the velocities, as Module.state_dict",
 }
 
 

@@ -68,8 +68,8 @@ class Parameter(Tensor):
 
 
 def _shape(value) -> tuple:
-    """The shape of a state entry: an array's own (NumPy or CuPy), or NumPy's reading of a list."""
-    return tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
+    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
 
 
 class Module:
@@ -168,9 +168,9 @@ class Module:
         device: checkpoints and fingerprints read the same for a model on the GPU."""
         state = OrderedDict()
         for name, parameter in self.named_parameters():
-            state[name] = np.array(to_device(parameter.data, "cpu"))
+            state[name] = to_device(parameter.data, "cpu").copy()
         for name, buffer in self.named_buffers():
-            state[name] = np.array(to_device(buffer, "cpu"))
+            state[name] = to_device(buffer, "cpu").copy()
         return state
 
     def load_state_dict(self, state, strict: bool = True) -> None:
