@@ -1,12 +1,16 @@
 """Functional forms of the ops, as in ``torch.nn.functional``.
 
 These are the boundary where shapes and options are checked: each raises ``ValueError`` naming
-the argument, what it got and what it expected, before any kernel runs.
+the argument, what it got and what it expected, before any kernel runs. Labels and masks given as
+plain arrays follow the device of the tensor they go with (`minprune.backend.to_device`).
 """
+
+import math
 
 import numpy as np
 
 import minprune.random as minprune_random
+from minprune.backend import to_device
 from minprune.ops import activation, arithmetic, conv, normalization
 from minprune.ops import linear as linear_op
 from minprune.ops import sparse_linear as sparse_linear_op
@@ -59,7 +63,7 @@ def cross_entropy(logits, labels):
     logits = _tensor(logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, classes), got shape {logits.shape}")
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = to_device(labels.data if isinstance(labels, Tensor) else labels, logits.device)
     n, classes = logits.shape
     if labels.shape != (n,):
         raise ValueError(f"cross_entropy: labels must have shape ({n},), got {labels.shape}")
@@ -98,9 +102,10 @@ def linear(x, weight, bias=None):
 
 def sparse_linear(x, weight, bias, mask):
     """``x @ (weight * mask).T + bias`` computed on the kept connections only (mask != 0), for
-    x (N, in_features) and weight and mask (out_features, in_features)."""
+    x (N, in_features) and weight and mask (out_features, in_features). (On a GPU: the masked
+    dense product, `minprune.ops.sparse_linear`.)"""
     x, weight = _tensor(x), _tensor(weight)
-    mask = np.asarray(mask)
+    mask = to_device(mask, weight.device)
     if x.ndim != 2 or weight.shape != mask.shape or x.shape[1] != mask.shape[1]:
         raise ValueError(
             f"sparse_linear: expected input of shape (N, {mask.shape[1]}) and weight of the "
@@ -177,7 +182,7 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
 
 def _finite_number(name, value, minimum=None, above=None):
     is_number = isinstance(value, int | float | np.integer | np.floating)
-    if not is_number or isinstance(value, bool) or not np.isfinite(value):
+    if not is_number or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")

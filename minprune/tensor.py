@@ -5,6 +5,10 @@ run in float64). An op is a ``Function`` subclass with ``forward`` and ``backwar
 (see ``minprune/ops``); ``Function.apply`` runs the forward on raw arrays and, when gradients are
 wanted, records the inputs on the output so ``Tensor.backward`` can walk the graph.
 
+Data live on one device, ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy; `minprune.backend`): ``Tensor.to``
+moves a tensor, and an op's inputs must share a device (scalars and raw arrays, the constants,
+follow the tensors' device).
+
 The backward pass orders the graph with an explicit stack (no recursion, so deep graphs cannot hit
 Python's recursion limit), then visits nodes from the output back to the leaves, accumulating
 gradients. Leaves that require grad get ``.grad`` (summed across calls, as in PyTorch);
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 
-from minprune.backend import array_module, default_float
+from minprune.backend import array_module, check_device, default_float, device_of, to_device
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast"]
 
@@ -84,8 +88,12 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options) -> Tensor:
-        """Run the op on tensors (scalars and arrays are wrapped as constants)."""
-        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        """Run the op on tensors (scalars and arrays are wrapped as constants, on the tensors'
+        device). Tensors on two devices raise ValueError, as in PyTorch."""
+        device = _device_of_inputs(cls.__name__, inputs)
+        tensors = tuple(
+            x if isinstance(x, Tensor) else Tensor(to_device(x, device)) for x in inputs
+        )
         function = cls()
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         if requires_grad:
@@ -96,6 +104,20 @@ class Function:
         if requires_grad:
             result._function = function
         return result
+
+
+def _device_of_inputs(op_name: str, inputs) -> str:
+    """The device an op runs on: its tensors' (which must agree), else "cuda" if any constant
+    lives there, else "cpu"."""
+    devices = {device_of(x.data) for x in inputs if isinstance(x, Tensor)}
+    if len(devices) > 1:
+        raise ValueError(
+            f"{op_name}: expected all tensors on one device, got tensors on {sorted(devices)}; "
+            "move them with .to(device)"
+        )
+    if devices:
+        return devices.pop()
+    return "cuda" if any(device_of(x) == "cuda" for x in inputs) else "cpu"
 
 
 class Tensor:
@@ -130,8 +152,21 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._function is None
 
+    @property
+    def device(self) -> str:
+        """Where the data live: "cpu" (a NumPy array) or "cuda" (a CuPy array)."""
+        return device_of(self.data)
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` ("cpu" or "cuda"): itself when already there, else a copy
+        that stays in the graph (its gradient is copied back to this tensor's device)."""
+        if check_device(device) == self.device:
+            return self
+        return device_ops.ToDevice.apply(self, device=device)
+
     def numpy(self):
-        return self.data
+        """The data as a NumPy array: the array itself on the CPU, a host copy from the GPU."""
+        return to_device(self.data, "cpu")
 
     def item(self) -> float:
         return self.data.item()
@@ -148,7 +183,13 @@ class Tensor:
             yield self[index]
 
     def __array__(self, dtype=None, copy=None):
-        """``np.asarray(tensor)`` gives the data (no graph)."""
+        """``np.asarray(tensor)`` gives the data (no graph). A GPU tensor refuses, as CuPy does,
+        rather than copy to the host behind the caller's back."""
+        if self.device != "cpu":
+            raise TypeError(
+                f"np.asarray(tensor): the tensor is on {self.device!r}; call .numpy() or "
+                ".to('cpu') for a host copy"
+            )
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
@@ -168,7 +209,7 @@ class Tensor:
                 )
             grad = array_module(self.data).ones_like(self.data)
         else:
-            grad = _as_array(grad, self.data.dtype)
+            grad = to_device(_as_array(grad, self.data.dtype), self.device)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad shape {grad.shape} != tensor shape {self.shape}")
 
@@ -288,3 +329,4 @@ class Tensor:
 
 # Last, a safe cycle: these ops import Function from above; Tensor calls them only at run time.
 from minprune.ops import activation, arithmetic, indexing  # noqa: E402
+from minprune.ops import device as device_ops  # noqa: E402

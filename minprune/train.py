@@ -11,6 +11,9 @@ Asking for more epochs than the file holds continues the same run.
 A NaN or infinite loss stops the run with ``TrainingDiverged`` before the step is taken, and
 weights that became NaN or infinite are never saved, so the last checkpoint stays the last good
 one.
+
+Devices: each batch is copied to the model's device (``model.to("cuda")`` trains on the GPU);
+losses and counts come back as Python numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tqdm.auto import tqdm
 
 import minprune.functional as F
 import minprune.random as minprune_random
+from minprune.backend import to_device
 from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.data.batching import batch_count, batches, evaluation_batch_size
 from minprune.faults import kill_point
@@ -48,6 +52,7 @@ def evaluate(model, dataset, batch_size: int | None = None) -> dict:
     try:
         with no_grad():
             for images, labels in batches(dataset, batch_size, shuffle=False):
+                images, labels = to_device(images, model.device), to_device(labels, model.device)
                 logits = model(images)
                 total_loss += float(F.cross_entropy(logits, labels).item()) * len(labels)
                 correct += int((logits.data.argmax(axis=1) == labels).sum())
@@ -154,6 +159,7 @@ def fit(
             leave=False,
         )
         for step, (images, labels) in enumerate(bar):
+            images, labels = to_device(images, model.device), to_device(labels, model.device)
             optimizer.lr = lr_policy(iteration)
             optimizer.zero_grad()
             logits = model(images)

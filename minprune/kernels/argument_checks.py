@@ -6,8 +6,9 @@ a ValueError naming the argument with the expected and the actual dtype and shap
 
     x: expected float32 array of shape (9216,), got float64 array of shape (9216,)
 
-Works for numpy arrays and for Numba CUDA device arrays (real or simulated), which both carry
-``shape`` and ``dtype``.
+Works for numpy arrays and for GPU arrays -- Numba CUDA device arrays (real or simulated) and
+any array exporting ``__cuda_array_interface__`` (CuPy's) -- which all carry ``shape`` and
+``dtype``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ __all__ = ["require_array", "require_nonnegative_float", "as_pair", "is_device_a
 
 
 def is_device_array(array) -> bool:
-    """True for a Numba CUDA device array (or the simulator's stand-in)."""
-    return hasattr(array, "copy_to_host") and not isinstance(array, np.ndarray)
+    """True for a GPU array: a Numba CUDA device array (or the simulator's stand-in), or one that
+    exports ``__cuda_array_interface__`` (a CuPy array)."""
+    if isinstance(array, np.ndarray):
+        return False
+    return hasattr(array, "copy_to_host") or hasattr(array, "__cuda_array_interface__")
+
+
+def _is_c_contiguous(array) -> bool:
+    """Numba device arrays answer ``is_c_contiguous()``; numpy and CuPy arrays ``flags``."""
+    if hasattr(array, "is_c_contiguous"):
+        return array.is_c_contiguous()
+    return bool(array.flags.c_contiguous)
 
 
 def _describe_shape(shape) -> str:
@@ -57,9 +68,7 @@ def require_array(
                 want is None or want == got for want, got in zip(shape, actual_shape, strict=True)
             )
         ):
-            if not contiguous or (
-                array.flags.c_contiguous if is_numpy else array.is_c_contiguous()
-            ):
+            if not contiguous or _is_c_contiguous(array):
                 return
             raise ValueError(
                 f"{name}: expected a C-contiguous {_expected(allowed, shape)}, got a "

@@ -5,7 +5,10 @@ With ``NUMBA_ENABLE_CUDASIM=1`` (set before Numba is imported) the kernels run o
 simulator instead, slowly but with the same code -- that is how CI tests them.
 
 Convention for every CUDA wrapper: inputs may be numpy arrays (copied to the device, result copied
-back and returned as numpy) or Numba device arrays (used in place, result returned on the device).
+back and returned as numpy) or device arrays (used in place, result returned on the device).
+Device arrays are Numba's own or any array exporting ``__cuda_array_interface__``, such as CuPy's:
+`to_device` wraps those as Numba views of the same memory, so a kernel writes the CuPy array.
+Numba launches on the default stream, as CuPy does unless told otherwise, so the two are ordered.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ def cuda_available() -> bool:
 
 
 def to_device(array):
-    """A device array for ``array`` (copied if it is a numpy array, returned as is otherwise)."""
-    if is_device_array(array):
+    """A Numba device array for ``array``: a copy of a numpy array, a view of a CuPy array (or
+    any ``__cuda_array_interface__`` exporter), a Numba device array as is."""
+    if hasattr(array, "copy_to_host"):
         return array
+    if is_device_array(array):
+        return cuda.as_cuda_array(array)
     return cuda.to_device(np.ascontiguousarray(array))
 
 

@@ -1,10 +1,11 @@
 """The fused masked SGD-momentum update as a Numba CUDA kernel: the GPU twin of
 `minprune.kernels.masked_sgd_cpu`, same contract, same reference (`masked_sgd_reference`).
 
-Where it is used: today only by its tests (under ``NUMBA_ENABLE_CUDASIM=1`` in CI, on a GPU with
-``pytest -m cuda``); the GPU training path (model.to("cuda")) will make it the optimiser's step.
-Importable without a GPU. numpy arguments are copied to the device and back; device arrays are
-updated in place.
+Where it is used: `minprune.optim.SGD`'s step for masked float32 weights of a model on the GPU
+(``model.to("cuda")``), which passes the CuPy arrays themselves (Numba reads them through
+``__cuda_array_interface__``, no copies); its tests run it under ``NUMBA_ENABLE_CUDASIM=1`` in CI
+and on a GPU with ``pytest -m cuda``. Importable without a GPU. numpy arguments are copied to the
+device and back; device arrays (Numba's or CuPy's) are updated in place.
 """
 
 from __future__ import annotations

@@ -3,11 +3,14 @@
 ``Linear`` and ``Conv2d`` weights carry a mask (``layer.weight_mask``, all ones until pruned) that
 joins the forward as ``weight * weight_mask``, so autograd gives pruned connections a zero
 gradient. Weights start as in Caffe's LeNet (``xavier``: uniform in +-sqrt(3 / fan_in)), biases 0.
+Parameters are created on the host, from minprune's NumPy generator (as PyTorch creates them on
+the CPU); ``model.to("cuda")`` moves them (`minprune.nn.Module.to`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -30,7 +33,7 @@ __all__ = [
 
 def xavier_uniform(shape, fan_in: int) -> np.ndarray:
     """Caffe's ``xavier`` filler: uniform in [-a, a] with a = sqrt(3 / fan_in)."""
-    bound = np.sqrt(3.0 / fan_in)
+    bound = math.sqrt(3.0 / fan_in)
     return generator().uniform(-bound, bound, size=shape).astype(np.float32)
 
 

@@ -4,6 +4,11 @@ A module finds its parameters and child modules by the attribute names they were
 names (``fc1.weight``) match the paper's tables. A pruned weight's mask lives in one place, on
 its ``Parameter`` (``fc1.weight.mask``), and is saved beside it in ``state_dict`` as
 ``fc1.weight_mask``.
+
+``model.to("cuda")`` moves every parameter's data, gradient and mask to the GPU in place (and
+``.to("cpu")`` back); `state_dict` always gives host (NumPy) copies, so checkpoints and
+fingerprints read the same on either device, and `load_state_dict` copies onto the parameters'
+device.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from minprune.backend import array_module, check_device, device_of, to_device
 from minprune.tensor import Tensor
 
 __all__ = ["Module", "Parameter"]
@@ -24,8 +30,10 @@ class Parameter(Tensor):
     1 where a connection is kept and 0 where it is pruned. The layer's forward uses
     ``weight * mask`` and the optimiser zeroes the weight and its momentum where the mask is 0
     (Han et al. 2015, Sec. 3: pruned connections stay removed). A mask is changed only by
-    assigning a new one, which is copied and frozen: an in-place edit raises instead of slipping
-    past the caches built from it (the sparse retraining pattern, `minprune.ops.sparse_linear`).
+    assigning a new one, which is copied onto the parameter's device and frozen: an in-place edit
+    raises instead of slipping past the caches built from it (the sparse retraining pattern,
+    `minprune.ops.sparse_linear`). On the GPU the copy cannot be frozen (CuPy arrays have no
+    read-only flag); no cache is built from a GPU mask, and moving back to the CPU freezes it.
     """
 
     def __init__(self, data, requires_grad: bool = True):
@@ -41,19 +49,27 @@ class Parameter(Tensor):
         if mask is None:
             self._mask = None
             return
-        frozen = np.array(mask, dtype=np.float32)  # a copy: the caller's array stays theirs
+        xp = array_module(self.data)
+        # A copy on the parameter's device: the caller's array stays theirs.
+        frozen = xp.array(to_device(mask, self.device), dtype=xp.float32)
         if frozen.shape != self.shape:
             raise ValueError(
                 f"mask: expected an array of the parameter's shape {self.shape}, "
                 f"got {frozen.shape}"
             )
-        if not np.isin(frozen, (0.0, 1.0)).all():
+        if not ((frozen == 0) | (frozen == 1)).all():
             raise ValueError("mask: expected only 0 (pruned) and 1 (kept)")
-        frozen.flags.writeable = False
+        if xp is np:
+            frozen.flags.writeable = False
         self._mask = frozen
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+def _shape(value) -> tuple:
+    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
+    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
 
 
 class Module:
@@ -125,19 +141,41 @@ class Module:
         for parameter in self.parameters():
             parameter.grad = None
 
+    # ---- devices --------------------------------------------------------------------------------
+    def to(self, device: str) -> Module:
+        """Move every parameter's data, gradient (if any) and mask to ``device`` ("cpu" or
+        "cuda"), in place, and return this module. The `Parameter` objects stay the same, so an
+        optimiser built before the move keeps them; its velocities follow at its next step
+        (`minprune.optim.SGD`). "cuda" needs CuPy and a GPU (`minprune.backend.cupy_module`)."""
+        check_device(device)
+        for parameter in self.parameters():
+            parameter.data = to_device(parameter.data, device)
+            if parameter.grad is not None:
+                parameter.grad = to_device(parameter.grad, device)
+            if parameter.mask is not None:
+                parameter.mask = parameter.mask  # copied onto the new device (frozen on the CPU)
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the parameters live ("cpu" or "cuda"): the first parameter's device ("cpu" for a
+        module without parameters)."""
+        return next((p.device for p in self.parameters()), "cpu")
+
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict:
-        """Copies of every parameter and buffer array, by dotted name."""
+        """Host (NumPy) copies of every parameter and buffer array, by dotted name, whatever the
+        device: checkpoints and fingerprints read the same for a model on the GPU."""
         state = OrderedDict()
         for name, parameter in self.named_parameters():
-            state[name] = parameter.data.copy()
+            state[name] = to_device(parameter.data, "cpu").copy()
         for name, buffer in self.named_buffers():
-            state[name] = np.array(buffer, copy=True)
+            state[name] = to_device(buffer, "cpu").copy()
         return state
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy ``state`` into this module: parameter values in place (the optimiser keeps its
-        references), masks as new frozen arrays.
+        """Copy ``state`` (NumPy or CuPy arrays) into this module, onto the parameters' device:
+        parameter values in place (the optimiser keeps its references), masks as new frozen arrays.
 
         Every shape is checked before anything is written, so a mismatch changes nothing. With
         ``strict``, missing and unexpected keys are errors too.
@@ -153,14 +191,16 @@ class Module:
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
         for name, shape in shapes.items():
-            if name in state and np.shape(state[name]) != shape:
+            if name in state and _shape(state[name]) != shape:
                 raise ValueError(
-                    f"load_state_dict: '{name}' has shape {np.shape(state[name])}, "
+                    f"load_state_dict: '{name}' has shape {_shape(state[name])}, "
                     f"the module expects {shape}"
                 )
         for name, parameter in parameters.items():
             if name in state:
-                np.copyto(parameter.data, state[name], casting="same_kind")
+                xp = array_module(parameter.data)
+                source = to_device(state[name], device_of(parameter.data))
+                xp.copyto(parameter.data, source, casting="same_kind")
         for name, parameter in masks.items():
             if name in state:
                 parameter.mask = state[name]

@@ -2,8 +2,10 @@
 backward.
 
 Shapes follow PyTorch and Caffe: input (N, C, H, W), weight (O, C / groups, KH, KW), output
-(N, O, OH, OW). The index-heavy loops (im2col, col2im, pooling) are Numba kernels in
-``minprune.kernels``; the multiplies are BLAS through ``@``.
+(N, O, OH, OW). The index-heavy loops (im2col, col2im, pooling, the layout moves) are Numba
+kernels in ``minprune.kernels`` for NumPy arrays, and their array-module-generic twins
+(`minprune.kernels.generic`, strided slices per kernel tap) for CuPy arrays on a GPU; the
+multiplies are BLAS (or cuBLAS) through ``@``.
 
 Grouped convolution (Caffe's ``group``; AlexNet's conv2, conv4 and conv5 use 2 groups, the two
 halves that ran on two GPUs in Krizhevsky et al. 2012): the input channels and the filters are
@@ -13,7 +15,10 @@ builds the one patch matrix of the whole input as usual and multiplies each grou
 by that group's filters: one GEMM per group, the zero blocks never stored or multiplied.
 """
 
+import numpy
+
 from minprune.backend import array_module
+from minprune.kernels import generic
 from minprune.kernels import im2col as im2col_kernels
 from minprune.kernels import pool as pool_kernels
 from minprune.tensor import Function
@@ -32,6 +37,39 @@ def _group_blocks(groups, out_channels, taps):
             for g in range(groups)]
 
 
+def _runs_numba_kernels(xp) -> bool:
+    """NumPy arrays run the Numba CPU kernels; any other module's (CuPy's) the generic twins."""
+    return xp is numpy
+
+
+def _im2col(x, kh, kw, stride, padding):
+    xp = array_module(x)
+    if _runs_numba_kernels(xp):
+        return im2col_kernels.im2col(x, kh, kw, stride, padding)
+    return generic.im2col(xp, x, kh, kw, stride, padding)
+
+
+def _col2im(cols, x_shape, kh, kw, stride, padding):
+    xp = array_module(cols)
+    if _runs_numba_kernels(xp):
+        return im2col_kernels.col2im(cols, x_shape, kh, kw, stride, padding)
+    return generic.col2im(xp, cols, x_shape, kh, kw, stride, padding)
+
+
+def _rows_to_nchw(rows, bias, shape):
+    xp = array_module(rows)
+    if _runs_numba_kernels(xp):
+        return im2col_kernels.rows_to_nchw(rows, bias, shape)
+    return generic.rows_to_nchw(xp, rows, bias, shape)
+
+
+def _nchw_to_rows(grad):
+    xp = array_module(grad)
+    if _runs_numba_kernels(xp):
+        return im2col_kernels.nchw_to_rows(grad)
+    return generic.nchw_to_rows(xp, grad)
+
+
 class Conv2d(Function):
     def forward(self, x, weight, bias=None, stride=1, padding=0, groups=1):
         n_images, _, height, width = x.shape
@@ -40,7 +78,7 @@ class Conv2d(Function):
         out_w = im2col_kernels.conv_output_size(width, kw, stride, padding)
         self.x_shape, self.stride, self.padding, self.groups = x.shape, stride, padding, groups
         self.weight = weight
-        self.cols = im2col_kernels.im2col(x, kh, kw, stride, padding)  # (N*OH*OW, C*KH*KW)
+        self.cols = _im2col(x, kh, kw, stride, padding)  # (N*OH*OW, C*KH*KW)
         weights = weight.reshape(out_channels, -1)  # (O, C/groups * KH * KW)
         if groups == 1:
             rows = self.cols @ weights.T  # (N*OH*OW, O)
@@ -48,14 +86,14 @@ class Conv2d(Function):
             rows = array_module(x).empty((self.cols.shape[0], out_channels), dtype=x.dtype)
             for filters, taps in _group_blocks(groups, out_channels, weights.shape[1]):
                 rows[:, filters] = self.cols[:, taps] @ weights[filters].T
-        return im2col_kernels.rows_to_nchw(rows, bias, (n_images, out_channels, out_h, out_w))
+        return _rows_to_nchw(rows, bias, (n_images, out_channels, out_h, out_w))
 
     def backward(self, grad):
         out_channels, _, kh, kw = self.weight.shape
         weights = self.weight.reshape(out_channels, -1)
         blocks = _group_blocks(self.groups, out_channels, weights.shape[1])
         xp = array_module(grad)
-        grad_rows = im2col_kernels.nchw_to_rows(grad)  # (N*OH*OW, O)
+        grad_rows = _nchw_to_rows(grad)  # (N*OH*OW, O)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
             if self.groups == 1:
@@ -64,9 +102,7 @@ class Conv2d(Function):
                 grad_cols = xp.empty(self.cols.shape, dtype=grad.dtype)
                 for filters, taps in blocks:
                     grad_cols[:, taps] = grad_rows[:, filters] @ weights[filters]
-            grad_x = im2col_kernels.col2im(
-                grad_cols, self.x_shape, kh, kw, self.stride, self.padding
-            )
+            grad_x = _col2im(grad_cols, self.x_shape, kh, kw, self.stride, self.padding)
         if self.needs_input_grad[1]:
             if self.groups == 1:
                 grad_weights = grad_rows.T @ self.cols
@@ -83,10 +119,21 @@ class Conv2d(Function):
 
 
 class MaxPool2d(Function):
+    """Max-pooling; the forward saves the flat input index of each window's maximum."""
+
     def forward(self, x, kernel_size=2, stride=2):
-        self.x_shape = x.shape
-        out, self.argmax = pool_kernels.max_pool_forward(x, kernel_size, stride)
+        self.x_shape, self.kernel_size, self.stride = x.shape, kernel_size, stride
+        xp = array_module(x)
+        if _runs_numba_kernels(xp):
+            out, self.argmax = pool_kernels.max_pool_forward(x, kernel_size, stride)
+        else:
+            out, self.argmax = generic.max_pool_forward(xp, x, kernel_size, stride)
         return out
 
     def backward(self, grad):
-        return pool_kernels.max_pool_backward(grad, self.argmax, self.x_shape)
+        xp = array_module(grad)
+        if _runs_numba_kernels(xp):
+            return pool_kernels.max_pool_backward(grad, self.argmax, self.x_shape)
+        return generic.max_pool_backward(
+            xp, grad, self.argmax, self.x_shape, self.kernel_size, self.stride
+        )

@@ -2,12 +2,20 @@
 computing only the kept connections (Han et al. 2015 retrain the survivors with the mask fixed,
 Sec. 3.5; with 92% of LeNet-300-100's fc1 pruned, dense GEMMs waste most of their work).
 
-float32 inputs run the Numba kernels (`minprune.kernels.sparse_linear`); other dtypes run their
-NumPy twins (`minprune.kernels.sparse_linear_reference`), so the op is gradient-checked in float64.
+Three paths, chosen by the arrays:
+
+- float32 NumPy arrays run the Numba kernels (`minprune.kernels.sparse_linear`);
+- other NumPy dtypes run their NumPy twins (`minprune.kernels.sparse_linear_reference`), so the
+  op is gradient-checked in float64;
+- CuPy arrays (a model on the GPU) run the masked dense products, ``x @ (weight * mask).T`` and
+  its two gradients, through cuBLAS: the same products up to float32 summation order, with no
+  GPU sparse kernel to maintain. Whether a CSR kernel would beat cuBLAS at these densities on a
+  GPU was not measured.
 """
 
 import numpy as np
 
+from minprune.backend import array_module
 from minprune.kernels.sparse_linear import (
     LinearPattern,
     sparse_linear_backward,
@@ -16,7 +24,7 @@ from minprune.kernels.sparse_linear import (
 from minprune.kernels.sparse_linear_reference import reference_backward, reference_forward
 from minprune.tensor import Function
 
-__all__ = ["SparseLinear", "pattern_of"]
+__all__ = ["SparseLinear", "pattern_of", "masked_dense_forward", "masked_dense_backward"]
 
 # Patterns of the masks seen recently, by the mask array's identity. Sound because a layer's mask
 # is read-only (`minprune.nn.Parameter.mask`): a changed mask is a new array. Each entry keeps its
@@ -38,28 +46,57 @@ def pattern_of(mask: np.ndarray) -> LinearPattern:
     return cached[1]
 
 
+def _runs_numba_kernels(xp) -> bool:
+    """NumPy arrays run the Numba kernels (or their twins); CuPy arrays the masked dense path."""
+    return xp is np
+
+
+def masked_dense_forward(x, weight, bias, mask):
+    """``x @ (weight * mask).T + bias`` as one dense product, in the inputs' dtype, for any array
+    module (the GPU path)."""
+    out = x @ (weight * mask).T
+    return out if bias is None else out + bias
+
+
+def masked_dense_backward(x, weight, mask, grad):
+    """(grad_x, grad_weight, grad_bias) of `masked_dense_forward`; grad_weight is zero where the
+    mask prunes, as the sparse kernels leave it."""
+    return grad @ (weight * mask), (grad.T @ x) * mask, grad.sum(axis=0)
+
+
 class SparseLinear(Function):
     def forward(self, x, weight, bias=None, mask=None):
         self.mask = mask
-        self.fast = x.dtype == weight.dtype == np.float32 and (
+        xp = array_module(x, weight)
+        if not _runs_numba_kernels(xp):
+            self.path = "masked dense"
+            self.x, self.weight = x, weight
+            return masked_dense_forward(x, weight, bias, mask)
+        fast = x.dtype == weight.dtype == np.float32 and (
             bias is None or bias.dtype == np.float32
         )
-        if self.fast:
+        if fast:
+            self.path = "numba"
             self.pattern = pattern_of(mask)
             y, self.saved = sparse_linear_forward(self.pattern, x, weight, bias)
             return y
+        self.path = "reference"
         self.x, self.weight = x, weight
         return reference_forward(mask, x, weight, bias)
 
     def backward(self, grad):
         need_x, need_weight = self.needs_input_grad[0], self.needs_input_grad[1]
-        if self.fast:
+        if self.path == "numba":
             grad_x, grad_weight, grad_bias = sparse_linear_backward(
-                self.pattern, np.asarray(grad, dtype=np.float32), self.saved, need_x, need_weight
+                self.pattern, grad.astype(np.float32, copy=False), self.saved, need_x, need_weight
             )
-        else:
+        elif self.path == "reference":
             grad_x, grad_weight, grad_bias = reference_backward(
                 self.mask, self.x, self.weight, grad
+            )
+        else:
+            grad_x, grad_weight, grad_bias = masked_dense_backward(
+                self.x, self.weight, self.mask, grad
             )
         grads = (grad_x if need_x else None, grad_weight if need_weight else None)
         if len(self.needs_input_grad) == 2:

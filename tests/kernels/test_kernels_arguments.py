@@ -190,3 +190,29 @@ def test_masked_update_refuses_read_only_weight():
             lr=0.1,
             momentum=0.9,
         )
+
+
+class _ForeignDeviceArray:
+    """Stands in for a CuPy array: shape, dtype, flags and ``__cuda_array_interface__``, no
+    ``copy_to_host`` (the interface is never read here: no kernel runs)."""
+
+    def __init__(self, shape, dtype=np.float32, contiguous=True):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.flags = type("Flags", (), {"c_contiguous": contiguous})()
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": self.dtype.str, "version": 3}
+
+
+def test_cuda_array_interface_exporters_are_device_arrays():
+    from minprune.kernels.argument_checks import is_device_array, require_array
+
+    array = _ForeignDeviceArray((3, 4))
+    assert is_device_array(array) and not is_device_array(np.zeros(3))
+    require_array("w", array, dtypes=np.float32, shape=(3, 4), allow_device=True)
+    with pytest.raises(ValueError, match=r"w: expected numpy float32 array of shape \(3, 4\)"):
+        require_array("w", array, dtypes=np.float32, shape=(3, 4))  # CPU kernels need numpy
+    with pytest.raises(ValueError, match=r"w: expected a C-contiguous"):
+        require_array("w", _ForeignDeviceArray((3, 4), contiguous=False), dtypes=np.float32,
+                      shape=(3, 4), allow_device=True)
+    with pytest.raises(ValueError, match=r"got float64 array of shape \(3, 4\)"):
+        require_array("w", _ForeignDeviceArray((3, 4), np.float64), dtypes=np.float32,
+                      shape=(3, 4), allow_device=True)
