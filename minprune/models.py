@@ -15,6 +15,7 @@ LeNets take (N, 1, 28, 28) images scaled to [0, 1]; AlexNet (N, 3, 227, 227) and
 
 from collections import OrderedDict
 
+import minprune.random as minprune_random
 from minprune.nn import (
     Conv2d,
     Dropout,
@@ -84,9 +85,10 @@ def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> Sequential:
     - Order: ReLU -> LRN -> pool, as in Krizhevsky et al. 2012 and Caffe's ``bvlc_alexnet``;
       Caffe's other ImageNet model, ``bvlc_reference_caffenet``, pools before it normalises. The
       paper names neither; the parameter counts are the same.
-    - Initialisation: minprune's ``xavier`` filler (`minprune.nn.layers`), biases 0; Caffe's
-      ``bvlc_alexnet`` prototxt draws Gaussian weights (std 0.01; 0.005 for fc6, fc7) and sets
-      some biases to 0.1.
+    - Initialisation: Caffe's ``bvlc_alexnet`` fillers (`_CAFFE_ALEXNET_FILLERS`): Gaussian
+      weights, std 0.01 (0.005 for fc1, fc2), biases 0 or 0.1. (minprune's ``xavier`` filler
+      keeps activations at the inputs' scale, 0-255 minus the mean, and the loss explodes.)
+      Caffe also trains biases at twice the rate and without weight decay; minprune does not.
     """
     _check_num_classes("alexnet", num_classes)
     layers = OrderedDict(
@@ -113,7 +115,25 @@ def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> Sequential:
         if dropout:
             layers[f"drop{number}"] = Dropout(dropout)
     layers["fc3"] = Linear(4096, num_classes)
-    return Sequential(layers)
+    model = Sequential(layers)
+    _fill_gaussian(model, _CAFFE_ALEXNET_FILLERS)
+    return model
+
+
+# Caffe's models/bvlc_alexnet/train_val.prototxt: (weight std, bias value) of each layer.
+_CAFFE_ALEXNET_FILLERS = {
+    "conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0), "conv4": (0.01, 0.1),
+    "conv5": (0.01, 0.1), "fc1": (0.005, 0.1), "fc2": (0.005, 0.1), "fc3": (0.01, 0.0),
+}
+
+
+def _fill_gaussian(model: Sequential, fillers: dict) -> None:
+    """Draw each named layer's weights from N(0, std^2) (the global generator) and set its bias."""
+    rng = minprune_random.generator()
+    for name, (std, bias) in fillers.items():
+        layer = getattr(model, name)
+        layer.weight.data[...] = rng.normal(0.0, std, layer.weight.shape)
+        layer.bias.data[...] = bias
 
 
 # VGG-16's convolutions, block by block (Simonyan & Zisserman 2015, Table 1, column D).

@@ -101,19 +101,29 @@ def magnitude_threshold(weights: np.ndarray, keep_ratio: float) -> float:
 
 def keep_ratio_prune(model, keep_ratio) -> dict:
     """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
-    layer; weights already pruned count as the smallest). Return ``{name: threshold}``."""
+    layer; weights already pruned count as the smallest; equal magnitudes are kept in index
+    order). Return ``{name: threshold}``, the smallest magnitude kept."""
     layers = layers_by_weight_name(model)
     ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
     thresholds = {}
     for name, layer in layers.items():
-        masked = layer.weight.data * layer.weight_mask
-        order = np.argsort(-np.abs(masked).ravel(), kind="stable")
-        n_keep = int(round(ratios[name] * masked.size))
-        n_keep = min(n_keep, int(np.count_nonzero(layer.weight_mask)))
-        keep = np.zeros(masked.size, dtype=np.float32)
-        keep[order[:n_keep]] = 1.0
-        set_mask(layer, keep.reshape(masked.shape) * (layer.weight_mask != 0))
-        thresholds[name] = float(np.abs(masked).ravel()[order[n_keep - 1]]) if n_keep else np.inf
+        magnitudes = np.abs(layer.weight.data * layer.weight_mask).ravel()
+        kept_now = int(np.count_nonzero(layer.weight_mask))
+        n_keep = min(int(round(ratios[name] * magnitudes.size)), kept_now)
+        if n_keep == 0:
+            set_mask(layer, np.zeros(layer.weight.shape, dtype=np.float32))
+            thresholds[name] = np.inf
+            continue
+        # The n_keep-th largest magnitude, in linear time (np.partition, not a sort).
+        threshold = np.partition(magnitudes, magnitudes.size - n_keep)[magnitudes.size - n_keep]
+        thresholds[name] = float(threshold)
+        if n_keep == kept_now and threshold > 0:  # every surviving weight stays
+            layer.weight.data *= layer.weight_mask  # as set_mask would: pruned weights are 0
+            continue
+        keep = magnitudes > threshold
+        ties = np.flatnonzero(magnitudes == threshold)  # the first ones fill up to n_keep
+        keep[ties[: n_keep - int(np.count_nonzero(keep))]] = True
+        set_mask(layer, keep.reshape(layer.weight.shape) * (layer.weight_mask != 0))
     return thresholds
 
 

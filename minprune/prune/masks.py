@@ -81,7 +81,7 @@ def set_mask(layer, mask) -> None:
             f"mask for {type(layer).__name__} '{layer.name}' has shape {mask.shape}, "
             f"the weight has shape {layer.weight.shape}"
         )
-    if not np.isin(mask, (0, 1)).all():
+    if not ((mask == 0) | (mask == 1)).all():
         raise ValueError(f"mask for '{layer.name}' must hold only 0 and 1")
     layer.weight_mask = mask.astype(np.float32)
     layer.weight.data *= layer.weight_mask

@@ -112,3 +112,34 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(call, message):
 def test_a_model_without_layers_by_weight_name_is_refused():
     with pytest.raises(ValueError, match="has no prunable layers"):
         prune.threshold_prune(nn.Sequential(nn.ReLU(), nn.Flatten()), 1.0)
+
+
+def _keep_ratio_by_stable_sort(weights, mask, ratio):
+    """The reference: sort every magnitude (ties in index order), keep the first n_keep."""
+    magnitudes = np.abs(weights * mask).ravel()
+    order = np.argsort(-magnitudes, kind="stable")
+    n_keep = min(int(round(ratio * magnitudes.size)), int(np.count_nonzero(mask)))
+    keep = np.zeros(magnitudes.size, dtype=np.float32)
+    keep[order[:n_keep]] = 1.0
+    threshold = float(magnitudes[order[n_keep - 1]]) if n_keep else np.inf
+    return keep.reshape(weights.shape) * (mask != 0), threshold
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_keep_ratio_prune_equals_a_stable_sort_ties_and_all(seed):
+    """keep_ratio_prune finds the cut in linear time; it must keep exactly what sorting keeps."""
+    rng = np.random.default_rng(seed)
+    layer = nn.Linear(40, 30)
+    weights = rng.standard_normal((30, 40)).astype(np.float32)
+    if seed % 2:
+        weights = np.round(weights * 4) / 4  # many equal magnitudes
+    mask = (rng.random((30, 40)) < rng.choice([1.0, 0.6])).astype(np.float32)
+    layer.weight.data[...] = weights * mask
+    layer.weight_mask = mask
+    model = nn.Sequential(layer)
+    for ratio in (1.0, 0.5, 0.13, 1 / 1200, 0.0001):
+        expected_mask, expected_threshold = _keep_ratio_by_stable_sort(
+            layer.weight.data, layer.weight_mask, ratio)
+        threshold = prune.keep_ratio_prune(model, ratio)["0.weight"]
+        np.testing.assert_array_equal(layer.weight_mask, expected_mask)
+        assert threshold == expected_threshold
