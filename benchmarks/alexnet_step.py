@@ -96,8 +96,8 @@ def main(argv=None) -> int:
               "minprune_seconds": ours}
     try:
         theirs = torch_step_seconds(images, labels, args.steps, args.device)
-    except ImportError:
-        print("PyTorch is not installed: no reference time")
+    except (ImportError, AssertionError, RuntimeError) as error:  # no torch, or no CUDA build
+        print(f"no PyTorch reference time on {args.device}: {error}")
     else:
         result.update(torch_seconds=theirs, ratio=ours / theirs)
         print(f"PyTorch  AlexNet step, batch {args.batch}, {args.device}: {theirs * 1000:.0f} ms"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import minprune.models as models
 import minprune.random as minprune_random
+from minprune.backend import DeviceUnavailable
 from minprune.checkpoint import CheckpointError, atomic_write_json, load_checkpoint, save_json
 from minprune.cli_bench import add_bench_parser
 from minprune.data.dataset import DatasetError, subset
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an image folder with train/ and val/ class folders")
     reproduce.add_argument("--checkpoint", type=Path, default=None,
                            help="a trained dense model to start from instead of training one")
+    reproduce.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                           help="where training and retraining run (cuda: needs CuPy and a "
+                                "GPU); pruning and tables run on the CPU")
     reproduce.add_argument("--results", type=Path, default=Path("results"))
     reproduce.add_argument("--work", type=Path, default=None,
                            help="where checkpoints go (default runs/reproduce-MODEL)")
@@ -315,7 +319,8 @@ def main(argv=None) -> int:
     args.argv = argv
     try:
         return args.run(args)
-    except (ValueError, DatasetError, CheckpointError, TrainingDiverged) as error:
+    except (ValueError, DatasetError, CheckpointError, TrainingDiverged,
+            DeviceUnavailable) as error:
         print(f"minprune {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,7 @@ import numpy as np
 
 import minprune.models as models
 import minprune.random as minprune_random
+from minprune.backend import check_device, cupy_module
 from minprune.checkpoint import atomic_write_json, load_checkpoint, load_json, save_json
 from minprune.data.dataset import Dataset, subset
 from minprune.data.image_folder import ImageFolder
@@ -94,6 +95,7 @@ class _Run:
     progress: bool
     log: object
     start: Path | None = None
+    device: str | None = None
     seconds: dict = field(default_factory=dict)
 
     def timed(self, stage: str, started: float) -> None:
@@ -129,7 +131,7 @@ def _copy(recipe: Recipe, model):
 
 
 def train_baseline(recipe: Recipe, train_set, test_set, work: Path, *, l1: float = 0.0,
-                   start=None, progress=False, log=print):
+                   start=None, device=None, progress=False, log=print):
     """Train (or resume, or reuse) the dense baseline; return (model, error, seconds). With
     ``start`` (a checkpoint of a trained dense model), load it instead of training."""
     model = _fresh_model(recipe)
@@ -143,7 +145,8 @@ def train_baseline(recipe: Recipe, train_set, test_set, work: Path, *, l1: float
         return model, evaluate(model, test_set)["error"], 0.0
     phase = recipe.train if not l1 else replace(recipe.train, weight_decay=0.0, l1=l1)
     history = fit_phase(model, train_set, test_set, phase, seed=recipe.seed,
-                        checkpoint=work / "checkpoint.npz", progress=progress, log=log)
+                        checkpoint=work / "checkpoint.npz", progress=progress, log=log,
+                        device=device)
     error = evaluate(model, test_set)["error"]
     return model, error, sum(record["seconds"] for record in history)
 
@@ -163,7 +166,7 @@ def _baseline_stage(run: _Run):
     started = time.perf_counter()
     baseline, error, train_seconds = train_baseline(
         run.recipe, run.train_set, run.test_set, run.work / "baseline", start=run.start,
-        progress=run.progress, log=run.log)
+        device=run.device, progress=run.progress, log=run.log)
     run.timed("baseline", started)
     run.log(f"baseline {run.recipe.model}: test error {error:.2%}")
     return baseline, error, train_seconds
@@ -191,7 +194,7 @@ def _paper_stage(run: _Run, baseline):
     records = iterative_prune(
         pruned, run.train_set, run.test_set, [_keep_ratio_round(r) for r in schedule],
         recipe.retrain, state_dir=run.work / "paper", freeze=list(recipe.freeze_schedule) or None,
-        seed=recipe.seed, plan=schedule, progress=run.progress, log=run.log)
+        seed=recipe.seed, plan=schedule, device=run.device, progress=run.progress, log=run.log)
     run.timed("paper", started)
     return pruned, records
 
@@ -252,7 +255,7 @@ def _beyond_stage(run: _Run, pruned, baseline_error) -> list[dict]:
         seed=recipe.seed + 100, plan=plan, original_dropout=original_dropout,
         # past the knee of the curve: stop
         stop_when=lambda record: record["error_retrained"] > 2 * baseline_error,
-        progress=run.progress, log=run.log)
+        device=run.device, progress=run.progress, log=run.log)
     run.timed("beyond", started)
     return records
 
@@ -348,14 +351,16 @@ def _tradeoff_stage(run: _Run, baseline, records) -> dict:
 
 
 def reproduce(name: str, *, results_dir="results", work_dir=None, fast=None, tradeoff=None,
-              data_dir=None, checkpoint=None, progress=False, log=print, command=None) -> dict:
+              data_dir=None, checkpoint=None, device=None, progress=False, log=print,
+              command=None) -> dict:
     """Run every stage for ``name`` (a key of `minprune.recipes.RECIPES`); return the summary.
 
     ``fast`` (default: `minprune.settings.fast_mode`, from ``MINPRUNE_FAST``) runs
     :func:`fast_recipe` on a data subset; ``tradeoff`` (default: the recipe's) runs Fig. 5.
     ``data_dir``: MNIST's folder (default $MINPRUNE_DATA), or for AlexNet and VGG-16 the image
     folder with ``train/`` and ``val/``. ``checkpoint``: a trained dense model to start from
-    instead of training the baseline."""
+    instead of training the baseline. ``device`` ("cuda"): where training and retraining run;
+    pruning, sensitivity, tables and exports always run on the host."""
     if name not in RECIPES:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(RECIPES)}")
     started = time.perf_counter()
@@ -364,9 +369,11 @@ def reproduce(name: str, *, results_dir="results", work_dir=None, fast=None, tra
     work = Path(work_dir or f"runs/reproduce-{name}{'-fast' if fast else ''}")
     out = Path(results_dir) / (f"{name}-fast" if fast else name)
     out.mkdir(parents=True, exist_ok=True)
+    if device is not None and check_device(device) == "cuda":
+        cupy_module()  # no CuPy or no GPU: say which now, not after the data is loaded
     train_set, test_set = _data(recipe, data_dir, fast)
     run = _Run(recipe, train_set, test_set, work, out, progress, log,
-               start=Path(checkpoint) if checkpoint is not None else None)
+               start=Path(checkpoint) if checkpoint is not None else None, device=device)
 
     baseline, baseline_error, train_seconds = _baseline_stage(run)
     kill_point("stage")
@@ -425,6 +432,7 @@ def main_command(args) -> int:
     otherwise ``MINPRUNE_FAST`` decides."""
     reproduce(args.model, results_dir=args.results, work_dir=args.work,
               fast=True if args.fast else None, data_dir=args.data, checkpoint=args.checkpoint,
+              device=args.device,
               tradeoff=False if args.no_tradeoff else None, progress=not args.no_progress,
               command="minprune " + shlex.join(args.argv))
     return 0

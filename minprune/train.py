@@ -19,6 +19,7 @@ losses and counts come back as Python numbers.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from minprune.phase import Phase
 from minprune.schedules import LRPolicy
 from minprune.tensor import no_grad
 
-__all__ = ["fit", "fit_phase", "evaluate", "run_fingerprint", "TrainingDiverged"]
+__all__ = ["fit", "fit_phase", "evaluate", "moved_to", "run_fingerprint", "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -220,13 +221,29 @@ def fit(
     return history
 
 
+@contextmanager
+def moved_to(model, device: str | None):
+    """Run the block with ``model`` on ``device`` ("cpu", "cuda"; None: where it is), then move
+    it back: training on a GPU, pruning and tables on the host."""
+    home = model.device
+    if device is not None and device != home:
+        model.to(device)
+    try:
+        yield model
+    finally:
+        if model.device != home:
+            model.to(home)
+
+
 def fit_phase(model, train_set, test_set, phase: Phase, *, seed: int = 0, checkpoint=None,
-              progress: bool = True, log=print) -> list[dict]:
+              progress: bool = True, log=print, device: str | None = None) -> list[dict]:
     """Train ``model`` for one `Phase`: SGD with the phase's settings over the parameters that
     require grad, its learning-rate policy, epochs and batch size. Masks hold: weights a mask
-    prunes are zeroed first and stay zero (`minprune.optim.SGD`)."""
-    optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
-    optimizer.apply_masks()
-    return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
-               batch_size=phase.batch_size, lr_policy=phase.policy(), seed=seed,
-               checkpoint=checkpoint, progress=progress, log=log)
+    prunes are zeroed first and stay zero (`minprune.optim.SGD`). ``device`` trains it there
+    and brings it back (`moved_to`)."""
+    with moved_to(model, device):
+        optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
+        optimizer.apply_masks()
+        return fit(model, optimizer, train_set, test_set, epochs=phase.epochs,
+                   batch_size=phase.batch_size, lr_policy=phase.policy(), seed=seed,
+                   checkpoint=checkpoint, progress=progress, log=log)

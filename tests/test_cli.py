@@ -157,3 +157,15 @@ def test_reproduce_takes_the_fast_mode_from_the_flag_or_the_environment(monkeypa
     monkeypatch.setenv("MINPRUNE_FAST", "maybe")
     with pytest.raises(ValueError, match="MINPRUNE_FAST='maybe'"):
         reproduce.reproduce("lenet5", results_dir=tmp_path)
+
+
+def test_reproduce_on_cuda_without_cupy_says_what_is_missing(tmp_path, capsys):
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("CuPy is installed here")
+    assert main(["reproduce", "lenet5", "--fast", "--device", "cuda", "--results",
+                 str(tmp_path)]) == 2
+    assert "needs CuPy: pip install 'minprune[cuda]'" in capsys.readouterr().err

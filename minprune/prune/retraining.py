@@ -29,15 +29,17 @@ __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
 
 def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, checkpoint=None,
-            progress=False, log=print, sparse_max_density=SPARSE_MAX_DENSITY) -> list[dict]:
+            progress=False, log=print, sparse_max_density=SPARSE_MAX_DENSITY,
+            device=None) -> list[dict]:
     """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
 
     Linear layers at density <= ``sparse_max_density`` train on their kept connections only
     (`minprune.prune.sparse_training`; same results up to float32 summation order); None keeps
-    every layer on the dense masked path."""
+    every layer on the dense masked path. ``device`` ("cuda") retrains there and brings the
+    model back to where it was (`minprune.train.moved_to`)."""
     with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
         return fit_phase(model, train_set, test_set, phase, seed=seed, checkpoint=checkpoint,
-                         progress=progress, log=log)
+                         progress=progress, log=log, device=device)
 
 
 def geometric_keep_ratios(targets: dict, rounds: int) -> list[dict]:
@@ -84,7 +86,7 @@ def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
 
 def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir=None,
                     freeze=None, seed=0, plan=None, original_dropout=None, stop_when=None,
-                    progress=False, log=print) -> list[dict]:
+                    device=None, progress=False, log=print) -> list[dict]:
     """Run prune-retrain ``rounds`` on ``model``; return one record per round.
 
     ``rounds`` is a list with one entry per round: a function ``prune(model) -> dict`` returning
@@ -93,7 +95,8 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
     `minprune.prune.rounds`). ``freeze`` is None, "conv" or "fc", or a list with one entry per
     round. ``original_dropout`` (``{name: p}``) is the dropout of the unpruned network that every
     round scales (Sec. 3.2); by default the model's ratios when the call starts. ``stop_when``
-    (``record -> bool``) ends the run early after a round whose record satisfies it.
+    (``record -> bool``) ends the run early after a round whose record satisfies it. ``device``
+    ("cuda") retrains each round there; pruning and evaluation stay where the model is.
 
     Without ``state_dir`` everything happens in memory. With it, the model, random state and the
     records so far are saved to ``state_dir/rounds.npz`` after each round and completed rounds
@@ -141,7 +144,7 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         try:
             history = retrain(model, train_set, test_set, phase, freeze=freezes[index],
                               seed=seed + index, checkpoint=epoch_checkpoint,
-                              progress=progress, log=log)
+                              progress=progress, log=log, device=device)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"round {index + 1}/{len(functions)} diverged while "
                                    f"retraining: {error}") from None
