@@ -20,3 +20,6 @@ print('CuPy', c.__version__, '| GPUs:', c.cuda.runtime.getDeviceCount(), '| Numb
 # One AlexNet training step at batch 256 on the GPU, minprune against PyTorch (when PyTorch has a
 # CUDA build there); the result is appended to results/bench_alexnet.json.
 "$PY" benchmarks/alexnet_step.py --batch 256 --device cuda --steps 5
+# fc6 and fc7 at 9% as CSR against cuSPARSE and dense cuBLAS, batch 1 and 64
+# (results/bench_sparse_gpu.json).
+"$PY" benchmarks/sparse_gpu.py
