@@ -147,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--no-progress", action="store_true")
     reproduce.set_defaults(run=run_reproduce)
 
+    compare = commands.add_parser(
+        "compare", help="Han's iterative rounds beside one-shot, gradual pruning and surgery")
+    compare.add_argument("model", choices=MNIST_MODELS)
+    compare.add_argument("--results", type=Path, default=Path("results"))
+    compare.add_argument("--work", type=Path, default=None,
+                         help="where runs are saved (default runs/compare-MODEL)")
+    compare.add_argument("--data", type=Path, default=None, help="MNIST (default $MINPRUNE_DATA)")
+    compare.add_argument("--fast", action="store_true",
+                         help="minutes-long smoke run on a subset (not the results)")
+    compare.add_argument("--schedules", default=None,
+                         help="comma-separated subset of one-shot,iterative,gradual,surgery")
+    compare.set_defaults(run=run_compare)
+
     add_bench_parser(commands)
     return parser
 
@@ -244,6 +257,13 @@ def run_sensitivity(args) -> int:
 def run_reproduce(args) -> int:
     """``minprune reproduce``: see `minprune.reproduce`."""
     from minprune.reproduce import main_command
+
+    return main_command(args)
+
+
+def run_compare(args) -> int:
+    """``minprune compare``: see `minprune.compare`."""
+    from minprune.compare import main_command
 
     return main_command(args)
 

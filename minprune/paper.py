@@ -23,6 +23,7 @@ __all__ = [
     "PAPER_TABLES",
     "PAPER_KEEP_RATIOS",
     "PAPER_COMPARISON",
+    "LATER_LENET_RECORDS",
     "RETRAIN_LR_FACTOR",
     "RETRAIN_LR_FACTORS",
     "DROPOUT_EXAMPLE",
@@ -143,6 +144,22 @@ PAPER_COMPARISON = {
         "lenet5", {"label": "DNS (Guo et al. 2016)", "compression": 108, "error": 0.0091}),
     "alexnet": _comparison("alexnet"),
     "vgg16": _comparison("vgg16"),
+}
+
+# Later magnitude-free records on the same LeNets, as {label, compression, error} (test error):
+# Dynamic Network Surgery (Guo et al. 2016, Table 1) and Sparse Variational Dropout (Molchanov et
+# al. 2017, Table 1), for `minprune compare`'s figure beside Han et al.'s Table 1 point.
+LATER_LENET_RECORDS = {
+    "lenet-300-100": [
+        {"label": "Han et al. 2015", "compression": 12, "error": 0.0159},
+        {"label": "DNS (Guo et al. 2016)", "compression": 56, "error": 0.0199},
+        {"label": "Sparse VD (Molchanov et al. 2017)", "compression": 68, "error": 0.0192},
+    ],
+    "lenet5": [
+        {"label": "Han et al. 2015", "compression": 12, "error": 0.0077},
+        {"label": "DNS (Guo et al. 2016)", "compression": 108, "error": 0.0091},
+        {"label": "Sparse VD (Molchanov et al. 2017)", "compression": 280, "error": 0.0075},
+    ],
 }
 
 # Sec. 3.2: retraining starts at 1/10 of the original learning rate for LeNet (the command line's

@@ -48,6 +48,7 @@ LAYERS = [
     ("minprune.sparse", 7),
     ("minprune.benchmarking", 7),
     ("minprune.reproduce", 8),
+    ("minprune.compare", 8),
     ("minprune.cli", 8),
     ("minprune.cli_bench", 8),
     ("minprune.__main__", 8),

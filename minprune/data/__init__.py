@@ -13,7 +13,7 @@ mini-batches.
 
 Modules, in the order data flows through them:
 
-    dataset.py       Dataset (images + labels), DatasetError, subset
+    dataset.py       Dataset (images + labels), DatasetError, subset, validation_split
     idx.py           the IDX file format, strictly checked
     download.py      fetch: mirrors in turn, MD5-verified, atomic
     mnist_loader.py  mnist(): where the files live ($MINPRUNE_DATA, cache, download), decoding
@@ -23,7 +23,7 @@ Modules, in the order data flows through them:
 """
 
 from minprune.data.batching import batch_count, batches
-from minprune.data.dataset import Dataset, DatasetError, subset
+from minprune.data.dataset import Dataset, DatasetError, subset, validation_split
 from minprune.data.image_folder import IMAGE_EXTENSIONS, IMAGENET_MEAN_RGB, ImageFolder
 from minprune.data.mnist_loader import MNIST_FILES, MNIST_MIRRORS, default_cache_folder, mnist
 from minprune.data.prefetch import Prefetcher
@@ -42,4 +42,5 @@ __all__ = [
     "default_cache_folder",
     "mnist",
     "subset",
+    "validation_split",
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetError", "subset"]
+__all__ = ["Dataset", "DatasetError", "subset", "validation_split"]
 
 
 class DatasetError(ValueError):
@@ -78,3 +78,19 @@ def subset(dataset: Dataset, n: int, rng: np.random.Generator | None = None) -> 
         )
     chosen = np.sort(rng.choice(len(dataset), size=n, replace=False))
     return Dataset(dataset.images[chosen], dataset.labels[chosen])
+
+
+def validation_split(dataset: Dataset, size: int = 5000) -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: the last ``size`` samples of ``dataset`` held out (views, no copy).
+
+    Hyperparameters and "best point" choices are made on the validation part, never on the test
+    set, which is read once for the number reported (e.g. MNIST's last 5,000 training images,
+    as `minprune compare` does)."""
+    if isinstance(size, bool) or not isinstance(size, int | np.integer):
+        raise TypeError(f"validation_split: size must be an integer, got {size!r}")
+    if not 0 < size < len(dataset):
+        raise ValueError(f"validation_split: size must be in 1..{len(dataset) - 1} (the dataset "
+                         f"has {len(dataset)} samples), got {size}")
+    cut = len(dataset) - size
+    return (Dataset(dataset.images[:cut], dataset.labels[:cut]),
+            Dataset(dataset.images[cut:], dataset.labels[cut:]))
