@@ -1,4 +1,5 @@
-"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity, tables and figures.
+"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity, tables and figures;
+and a later schedule beside it (gradual pruning).
 
 Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, ``amount``,
 ``global_unstructured``, ``remove``, ``is_pruned``); masks are the layers' ``weight_mask`` buffers.
@@ -9,6 +10,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     dropout.py          Sec. 3.2: lower the dropout ratio as connections go
     freezing.py         Sec. 3.3: retrain one part with the other fixed
     retraining.py       retrain, iterative_prune (resumable), geometric_keep_ratios
+    gradual.py          Zhu & Gupta 2017: sparsity on a cubic ramp during training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
     sensitivity.py      Sec. 4: each layer pruned alone, and thresholds from a tolerance
     dead_neurons.py     Sec. 3: remove neurons left without inputs or outputs
@@ -35,6 +37,7 @@ from minprune.prune.figures import (
 )
 from minprune.prune.formatting import format_summary, format_table
 from minprune.prune.freezing import frozen
+from minprune.prune.gradual import cubic_sparsity, gradual_prune
 from minprune.prune.masks import (
     density,
     is_pruned,
@@ -79,6 +82,9 @@ __all__ = [
     "retrain",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",
+    # schedules beside Han's rounds
+    "cubic_sparsity",
+    "gradual_prune",
     # sensitivity, dead neurons
     "keep_ratios_for_tolerance",
     "qualities_for_tolerance",
