@@ -68,8 +68,8 @@ def gradual_prune(model, train_set, eval_set, phase: Phase, *, final_keep_ratio,
     is called after every step and its mask update (to watch the run).
 
     Each record is `fit`'s (epoch, iteration, lr, losses, errors -- ``test_error`` on
-    ``eval_set`` -- and seconds) with the ``keep_ratio`` the ramp had reached per layer, the
-    ``layer_density`` that leaves and the overall ``density``.
+    ``eval_set`` -- and seconds) with the ``keep_ratio`` the ramp had reached per layer (None
+    before its first update), the ``layer_density`` that leaves and the overall ``density``.
     """
     layers = layers_by_weight_name(model)
     final = resolve_per_layer(final_keep_ratio, layers, "final_keep_ratio", check_keep_ratio)
