@@ -124,6 +124,7 @@ def fit(
     log=print,
     extra_meta: dict | None = None,
     fingerprint: dict | None = None,
+    on_step=None,
 ) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs; return one record per epoch (loss, errors, time).
 
@@ -131,9 +132,16 @@ def fit(
     ``seed`` seeds the shuffling generator. ``checkpoint`` (a path) turns on saving and resuming.
     ``extra_meta`` is stored in the checkpoint's meta (e.g. the command-line configuration);
     ``fingerprint`` adds the caller's own settings to the run's fingerprint (`run_fingerprint`).
+    ``on_step(iteration, model)`` is called after every step, ``iteration`` counting the steps
+    taken (from 1); it may change masks (`minprune.prune.gradual` prunes during training). Its
+    settings make the run what it is, so with a checkpoint they must come in through
+    ``fingerprint``.
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    if on_step is not None and checkpoint is not None and not fingerprint:
+        raise ValueError("fit: with on_step and a checkpoint, pass fingerprint= describing what "
+                         "on_step does, so that a resume with other settings is refused")
     lr_policy = lr_policy or LRPolicy("fixed", optimizer.lr)
     shuffle_rng = np.random.default_rng(seed)
     start_epoch, iteration, history = 0, 0, []
@@ -176,6 +184,8 @@ def fit(
             loss.backward()
             optimizer.step()
             iteration += 1
+            if on_step is not None:
+                on_step(iteration, model)
             kill_point("iteration")
             total_loss += loss_value * len(labels)
             correct += int((logits.data.argmax(axis=1) == labels).sum())

@@ -52,6 +52,18 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_on_step_sees_every_step_and_needs_a_fingerprint_with_a_checkpoint(tmp_path):
+    model, opt = make()
+    steps = []
+    fit(model, opt, blobs(64), epochs=2, batch_size=32, progress=False, log=lambda s: 0,
+        on_step=lambda iteration, m: steps.append((iteration, m is model)))
+    assert steps == [(1, True), (2, True), (3, True), (4, True)]
+    with pytest.raises(ValueError, match="with on_step and a checkpoint, pass fingerprint="):
+        fit(model, opt, blobs(64), epochs=1, checkpoint=tmp_path / "ck.npz",
+            on_step=lambda iteration, m: None, progress=False)
+    assert not (tmp_path / "ck.npz").exists()
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):
     model, opt = make()
     train = blobs()

@@ -1,4 +1,5 @@
-"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity, tables and figures.
+"""Han et al.'s pruning: masks, criteria, the prune-retrain loop, sensitivity, tables and figures;
+and two later schedules beside it (gradual pruning, dynamic network surgery).
 
 Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, ``amount``,
 ``global_unstructured``, ``remove``, ``is_pruned``); masks are the layers' ``weight_mask`` buffers.
@@ -9,6 +10,8 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     dropout.py          Sec. 3.2: lower the dropout ratio as connections go
     freezing.py         Sec. 3.3: retrain one part with the other fixed
     retraining.py       retrain, iterative_prune (resumable), geometric_keep_ratios
+    gradual.py          Zhu & Gupta 2017: sparsity on a cubic ramp during training
+    surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
     sensitivity.py      Sec. 4: each layer pruned alone, and thresholds from a tolerance
     dead_neurons.py     Sec. 3: remove neurons left without inputs or outputs
@@ -35,6 +38,7 @@ from minprune.prune.figures import (
 )
 from minprune.prune.formatting import format_summary, format_table
 from minprune.prune.freezing import frozen
+from minprune.prune.gradual import cubic_sparsity, gradual_prune
 from minprune.prune.masks import (
     density,
     is_pruned,
@@ -52,6 +56,7 @@ from minprune.prune.sensitivity import (
     sensitivity_analysis,
 )
 from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
+from minprune.prune.surgery import network_surgery, surgery_mask, surgery_thresholds
 from minprune.prune.tables import layer_table, summary_row
 
 __all__ = [
@@ -79,6 +84,12 @@ __all__ = [
     "retrain",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",
+    # schedules beside Han's rounds
+    "cubic_sparsity",
+    "gradual_prune",
+    "network_surgery",
+    "surgery_mask",
+    "surgery_thresholds",
     # sensitivity, dead neurons
     "keep_ratios_for_tolerance",
     "qualities_for_tolerance",

@@ -1,0 +1,248 @@
+"""Dynamic Network Surgery: pruning that training can undo (Guo, Yao & Chen 2016).
+
+Guo, Yao and Chen, "Dynamic Network Surgery for Efficient DNNs", NIPS 2016 (arXiv:1608.04493),
+Sec. 3. Training and pruning run together. Each layer keeps its dense weights W and a mask T; the
+forward uses W * T, but the update applies the gradient of the loss with respect to W * T to
+*every* weight, pruned ones included (Sec. 3.1: a straight-through gradient). Now and then the
+mask is re-evaluated with two thresholds a_k < b_k per layer (the paper's function h_k):
+
+    |w| <= a_k: pruned;   |w| > b_k: kept -- "spliced" back if it was pruned;   else: unchanged,
+
+so a pruned weight that the gradient grows past b_k comes back. The thresholds follow the
+authors' Caffe code (github.com/yiwenguo/Dynamic-Network-Surgery, ``CInnerProductLayer``):
+t_k = mean|w| + c_k std|w| over the layer's surviving weights, taken once from the starting
+(trained) weights and then kept fixed; a_k = 0.9 max(t_k, 0), b_k = 1.1 max(t_k, 0) (the paper
+writes h_k with |w| < a_k and |w| >= b_k; the code's <= and >, used here, differ only on ties).
+The mask is re-evaluated at iteration t with probability sigma(t) = (1 + gamma t)^(-power)
+(Sec. 3.3; the repository's LeNet-5 example uses gamma 1e-4, power 1, c 4 for ip1), and no more
+from ``stop_step`` on (the code's ``iter_stop``). The per-layer ``c`` sets the compression.
+
+How minprune does it: between steps, ``layer.weight`` holds the dense W and ``layer.weight_mask``
+the current T, so the forward, `evaluate` and `density` see the surgery's model as it is. For the
+step itself (`_straight_through_step`) each layer gets the data W * T and an all-ones mask: the
+forward is the same, autograd's gradient is then the gradient with respect to W * T, and
+`minprune.optim.SGD` applies it -- with momentum and weight decay -- to every weight of W, pruned
+ones too (as Caffe's solver does). W and T are put back before anything else runs. At the end the
+final mask is applied (`set_mask`: pruned weights become zero), so the result is an ordinary
+pruned model for the tables and the sparse export.
+
+Where minprune departs from the paper and its code:
+
+- Biases are not pruned (the code masks them too, with the weights' thresholds, and counts them
+  in the statistics).
+- ``keep_ratio`` may replace ``c``: the layer's a_k is then put where the first surgery keeps that
+  fraction of the starting weights (for comparing schedules at equal sizes, `minprune compare`);
+  the density then moves with pruning and splicing, as it does for a given c.
+- The mask may be re-evaluated only every ``every`` iterations (default 1, the paper's).
+- Each layer's draw comes from a generator seeded by ``seed``, not C's ``rand()``.
+- On the CPU only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import minprune.functional as F
+import minprune.random as minprune_random
+from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minprune.data.batching import batch_count, batches
+from minprune.fingerprint import check_same_run
+from minprune.phase import Phase
+from minprune.prune.criteria import check_keep_ratio
+from minprune.prune.masks import (
+    density,
+    layer_density,
+    layers_by_weight_name,
+    resolve_per_layer,
+    set_mask,
+)
+from minprune.train import TrainingDiverged, evaluate, run_fingerprint
+
+__all__ = ["surgery_thresholds", "surgery_mask", "network_surgery"]
+
+
+def _check_c(value):
+    if not isinstance(value, int | float | np.number) or not np.isfinite(value):
+        return f"c must be a finite number, got {value!r}"
+    return None
+
+
+def _lower_threshold(layer, c: float | None, keep_ratio: float | None) -> float:
+    """a = 0.9 max(t, 0), t = mean|w| + c std|w| over the surviving weights; or, for a keep
+    ratio, the largest magnitude that leaves ``keep_ratio`` of the layer above it."""
+    if keep_ratio is not None:
+        magnitudes = np.abs(layer.weight.data * layer.weight_mask).ravel()
+        n_pruned = magnitudes.size - int(round(keep_ratio * magnitudes.size))
+        return float(np.partition(magnitudes, n_pruned - 1)[n_pruned - 1]) if n_pruned else 0.0
+    magnitudes = np.abs(layer.weight.data[layer.weight_mask != 0]).astype(np.float64)
+    t = magnitudes.mean() + c * magnitudes.std() if magnitudes.size else 0.0
+    return 0.9 * max(float(t), 0.0)
+
+
+def surgery_thresholds(model, *, c=None, keep_ratio=None) -> dict:
+    """``{name: [a, b]}`` for each prunable layer, b = a x 1.1 / 0.9 (the code's ratio), a from
+    exactly one of:
+
+    - ``c``: a = 0.9 max(t, 0) with t = mean|w| + c std|w| over the layer's surviving weights
+      (the paper's code);
+    - ``keep_ratio``: the a at which |w| > a keeps that fraction of the layer's weights now, so
+      that the first surgery leaves the target (a minprune addition, to aim at a size).
+
+    Either is a number or a per-layer dict with a ``'*'`` default."""
+    if (c is None) == (keep_ratio is None):
+        raise ValueError(f"give exactly one of c and keep_ratio, got c={c!r}, "
+                         f"keep_ratio={keep_ratio!r}")
+    layers = layers_by_weight_name(model)
+    if c is not None:
+        rates = resolve_per_layer(c, layers, "c", _check_c)
+        ratios = dict.fromkeys(layers)
+    else:
+        ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
+        rates = dict.fromkeys(layers)
+    thresholds = {}
+    for name, layer in layers.items():
+        lower = _lower_threshold(layer, rates[name], ratios[name])
+        thresholds[name] = [lower, lower * 1.1 / 0.9]
+    return thresholds
+
+
+def surgery_mask(weight, mask, lower: float, upper: float) -> np.ndarray:
+    """The paper's h_k, with hysteresis: pruned where |w| <= ``lower``, kept where |w| >
+    ``upper``, the old ``mask`` in between."""
+    magnitude = np.abs(weight)
+    return ((magnitude > upper) | ((mask != 0) & (magnitude > lower))).astype(np.float32)
+
+
+def _straight_through_step(model, layers, optimizer, images, labels):
+    """One SGD step in which the gradient with respect to W * T reaches every weight of W;
+    return the loss and the logits."""
+    dense = {name: layer.weight.data for name, layer in layers.items()}
+    masks = {name: layer.weight_mask for name, layer in layers.items()}
+    try:
+        for name, layer in layers.items():
+            layer.weight.data = dense[name] * masks[name]
+            layer.weight_mask = np.ones_like(masks[name])
+        optimizer.zero_grad()
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        if not np.isfinite(float(loss.item())):
+            raise TrainingDiverged(f"surgery: loss is {float(loss.item())} (lr "
+                                   f"{optimizer.lr:.3g}); lower the learning rate")
+        loss.backward()
+        for name, layer in layers.items():
+            layer.weight.data = dense[name]
+        optimizer.step()  # the masks are all ones here: pruned weights move too
+    finally:
+        for name, layer in layers.items():
+            layer.weight.data = dense[name]
+            layer.weight_mask = masks[name]
+    return float(loss.item()), logits.data
+
+
+def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None, c=None,
+                    gamma=1e-4, power=1.0, every: int = 1, stop_step: int | None = None, seed=0,
+                    checkpoint=None, on_step=None, progress=False, log=print) -> list[dict]:
+    """Prune ``model`` (trained, usually dense) by dynamic network surgery for one phase; return
+    one record per epoch. See the module docstring for the method.
+
+    Exactly one of ``keep_ratio`` and ``c`` (each a number or a per-layer dict with a ``'*'``
+    default) sets each layer's thresholds, once, from the starting weights (`surgery_thresholds`):
+    ``c`` as in the paper, ``keep_ratio`` to start from that density (it then moves as weights
+    are pruned and spliced). Masks are re-evaluated at step 0 and after every ``every``-th step,
+    each layer's with probability (1 + ``gamma`` t)^-``power``, while t < ``stop_step`` (None:
+    throughout). ``checkpoint`` (a path) saves the model (dense weights and masks), optimiser,
+    random states and records after every epoch and resumes from it; one written by another run
+    is refused (`RunMismatchError`). ``on_step(iteration, model)`` is called after every step and
+    mask update (to watch the run). Records: epoch, iteration, lr, train loss and error,
+    ``test_error`` on ``eval_set``, seconds, ``density``, ``layer_density`` and the
+    ``thresholds`` [a, b] per layer.
+    """
+    for name, value, least in (("every", every, 1), ("stop_step", stop_step, 0)):
+        if value is not None and (not isinstance(value, int) or value < least):
+            raise ValueError(f"network_surgery: {name} must be an int >= {least}, "
+                             f"got {value!r}")
+    for name, value in (("gamma", gamma), ("power", power)):
+        if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"network_surgery: {name} must be a finite number >= 0, "
+                             f"got {value!r}")
+    layers = layers_by_weight_name(model)
+    thresholds = surgery_thresholds(model, c=c, keep_ratio=keep_ratio)
+    optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
+    optimizer.apply_masks()
+    lr_policy = phase.policy()
+    settings = {"c": c, "keep_ratio": keep_ratio, "thresholds": thresholds, "gamma": gamma,
+                "power": power, "every": every, "stop_step": stop_step}
+    run = run_fingerprint(model, optimizer, train_set, eval_set, batch_size=phase.batch_size,
+                          lr_policy=lr_policy, seed=seed, extra={"surgery": settings})
+    shuffle_rng, surgery_rng = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
+
+    def reevaluate_masks(step: int) -> None:
+        """Re-evaluate each layer's mask with probability sigma(step)."""
+        if step % every or (stop_step is not None and step >= stop_step):
+            return
+        for name, layer in layers.items():
+            if (1.0 + gamma * step) ** -power > surgery_rng.random():
+                layer.weight_mask = surgery_mask(layer.weight.data, layer.weight_mask,
+                                                 *thresholds[name])
+
+    start_epoch, iteration, history = 0, 0, []
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        model_state, optimizer_state, meta = load_checkpoint(checkpoint)
+        check_same_run(checkpoint, meta.get("fingerprint"), run,
+                       f"delete {checkpoint} to start afresh, or give another checkpoint path")
+        try:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(optimizer_state)
+            shuffle_rng.bit_generator.state = meta["shuffle_rng"]
+            surgery_rng.bit_generator.state = meta["surgery_rng"]
+            minprune_random.set_rng_state(meta["global_rng"])
+            start_epoch, iteration, history = meta["epoch"], meta["iteration"], meta["history"]
+        except (KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(f"checkpoint {checkpoint}: not a surgery checkpoint of this "
+                                  f"run ({error})") from None
+        log(f"resumed from {checkpoint} at epoch {start_epoch}, iteration {iteration}")
+    else:
+        reevaluate_masks(0)
+
+    model.train()
+    for epoch in range(start_epoch, phase.epochs):
+        started, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+        bar = tqdm(batches(train_set, phase.batch_size, rng=shuffle_rng), leave=False,
+                   total=batch_count(len(train_set), phase.batch_size), disable=not progress,
+                   desc=f"surgery epoch {epoch + 1}/{phase.epochs}")
+        for images, labels in bar:
+            optimizer.lr = lr_policy(iteration)
+            loss, logits = _straight_through_step(model, layers, optimizer, images, labels)
+            iteration += 1
+            reevaluate_masks(iteration)
+            if on_step is not None:
+                on_step(iteration, model)
+            total_loss += loss * len(labels)
+            correct += int((logits.argmax(axis=1) == labels).sum())
+            seen += len(labels)
+        record = {"epoch": epoch + 1, "iteration": iteration, "lr": optimizer.lr,
+                  "train_loss": total_loss / max(seen, 1),
+                  "train_error": 1.0 - correct / max(seen, 1),
+                  "seconds": time.perf_counter() - started, "density": density(model),
+                  "layer_density": {n: layer_density(layer) for n, layer in layers.items()},
+                  "thresholds": thresholds}
+        if eval_set is not None:
+            record["test_error"] = evaluate(model, eval_set)["error"]
+        history.append(record)
+        log(f"surgery epoch {epoch + 1}/{phase.epochs}  loss {record['train_loss']:.4f}  "
+            f"density {record['density']:.2%}"
+            + (f"  test error {record['test_error']:.2%}" if eval_set is not None else ""))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model.state_dict(), optimizer.state_dict(),
+                            epoch=epoch + 1, iteration=iteration, history=history,
+                            shuffle_rng=shuffle_rng.bit_generator.state,
+                            surgery_rng=surgery_rng.bit_generator.state,
+                            global_rng=minprune_random.get_rng_state(), fingerprint=run)
+    for layer in layers.values():
+        set_mask(layer, layer.weight_mask)  # the pruned weights become zero
+    return history
