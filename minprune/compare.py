@@ -242,9 +242,13 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
     published = LATER_LENET_RECORDS[name] + [
         {"label": f"{schedule} (chosen, test error)", "compression": point["compression"],
          "error": point["test_error"]} for schedule, point in best.items() if point]
-    plot_compression_curve(points, out / "compare.png",
-                           f"{name}: validation error vs compression, {comparison.budget} epochs "
-                           "each", baseline_error=error_limit, paper_points=published)
+    plot_compression_curve(
+        points, out / "compare.png",
+        f"{name}: four schedules, {comparison.budget} epochs each", baseline_error=error_limit,
+        paper_points=published, error_label="Error (%): curves validation, stars test",
+        caption=(f"Curves: validation error of each run (`minprune compare {name}`). Stars: "
+                 "published test errors, and each schedule's chosen point (the most compressed "
+                 "within the dashed limit on validation) with its test error."))
     summary = {
         "model": name, "fast": fast,
         "command": command or f"minprune compare {name}" + (" --fast" if fast else ""),

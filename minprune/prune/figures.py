@@ -270,7 +270,8 @@ def plot_compression_curve(points: list[dict], path=None,
                            title: str = "Test error vs compression",
                            baseline_error: float | None = None,
                            paper_points: list[dict] | None = None,
-                           caption: str | None = None) -> PaperFigure:
+                           caption: str | None = None,
+                           error_label: str = "Test error (%)") -> PaperFigure:
     """Beyond the paper: test error against compression (dense / kept parameters) for iterative
     prune-retrain runs.
 
@@ -278,7 +279,8 @@ def plot_compression_curve(points: list[dict], path=None,
     and optionally ``series`` (points of one series form one curve; default ``"minprune"``).
     ``baseline_error`` is drawn as a horizontal dashed line; when None, the error of a point with
     compression 1 is used if there is one. ``paper_points`` (``{compression, error, label}``) are
-    drawn as single marked points, e.g. the paper's 12x at 1.59%.
+    drawn as single marked points, e.g. the paper's 12x at 1.59%. ``error_label`` names the y
+    axis (e.g. when the curves are validation errors).
     """
     points = list(points)
     if not points:
@@ -312,7 +314,7 @@ def plot_compression_curve(points: list[dict], path=None,
                    zorder=3, label=point.get("label", "paper"))
     ax.set_xscale("log")
     ax.set_xlabel("Compression (dense parameters / kept parameters, log scale)")
-    ax.set_ylabel("Test error (%)")
+    ax.set_ylabel(error_label)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
