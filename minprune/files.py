@@ -34,7 +34,6 @@ __all__ = [
     "write_npz",
     "read_npz",
     "arrays_sha256",
-    "file_sha256",
     "CHECKSUM_MEMBER",
 ]
 
@@ -103,15 +102,6 @@ def arrays_sha256(arrays: dict) -> str:
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
         digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")
-    return digest.hexdigest()
-
-
-def file_sha256(path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 

@@ -10,7 +10,6 @@ and ``minprune reproduce`` save one beside every state and compare it before res
 
 from __future__ import annotations
 
-import hashlib
 import json
 import weakref
 
@@ -22,7 +21,6 @@ __all__ = [
     "RunMismatchError",
     "state_digest",
     "dataset_digest",
-    "json_digest",
     "check_same_run",
     "plain",
 ]
@@ -41,11 +39,6 @@ def plain(value):
 def state_digest(state: dict) -> str:
     """SHA-256 of a state_dict's names, dtypes, shapes and values (`minprune.files`)."""
     return arrays_sha256({name: np.asarray(value) for name, value in state.items()})
-
-
-def json_digest(value) -> str:
-    """SHA-256 of a JSON-able value, keys sorted (e.g. a random generator's state)."""
-    return hashlib.sha256(json.dumps(plain(value), sort_keys=True).encode()).hexdigest()
 
 
 _DATASET_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
