@@ -43,7 +43,7 @@ from minprune.prune.freezing import check_freeze
 from minprune.prune.masks import layers_by_weight_name
 from minprune.prune.retraining import geometric_keep_ratios
 
-__all__ = ["MNIST_MODELS", "Recipe", "RECIPES", "keep_ratio_plan", "DATASETS"]
+__all__ = ["MNIST_MODELS", "Recipe", "RECIPES", "fast_recipe", "keep_ratio_plan", "DATASETS"]
 
 # What a recipe trains on: MNIST (`minprune.data.mnist`) or ILSVRC-2012 (no loader yet).
 DATASETS = ("mnist", "imagenet")
@@ -230,6 +230,33 @@ RECIPES = {
     ),
 }
 
+
+
+def fast_recipe(recipe: Recipe) -> Recipe:
+    """A minutes-long version of ``recipe`` for tests and notebooks (``--fast``): few epochs and
+    rounds (for AlexNet and VGG-16 on a small image folder: batches of 2, one epoch per phase,
+    one FC round and one conv round). Its numbers show the pipeline works, not the paper's."""
+    if recipe.dataset == "imagenet":
+        return replace(
+            recipe,
+            train=replace(recipe.train, epochs=1, batch_size=2),
+            retrain=replace(recipe.retrain, epochs=1, batch_size=2),
+            rounds=2,
+            freeze_schedule=recipe.freeze_schedule[:2],
+            sensitivity_keep_ratios=(1.0, 0.3),
+            sensitivity_images=4,
+        )
+    return replace(
+        recipe,
+        train=replace(recipe.train, epochs=2),
+        retrain=replace(recipe.retrain, epochs=1),
+        rounds=2,
+        freeze_schedule=recipe.freeze_schedule[:2],
+        beyond_rounds=2,
+        sensitivity_keep_ratios=(1.0, 0.3, 0.1),
+        tradeoff_fractions=(0.5, 0.9),
+        tradeoff_retrain_epochs=1,
+    )
 
 # The networks trained and pruned on MNIST (the commands' --model choices); AlexNet and VGG-16
 # read image folders.

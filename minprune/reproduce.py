@@ -47,40 +47,13 @@ from minprune.prune.masks import layer_density, layers_by_weight_name
 from minprune.prune.retraining import iterative_prune, retrain
 from minprune.prune.sensitivity import sensitivity_analysis
 from minprune.prune.tables import layer_table, summary_row
-from minprune.recipes import RECIPES, Recipe, keep_ratio_plan
+from minprune.recipes import RECIPES, Recipe, fast_recipe, keep_ratio_plan
 from minprune.settings import fast_mode
 from minprune.sparse.export import save_sparse
 from minprune.sparse.storage import storage_report
 from minprune.train import evaluate, fit_phase
 
 __all__ = ["reproduce", "fast_recipe", "train_baseline"]
-
-
-def fast_recipe(recipe: Recipe) -> Recipe:
-    """A minutes-long version of ``recipe`` for tests and notebooks (``--fast``): few epochs and
-    rounds (for AlexNet and VGG-16 on a small image folder: batches of 2, one epoch per phase,
-    one FC round and one conv round). Its numbers show the pipeline works, not the paper's."""
-    if recipe.dataset == "imagenet":
-        return replace(
-            recipe,
-            train=replace(recipe.train, epochs=1, batch_size=2),
-            retrain=replace(recipe.retrain, epochs=1, batch_size=2),
-            rounds=2,
-            freeze_schedule=recipe.freeze_schedule[:2],
-            sensitivity_keep_ratios=(1.0, 0.3),
-            sensitivity_images=4,
-        )
-    return replace(
-        recipe,
-        train=replace(recipe.train, epochs=2),
-        retrain=replace(recipe.retrain, epochs=1),
-        rounds=2,
-        freeze_schedule=recipe.freeze_schedule[:2],
-        beyond_rounds=2,
-        sensitivity_keep_ratios=(1.0, 0.3, 0.1),
-        tradeoff_fractions=(0.5, 0.9),
-        tradeoff_retrain_epochs=1,
-    )
 
 
 @dataclass
