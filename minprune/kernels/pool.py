@@ -7,6 +7,8 @@ Backward sends each output gradient to that pixel; overlapping windows (stride <
 One thread, plane by plane. No padding: the LeNets use none. Callers validate shapes first.
 """
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -20,45 +22,64 @@ __all__ = [
 ]
 
 
-def _max_pool_forward(x, kernel, stride, out, argmax):
-    n_images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    for plane in range(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        for oh in range(out_h):
-            for ow in range(out_w):
-                h0 = oh * stride
-                w0 = ow * stride
-                best = x[n, c, h0, w0]
-                best_index = h0 * width + w0
-                for i in range(kernel):
-                    for j in range(kernel):
-                        value = x[n, c, h0 + i, w0 + j]
-                        if value > best:
-                            best = value
-                            best_index = (h0 + i) * width + w0 + j
-                out[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = best_index
+@functools.cache
+def _pool_kernels(kernel, stride):
+    """(forward, backward) compiled for one window size and stride, both constants in the code:
+    LLVM unrolls the window loops (LeNet's 2 x 2 pool forward 3-7x faster than with run-time
+    sizes, batch 64)."""
 
+    def forward(x, out, argmax):
+        n_images, channels, height, width = x.shape
+        out_h, out_w = out.shape[2], out.shape[3]
+        for n in range(n_images):
+            for c in range(channels):
+                for oh in range(out_h):
+                    for ow in range(out_w):
+                        h0 = oh * stride
+                        w0 = ow * stride
+                        best = x[n, c, h0, w0]
+                        best_index = h0 * width + w0
+                        for i in range(kernel):
+                            for j in range(kernel):
+                                value = x[n, c, h0 + i, w0 + j]
+                                if value > best:
+                                    best = value
+                                    best_index = (h0 + i) * width + w0 + j
+                        out[n, c, oh, ow] = best
+                        argmax[n, c, oh, ow] = best_index
 
-def _max_pool_backward(grad, argmax, dx):
-    n_images, channels, height, width = dx.shape
-    out_h, out_w = grad.shape[2], grad.shape[3]
-    for plane in range(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        for h in range(height):
-            for w in range(width):
-                dx[n, c, h, w] = 0.0
-        for oh in range(out_h):
-            for ow in range(out_w):
-                index = argmax[n, c, oh, ow]
-                dx[n, c, index // width, index % width] += grad[n, c, oh, ow]
+    def backward(grad, argmax, dx):
+        n_images, channels, height, width = dx.shape
+        out_h, out_w = grad.shape[2], grad.shape[3]
+        for n in range(n_images):
+            for c in range(channels):
+                if stride == kernel:  # windows tile the plane: write each pixel once
+                    for h in range(out_h * kernel, height):
+                        for w in range(width):
+                            dx[n, c, h, w] = 0.0
+                    for h in range(out_h * kernel):
+                        for w in range(out_w * kernel, width):
+                            dx[n, c, h, w] = 0.0
+                    for oh in range(out_h):
+                        for ow in range(out_w):
+                            index = argmax[n, c, oh, ow]
+                            for i in range(kernel):
+                                for j in range(kernel):
+                                    h = oh * kernel + i
+                                    w = ow * kernel + j
+                                    hit = h * width + w == index
+                                    dx[n, c, h, w] = grad[n, c, oh, ow] if hit else 0.0
+                else:  # overlapping (or gapped) windows: clear the plane, then add
+                    for h in range(height):
+                        for w in range(width):
+                            dx[n, c, h, w] = 0.0
+                    for oh in range(out_h):
+                        for ow in range(out_w):
+                            index = argmax[n, c, oh, ow]
+                            h = index // width
+                            dx[n, c, h, index - h * width] += grad[n, c, oh, ow]
 
-
-_forward_jit = njit(cache=True)(_max_pool_forward)
-_backward_jit = njit(cache=True)(_max_pool_backward)
+    return njit(cache=True)(forward), njit(cache=True)(backward)
 
 
 def max_pool_forward(x, kernel: int, stride: int):
@@ -68,14 +89,16 @@ def max_pool_forward(x, kernel: int, stride: int):
     out_w = conv_output_size(width, kernel, stride, 0)
     out = np.empty((n_images, channels, out_h, out_w), dtype=x.dtype)
     argmax = np.empty((n_images, channels, out_h, out_w), dtype=np.int32)
-    _forward_jit(np.ascontiguousarray(x), kernel, stride, out, argmax)
+    forward, _ = _pool_kernels(kernel, stride)
+    forward(np.ascontiguousarray(x), out, argmax)
     return out, argmax
 
 
-def max_pool_backward(grad, argmax, input_shape):
+def max_pool_backward(grad, argmax, input_shape, kernel: int, stride: int):
     """Gradient of max-pooling with respect to its input, of shape ``input_shape``."""
     dx = np.empty(input_shape, dtype=grad.dtype)
-    _backward_jit(np.ascontiguousarray(grad), argmax, dx)
+    _, backward = _pool_kernels(kernel, stride)
+    backward(np.ascontiguousarray(grad), argmax, dx)
     return dx
 
 

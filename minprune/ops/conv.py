@@ -133,7 +133,9 @@ class MaxPool2d(Function):
     def backward(self, grad):
         xp = array_module(grad)
         if _runs_numba_kernels(xp):
-            return pool_kernels.max_pool_backward(grad, self.argmax, self.x_shape)
+            return pool_kernels.max_pool_backward(
+                grad, self.argmax, self.x_shape, self.kernel_size, self.stride
+            )
         return generic.max_pool_backward(
             xp, grad, self.argmax, self.x_shape, self.kernel_size, self.stride
         )

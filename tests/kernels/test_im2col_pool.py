@@ -1,6 +1,7 @@
 """The conv and pooling kernels against their NumPy twins, on generated shapes."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,9 +70,29 @@ def test_max_pool_matches_reference(case):
     np.testing.assert_array_equal(argmax, ref_argmax)
     grad = np.random.default_rng(2).standard_normal(out.shape).astype(np.float32)
     np.testing.assert_allclose(
-        pool_kernels.max_pool_backward(grad, argmax, x.shape),
+        pool_kernels.max_pool_backward(grad, argmax, x.shape, kernel, stride),
         pool_kernels.max_pool_backward_reference(grad, ref_argmax, x.shape),
         atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, pad",
+    [((3, 1, 28, 28), 5, 1, 0), ((3, 20, 12, 12), 5, 1, 0), ((2, 3, 13, 11), 5, 2, 2)],
+    ids=["lenet5-conv1", "lenet5-conv2", "5x5-stride2-pad2"],
+)
+def test_im2col_and_col2im_at_lenet_kernel_sizes(shape, kernel, stride, pad):
+    """The generated cases stop at 4 x 4; the kernels are compiled per size, so 5 x 5 is its own."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    cols = im2col_kernels.im2col(x, kernel, kernel, stride, pad)
+    np.testing.assert_array_equal(
+        cols, im2col_kernels.im2col_reference(x, kernel, kernel, stride, stride, pad, pad).T
+    )
+    grad = np.random.default_rng(4).standard_normal(cols.shape).astype(np.float32)
+    np.testing.assert_allclose(
+        im2col_kernels.col2im(grad, shape, kernel, kernel, stride, pad),
+        im2col_kernels.col2im_reference(grad, shape, kernel, kernel, stride, pad),
+        atol=1e-5,
     )
 
 
