@@ -23,10 +23,9 @@ __all__ = [
 
 
 @functools.cache
-def _pool_kernels(kernel, stride):
-    """(forward, backward) compiled for one window size and stride, both constants in the code:
-    LLVM unrolls the window loops (LeNet's 2 x 2 pool forward 3-7x faster than with run-time
-    sizes, batch 64)."""
+def _forward_kernel(kernel, stride):
+    """The forward compiled for one window size and stride, both constants in the code: LLVM
+    unrolls the window loops (LeNet's 2 x 2 pool 3-7x faster than with run-time sizes, batch 64)."""
 
     def forward(x, out, argmax):
         n_images, channels, height, width = x.shape
@@ -48,38 +47,21 @@ def _pool_kernels(kernel, stride):
                         out[n, c, oh, ow] = best
                         argmax[n, c, oh, ow] = best_index
 
-    def backward(grad, argmax, dx):
-        n_images, channels, height, width = dx.shape
-        out_h, out_w = grad.shape[2], grad.shape[3]
-        for n in range(n_images):
-            for c in range(channels):
-                if stride == kernel:  # windows tile the plane: write each pixel once
-                    for h in range(out_h * kernel, height):
-                        for w in range(width):
-                            dx[n, c, h, w] = 0.0
-                    for h in range(out_h * kernel):
-                        for w in range(out_w * kernel, width):
-                            dx[n, c, h, w] = 0.0
-                    for oh in range(out_h):
-                        for ow in range(out_w):
-                            index = argmax[n, c, oh, ow]
-                            for i in range(kernel):
-                                for j in range(kernel):
-                                    h = oh * kernel + i
-                                    w = ow * kernel + j
-                                    hit = h * width + w == index
-                                    dx[n, c, h, w] = grad[n, c, oh, ow] if hit else 0.0
-                else:  # overlapping (or gapped) windows: clear the plane, then add
-                    for h in range(height):
-                        for w in range(width):
-                            dx[n, c, h, w] = 0.0
-                    for oh in range(out_h):
-                        for ow in range(out_w):
-                            index = argmax[n, c, oh, ow]
-                            h = index // width
-                            dx[n, c, h, index - h * width] += grad[n, c, oh, ow]
+    return njit(cache=True)(forward)
 
-    return njit(cache=True)(forward), njit(cache=True)(backward)
+
+@njit(cache=True)
+def _backward_jit(grad, argmax, dx):
+    """Clear dx, then add each output gradient at its argmax; flat planes (argmax is already a
+    flat index into its plane), which runs 4x faster than the same loop over 4-D indices."""
+    planes = dx.shape[0] * dx.shape[1]
+    plane_size = dx.shape[2] * dx.shape[3]
+    window_count = grad.shape[2] * grad.shape[3]
+    flat_grad, flat_argmax, flat_dx = grad.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+    flat_dx[:] = 0.0
+    for plane in range(planes):
+        for k in range(plane * window_count, (plane + 1) * window_count):
+            flat_dx[plane * plane_size + flat_argmax[k]] += flat_grad[k]
 
 
 def max_pool_forward(x, kernel: int, stride: int):
@@ -89,16 +71,14 @@ def max_pool_forward(x, kernel: int, stride: int):
     out_w = conv_output_size(width, kernel, stride, 0)
     out = np.empty((n_images, channels, out_h, out_w), dtype=x.dtype)
     argmax = np.empty((n_images, channels, out_h, out_w), dtype=np.int32)
-    forward, _ = _pool_kernels(kernel, stride)
-    forward(np.ascontiguousarray(x), out, argmax)
+    _forward_kernel(kernel, stride)(np.ascontiguousarray(x), out, argmax)
     return out, argmax
 
 
-def max_pool_backward(grad, argmax, input_shape, kernel: int, stride: int):
+def max_pool_backward(grad, argmax, input_shape):
     """Gradient of max-pooling with respect to its input, of shape ``input_shape``."""
     dx = np.empty(input_shape, dtype=grad.dtype)
-    _, backward = _pool_kernels(kernel, stride)
-    backward(np.ascontiguousarray(grad), argmax, dx)
+    _backward_jit(np.ascontiguousarray(grad), np.ascontiguousarray(argmax), dx)
     return dx
 
 

@@ -133,9 +133,7 @@ class MaxPool2d(Function):
     def backward(self, grad):
         xp = array_module(grad)
         if _runs_numba_kernels(xp):
-            return pool_kernels.max_pool_backward(
-                grad, self.argmax, self.x_shape, self.kernel_size, self.stride
-            )
+            return pool_kernels.max_pool_backward(grad, self.argmax, self.x_shape)
         return generic.max_pool_backward(
             xp, grad, self.argmax, self.x_shape, self.kernel_size, self.stride
         )
