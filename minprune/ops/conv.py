@@ -21,6 +21,7 @@ from minprune.backend import array_module
 from minprune.kernels import generic
 from minprune.kernels import im2col as im2col_kernels
 from minprune.kernels import pool as pool_kernels
+from minprune.ops.linear import bias_gradient
 from minprune.tensor import Function
 
 __all__ = ["Conv2d", "MaxPool2d"]
@@ -114,7 +115,7 @@ class Conv2d(Function):
         if len(self.needs_input_grad) == 2:
             return grad_x, grad_weight
         if self.needs_input_grad[2]:
-            grad_bias = grad_rows.sum(axis=0)
+            grad_bias = bias_gradient(grad_rows)
         return grad_x, grad_weight, grad_bias
 
 

@@ -22,6 +22,7 @@ from minprune.kernels.sparse_linear import (
     sparse_linear_forward,
 )
 from minprune.kernels.sparse_linear_reference import reference_backward, reference_forward
+from minprune.ops.linear import bias_gradient
 from minprune.tensor import Function
 
 __all__ = ["SparseLinear", "pattern_of", "masked_dense_forward", "masked_dense_backward"]
@@ -61,7 +62,7 @@ def masked_dense_forward(x, weight, bias, mask):
 def masked_dense_backward(x, weight, mask, grad):
     """(grad_x, grad_weight, grad_bias) of `masked_dense_forward`; grad_weight is zero where the
     mask prunes, as the sparse kernels leave it."""
-    return grad @ (weight * mask), (grad.T @ x) * mask, grad.sum(axis=0)
+    return grad @ (weight * mask), (grad.T @ x) * mask, bias_gradient(grad)
 
 
 class SparseLinear(Function):
