@@ -201,6 +201,9 @@ def test_sparse_linear(density, with_bias):
         ((1, 2, 5, 7), (2, 2, 3, 2), 2, 1),
         ((2, 3, 4, 4), (1, 3, 1, 1), 1, 0),
         ((1, 1, 5, 5), (2, 1, 5, 5), 1, 2),
+        # fewer output positions than taps: one GEMM for the batch (the cases above: per image)
+        ((2, 3, 4, 4), (2, 3, 3, 3), 1, 0),
+        ((1, 2, 6, 5), (3, 2, 3, 3), 2, 1),
     ],
 )
 def test_conv2d(x_shape, w_shape, stride, padding):

@@ -1,11 +1,15 @@
 """im2col / col2im: convolution as one matrix multiply, as raw-array Numba kernels, with the one
 `conv_output_size` every conv and pool in minprune uses.
 
-Two layouts of the same patches, for two consumers:
+Three layouts of the same patches, for three consumers:
 
 - `im2col` (training, `minprune.ops.conv`): one row per output position, one column per weight
   tap, ``cols[(n*OH + oh)*OW + ow, (c*KH + i)*KW + j]``, so ``cols @ weight.reshape(O, -1).T``
-  is the convolution; `col2im` is its adjoint (the input gradient). One thread, beside BLAS.
+  is the convolution as one GEMM for the batch; `col2im` is its adjoint (the input gradient).
+- `im2col_images` (training, layers with many output positions and few taps, such as LeNet-5's
+  conv1): image by image, one row per tap, ``cols[n, (c*KH + i)*KW + j, oh*OW + ow]``, so
+  ``weight.reshape(O, -1) @ cols`` is one GEMM per image whose result is already NCHW;
+  `col2im_images` is its adjoint. The training kernels run on one thread, beside BLAS.
 - `im2col_patches` (the sparse engine, `minprune.sparse.products`): the transpose, one row per
   weight tap, so each stored weight of a CSR filter scales one contiguous patch row.
 
@@ -28,6 +32,8 @@ __all__ = [
     "im2col",
     "im2col_patches_cpu",
     "col2im",
+    "im2col_images",
+    "col2im_images",
     "rows_to_nchw",
     "nchw_to_rows",
     "im2col_reference",
@@ -46,7 +52,8 @@ conv_output_size = njit(cache=True)(_conv_output_size)
 
 @functools.cache
 def _patch_kernels(kh, kw):
-    """(im2col into cols, col2im into dx) for one kernel size, KH x KW constants in the code."""
+    """im2col and col2im in both layouts, into given arrays, for one kernel size (KH and KW
+    constants in the code): (im2col, col2im, im2col_images, col2im_images)."""
 
     def im2col_into(x, stride, pad, cols):
         n_images, channels, height, width = x.shape
@@ -95,7 +102,49 @@ def _patch_kernels(kh, kw):
                                     if 0 <= w0 + j < width:
                                         dx[n, c, h, w0 + j] += cols[row, base + j]
 
-    return njit(cache=True)(im2col_into), njit(cache=True)(col2im_into)
+    def im2col_images_into(x, stride, pad, cols):
+        n_images, channels, height, width = x.shape
+        out_h = conv_output_size(height, kh, stride, pad)
+        out_w = conv_output_size(width, kw, stride, pad)
+        for n in range(n_images):
+            for c in range(channels):
+                for i in range(kh):
+                    for j in range(kw):
+                        tap = (c * kh + i) * kw + j
+                        for oh in range(out_h):
+                            h = oh * stride + i - pad
+                            start = oh * out_w
+                            if 0 <= h < height:
+                                for ow in range(out_w):
+                                    w = ow * stride + j - pad
+                                    inside = 0 <= w < width
+                                    cols[n, tap, start + ow] = x[n, c, h, w] if inside else 0.0
+                            else:
+                                for ow in range(out_w):
+                                    cols[n, tap, start + ow] = 0.0
+
+    def col2im_images_into(cols, stride, pad, dx):
+        n_images, channels, height, width = dx.shape
+        out_h = conv_output_size(height, kh, stride, pad)
+        out_w = conv_output_size(width, kw, stride, pad)
+        for n in range(n_images):
+            dx[n] = 0.0
+            for c in range(channels):
+                for i in range(kh):
+                    for j in range(kw):
+                        tap = (c * kh + i) * kw + j
+                        for oh in range(out_h):
+                            h = oh * stride + i - pad
+                            if 0 <= h < height:
+                                for ow in range(out_w):
+                                    w = ow * stride + j - pad
+                                    if 0 <= w < width:
+                                        dx[n, c, h, w] += cols[n, tap, oh * out_w + ow]
+
+    return tuple(
+        njit(cache=True)(kernel)
+        for kernel in (im2col_into, col2im_into, im2col_images_into, col2im_images_into)
+    )
 
 
 def _rows_to_nchw(rows, bias, out):
@@ -156,7 +205,7 @@ def im2col(x, kh: int, kw: int, stride: int, pad: int):
     out_h = conv_output_size(height, kh, stride, pad)
     out_w = conv_output_size(width, kw, stride, pad)
     cols = np.empty((n_images * out_h * out_w, channels * kh * kw), dtype=x.dtype)
-    im2col_into, _ = _patch_kernels(kh, kw)
+    im2col_into = _patch_kernels(kh, kw)[0]
     im2col_into(np.ascontiguousarray(x), stride, pad, cols)
     return cols
 
@@ -164,8 +213,26 @@ def im2col(x, kh: int, kw: int, stride: int, pad: int):
 def col2im(cols, input_shape, kh: int, kw: int, stride: int, pad: int):
     """Adjoint of :func:`im2col`: sum patch entries back into an array of ``input_shape``."""
     dx = np.empty(input_shape, dtype=cols.dtype)
-    _, col2im_into = _patch_kernels(kh, kw)
+    col2im_into = _patch_kernels(kh, kw)[1]
     col2im_into(np.ascontiguousarray(cols), stride, pad, dx)
+    return dx
+
+
+def im2col_images(x, kh: int, kw: int, stride: int, pad: int):
+    """Patches image by image, shape (N, C*KH*KW, OH*OW): ``weight.reshape(O, -1) @ cols`` is the
+    convolution, already (N, O, OH*OW); see the module docstring."""
+    n_images, channels, height, width = x.shape
+    out_h = conv_output_size(height, kh, stride, pad)
+    out_w = conv_output_size(width, kw, stride, pad)
+    cols = np.empty((n_images, channels * kh * kw, out_h * out_w), dtype=x.dtype)
+    _patch_kernels(kh, kw)[2](np.ascontiguousarray(x), stride, pad, cols)
+    return cols
+
+
+def col2im_images(cols, input_shape, kh: int, kw: int, stride: int, pad: int):
+    """Adjoint of :func:`im2col_images`."""
+    dx = np.empty(input_shape, dtype=cols.dtype)
+    _patch_kernels(kh, kw)[3](np.ascontiguousarray(cols), stride, pad, dx)
     return dx
 
 

@@ -47,6 +47,28 @@ def test_col2im_matches_reference_and_is_the_adjoint(case):
     np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
 
 
+def _per_image(patches, n_images):
+    """The reference's (K, N*P) patch matrix as `im2col_images`'s (N, K, P)."""
+    taps = patches.shape[0]
+    return patches.reshape(taps, n_images, -1).transpose(1, 0, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_per_image_im2col_and_col2im_match_references(case):
+    x, kh, kw, stride, pad = case
+    patches = im2col_kernels.im2col_reference(x, kh, kw, stride, stride, pad, pad)
+    cols = im2col_kernels.im2col_images(x, kh, kw, stride, pad)
+    np.testing.assert_array_equal(cols, _per_image(patches, len(x)))
+    grad = np.random.default_rng(1).standard_normal(cols.shape).astype(np.float32)
+    as_rows = grad.transpose(0, 2, 1).reshape(-1, grad.shape[1])  # im2col's layout
+    np.testing.assert_allclose(
+        im2col_kernels.col2im_images(grad, x.shape, kh, kw, stride, pad),
+        im2col_kernels.col2im_reference(as_rows, x.shape, kh, kw, stride, pad),
+        atol=1e-5,
+    )
+
+
 @st.composite
 def pool_cases(draw):
     kernel, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -89,9 +111,20 @@ def test_im2col_and_col2im_at_lenet_kernel_sizes(shape, kernel, stride, pad):
         cols, im2col_kernels.im2col_reference(x, kernel, kernel, stride, stride, pad, pad).T
     )
     grad = np.random.default_rng(4).standard_normal(cols.shape).astype(np.float32)
+    want = im2col_kernels.col2im_reference(grad, shape, kernel, kernel, stride, pad)
     np.testing.assert_allclose(
-        im2col_kernels.col2im(grad, shape, kernel, kernel, stride, pad),
-        im2col_kernels.col2im_reference(grad, shape, kernel, kernel, stride, pad),
+        im2col_kernels.col2im(grad, shape, kernel, kernel, stride, pad), want, atol=1e-5
+    )
+    per_image = grad.reshape(shape[0], -1, grad.shape[1]).transpose(0, 2, 1)
+    np.testing.assert_array_equal(
+        im2col_kernels.im2col_images(x, kernel, kernel, stride, pad),
+        cols.reshape(per_image.shape[0], per_image.shape[2], -1).transpose(0, 2, 1),
+    )
+    np.testing.assert_allclose(
+        im2col_kernels.col2im_images(
+            np.ascontiguousarray(per_image), shape, kernel, kernel, stride, pad
+        ),
+        want,
         atol=1e-5,
     )
 

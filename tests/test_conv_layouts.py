@@ -1,0 +1,48 @@
+"""Conv2d's two CPU layouts (`minprune.ops.conv`): one GEMM for the batch, or one per image
+(`im2col.im2col_images`, chosen for layers with many output positions and few taps) give the
+same outputs and gradients, and each shape takes the layout the rule says."""
+
+import numpy as np
+import pytest
+
+import minprune.functional as F
+from minprune.ops import conv
+from minprune.tensor import Tensor
+
+CASES = [
+    # x shape, weight shape, stride, padding: LeNet-5's conv1 and conv2 at batch 2, and padded ones
+    ((2, 1, 28, 28), (20, 1, 5, 5), 1, 0),
+    ((2, 20, 12, 12), (50, 20, 5, 5), 1, 0),
+    ((2, 3, 9, 8), (4, 3, 3, 3), 2, 1),
+    ((1, 4, 7, 7), (5, 4, 5, 5), 1, 2),
+]
+
+
+def _forward_backward(x, weight, bias, stride, padding):
+    tensors = [Tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    out = F.conv2d(*tensors, stride=stride, padding=padding)
+    grad_out = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
+    (out * Tensor(grad_out)).sum().backward()
+    return out.data, *(t.grad for t in tensors)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
+def test_per_image_and_batch_layouts_agree(monkeypatch, x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    weight = rng.standard_normal(w_shape).astype(np.float32)
+    bias = rng.standard_normal(w_shape[0]).astype(np.float32)
+    results = {}
+    for per_image in (True, False):
+        monkeypatch.setattr(conv, "_one_gemm_per_image", lambda *args, choice=per_image: choice)
+        results[per_image] = _forward_backward(x, weight, bias, stride, padding)
+    for name, a, b in zip(("out", "grad x", "grad weight", "grad bias"), *results.values(),
+                          strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_the_rule_picks_per_image_for_lenet5_conv1_only():
+    # (positions per image, taps per filter): conv1 576 >= 25; conv2 64 < 500; grouped: never
+    assert conv._one_gemm_per_image(np, 24 * 24, 25, groups=1)
+    assert not conv._one_gemm_per_image(np, 8 * 8, 500, groups=1)
+    assert not conv._one_gemm_per_image(np, 27 * 27, 48 * 25, groups=2)
