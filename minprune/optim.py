@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from minprune.backend import array_module, device_of, to_device
-from minprune.kernels.masked_sgd import masked_sgd_momentum_update
+from minprune.kernels.masked_sgd import MaskedSGDStep
 
 __all__ = ["SGD"]
 
@@ -53,6 +53,7 @@ class SGD:
         self.lr, self.momentum = lr, momentum
         self.weight_decay, self.l1 = weight_decay, l1
         self.velocities = [array_module(p.data).zeros_like(p.data) for p in self.parameters]
+        self._cpu_steps = [MaskedSGDStep() for _ in self.parameters]  # fused, checked once
 
     def _velocities(self):
         """(parameter, velocity) pairs, each velocity first moved to its parameter's device if
@@ -69,14 +70,14 @@ class SGD:
 
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
-        for parameter, velocity in self._velocities():
+        for index, (parameter, velocity) in enumerate(self._velocities()):
             if parameter.grad is None:
                 continue
             weight, grad = parameter.data, parameter.grad
             xp = array_module(weight)
             if parameter.mask is not None and weight.dtype == np.float32:
                 # The same update fused into one pass over memory: a Numba kernel, CPU or CUDA.
-                fused_update = masked_sgd_momentum_update if xp is np else _masked_sgd_on_gpu()
+                fused_update = self._cpu_steps[index] if xp is np else _masked_sgd_on_gpu()
                 fused_update(
                     weight, velocity, xp.ascontiguousarray(grad, dtype=np.float32),
                     parameter.mask, lr=self.lr, momentum=self.momentum,
