@@ -34,7 +34,8 @@ class DeviceUnavailable(RuntimeError):
 
 
 def _is_cupy_array(array) -> bool:
-    return type(array).__module__.startswith("cupy")
+    kind = type(array)
+    return kind is not numpy.ndarray and kind.__module__.startswith("cupy")
 
 
 def array_module(*arrays):

@@ -87,8 +87,9 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None):
     return activation.Dropout.apply(x, p=p, rng=rng or minprune_random.generator())
 
 
-def linear(x, weight, bias=None):
-    """``x @ weight.T + bias`` with weight (out_features, in_features)."""
+def linear(x, weight, bias=None, *, mask=None):
+    """``x @ weight.T + bias`` with weight (out_features, in_features); with ``mask`` (an array of
+    the weight's shape, no gradient), ``x @ (weight * mask).T + bias`` as one op."""
     x, weight = _tensor(x), _tensor(weight)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
@@ -96,8 +97,8 @@ def linear(x, weight, bias=None):
             f"got {x.shape}"
         )
     if bias is None:
-        return linear_op.Linear.apply(x, weight)
-    return linear_op.Linear.apply(x, weight, bias)
+        return linear_op.Linear.apply(x, weight, mask=mask)
+    return linear_op.Linear.apply(x, weight, bias, mask=mask)
 
 
 def sparse_linear(x, weight, bias, mask):
@@ -122,8 +123,10 @@ def _positive_int(name, value, minimum=1):
     return int(value)
 
 
-def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0, groups: int = 1):
-    """2-D convolution of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, KH, KW).
+def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0, groups: int = 1, *,
+           mask=None):
+    """2-D convolution of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, KH, KW); with
+    ``mask`` (an array of the weight's shape, no gradient), with ``weight * mask``, as one op.
 
     With ``groups`` > 1 the channels and the filters split into that many equal blocks, block g
     of the filters seeing only block g of the channels (Caffe's ``group``, as in AlexNet's conv2,
@@ -160,7 +163,7 @@ def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0, groups: int 
             f"conv2d: kernel {kh}x{kw} is larger than the padded input "
             f"{x.shape[2] + 2 * padding}x{x.shape[3] + 2 * padding}"
         )
-    options = {"stride": stride, "padding": padding, "groups": groups}
+    options = {"stride": stride, "padding": padding, "groups": groups, "mask": mask}
     if bias is None:
         return conv.Conv2d.apply(x, weight, **options)
     return conv.Conv2d.apply(x, weight, bias, **options)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy
+
 from minprune.backend import array_module, check_device, default_float, device_of, to_device
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast"]
@@ -44,6 +46,8 @@ def no_grad():
 
 def _as_array(data, dtype=None):
     """``data`` as a floating ndarray: float arrays keep their dtype, the rest become float32."""
+    if type(data) is numpy.ndarray and dtype is None and data.dtype.kind == "f":
+        return data  # the common case, every op's output: nothing to convert
     if isinstance(data, Tensor):
         data = data.data
     xp = array_module(data)

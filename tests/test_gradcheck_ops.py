@@ -5,6 +5,7 @@ import pytest
 
 import minprune.functional as F
 from minprune.gradcheck import gradcheck
+from minprune.tensor import Tensor
 
 
 def randn(*shape, seed=0):
@@ -179,6 +180,22 @@ def test_linear(shape_x, with_bias):
         gradcheck(F.linear, randn(*shape_x), weight, randn(5, seed=6))
     else:
         gradcheck(F.linear, randn(*shape_x), weight)
+
+
+def test_masked_linear_and_conv2d_in_one_op():
+    """The layers pass their mask into the op: gradients match the masked weight's, and are zero
+    where the mask prunes (the mask itself gets none)."""
+    rng = np.random.default_rng(11)
+    mask = (rng.random((5, 4)) < 0.5).astype(np.float64)
+    gradcheck(lambda x, w, b: F.linear(x, w, b, mask=mask), randn(3, 4), randn(5, 4, seed=5),
+              randn(5, seed=6))
+    conv_mask = (rng.random((3, 2, 3, 3)) < 0.5).astype(np.float64)
+    for x_shape in ((2, 2, 6, 6), (1, 2, 4, 4)):  # per-image and one-GEMM layouts
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, mask=conv_mask), randn(*x_shape),
+                  randn(3, 2, 3, 3, seed=7), randn(3, seed=8))
+    weight = Tensor(randn(5, 4, seed=5), requires_grad=True)
+    F.linear(randn(3, 4), weight, mask=mask).sum().backward()
+    assert np.all(weight.grad[mask == 0] == 0)
 
 
 @pytest.mark.parametrize("with_bias", [True, False])

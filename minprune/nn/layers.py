@@ -88,7 +88,7 @@ class Linear(_MaskedLayer):
         with self._named_errors():
             if self.sparse_kernels:
                 return F.sparse_linear(x, self.weight, self.bias, self.weight_mask)
-            return F.linear(x, self.masked_weight(), self.bias)
+            return F.linear(x, self.weight, self.bias, mask=self.weight_mask)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -127,8 +127,8 @@ class Conv2d(_MaskedLayer):
 
     def forward(self, x):
         with self._named_errors():
-            return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding,
-                            self.groups)
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups,
+                            mask=self.weight_mask)
 
     def extra_repr(self) -> str:
         grouped = f", groups={self.groups}" if self.groups != 1 else ""

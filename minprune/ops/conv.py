@@ -82,7 +82,13 @@ def _nchw_to_rows(grad):
 
 
 class Conv2d(Function):
-    def forward(self, x, weight, bias=None, stride=1, padding=0, groups=1):
+    """With ``mask`` (an array, not an input: no gradient) the op convolves with ``weight * mask``
+    and masks the weight gradient: a pruned layer is one node, as in `minprune.ops.linear`."""
+
+    def forward(self, x, weight, bias=None, stride=1, padding=0, groups=1, mask=None):
+        if mask is not None:
+            weight = weight * mask
+        self.mask = mask
         n_images, _, height, width = x.shape
         out_channels, _, kh, kw = weight.shape
         out_h = im2col_kernels.conv_output_size(height, kh, stride, padding)
@@ -132,17 +138,23 @@ class Conv2d(Function):
                 grad_weights = xp.empty(weights.shape, dtype=grad.dtype)
                 for filters, taps in blocks:
                     grad_weights[filters] = grad_rows[:, filters].T @ self.cols[:, taps]
-            grad_weight = grad_weights.reshape(self.weight.shape)
+            grad_weight = self._masked(grad_weights.reshape(self.weight.shape))
         if len(self.needs_input_grad) == 2:
             return grad_x, grad_weight
         if self.needs_input_grad[2]:
             grad_bias = bias_gradient(grad_rows)
         return grad_x, grad_weight, grad_bias
 
+    def _masked(self, grad_weight):
+        if self.mask is not None:
+            grad_weight *= self.mask
+        return grad_weight
+
     def _backward_per_image(self, grad):
         out_channels, _, kh, kw = self.weight.shape
         weights = self.weight.reshape(out_channels, -1)
-        grad_planes = numpy.ascontiguousarray(grad).reshape(grad.shape[0], out_channels, -1)
+        xp = array_module(grad)  # NumPy: the per-image layout is a CPU path
+        grad_planes = xp.ascontiguousarray(grad).reshape(grad.shape[0], out_channels, -1)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
             grad_cols = weights.T @ grad_planes  # (N, K, OH*OW)
@@ -151,7 +163,7 @@ class Conv2d(Function):
             )
         if self.needs_input_grad[1]:
             per_image = grad_planes @ self.cols.transpose(0, 2, 1)  # (N, O, K)
-            grad_weight = per_image.sum(axis=0).reshape(self.weight.shape)
+            grad_weight = self._masked(per_image.sum(axis=0).reshape(self.weight.shape))
         if len(self.needs_input_grad) == 2:
             return grad_x, grad_weight
         if self.needs_input_grad[2]:

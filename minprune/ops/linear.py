@@ -1,8 +1,8 @@
 """The fully connected layer's op, fused: ``y = x @ weight.T + bias``.
 
-One node instead of transpose + matmul + add keeps the graph short on the hot path. The weight is
-(out_features, in_features), PyTorch's layout, so a row of the weight is one output neuron; in the
-layers the weight arriving here is already ``weight * weight_mask``.
+One node instead of mask multiply + transpose + matmul + add keeps the graph short on the hot
+path. The weight is (out_features, in_features), PyTorch's layout, so a row of the weight is one
+output neuron; the layers pass their ``weight_mask`` as ``mask``.
 """
 
 from minprune.backend import array_module
@@ -22,8 +22,13 @@ def bias_gradient(grad_rows):
 
 
 class Linear(Function):
-    def forward(self, x, weight, bias=None):
-        self.x, self.weight = x, weight
+    """With ``mask`` (an array, not an input: no gradient) a masked layer is one node:
+    ``y = x @ (weight * mask).T + bias``, weight gradient ``(g.T @ x) * mask``."""
+
+    def forward(self, x, weight, bias=None, mask=None):
+        if mask is not None:
+            weight = weight * mask
+        self.x, self.weight, self.mask = x, weight, mask
         out = x @ weight.T
         if bias is not None:
             out += bias
@@ -34,6 +39,8 @@ class Linear(Function):
         g2 = grad.reshape(-1, grad.shape[-1])
         grad_x = (grad @ self.weight) if self.needs_input_grad[0] else None
         grad_weight = (g2.T @ x2) if self.needs_input_grad[1] else None
+        if grad_weight is not None and self.mask is not None:
+            grad_weight *= self.mask
         if len(self.needs_input_grad) == 2:
             return grad_x, grad_weight
         grad_bias = bias_gradient(g2) if self.needs_input_grad[2] else None
