@@ -13,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["spmv_cpu", "spmm_cpu", "conv2d_patches_cpu", "unsigned_index_views"]
+__all__ = [
+    "spmv_cpu", "spmm_cpu", "conv2d_patches_cpu", "conv2d_images_cpu", "conv2d_images_serial",
+    "unsigned_index_views",
+]
 
 _FASTMATH = {"reassoc", "contract"}
 
@@ -77,13 +80,80 @@ def _conv2d_patches(indptr, indices, data, bias, patches, out):
                 out[n, o, s] = bias[o]
         for k in range(indptr[o], indptr[o + 1]):
             value = data[k]
-            source = patches[indices[k]]
+            row = patches[indices[k]]
             for n in range(batch):
-                start = n * positions
+                # Slice first, then index by the loop counter alone: an index Numba cannot prove
+                # non-negative (start + s) gets a wrap-around test that stops LLVM vectorising;
+                # this way the loop ran ~8x faster (benchmarks/sparse_lenet.py, conv2).
+                source = row[n * positions : (n + 1) * positions]
+                target = out[n, o]
                 for s in range(positions):
-                    out[n, o, s] += value * source[start + s]
+                    target[s] += value * source[s]
+
+
+def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stride_h, stride_w,
+                   pad_h, pad_w, out):
+    """The same sparse convolution image by image, the patches built inside (no patch matrix for
+    the batch): per image, its patch matrix (in*kh*kw, positions) goes to a scratch array that
+    stays in cache while every filter reads it, then
+
+    for o in range(out_channels):
+        out[n, o, :] = bias[o] + sum over k of data[k] * patches[indices[k], :]   (4 rows a pass)
+
+    ``prange`` over images; out is (batch, out_channels, out_h, out_w). Loops index slices by the
+    loop counter alone (see `_conv2d_patches`). Measured on LeNet-5's conv2 (12% kept, one
+    thread): 35 -> 15 us at batch 1 and 12.5 -> 6.9 ms at batch 256 against `_conv2d_patches`
+    (without its patch matrix), 2.4x faster than the dense GEMM on the same patches.
+    """
+    batch, channels, height, width = images.shape
+    out_channels = out.shape[1]
+    out_h, out_w = out.shape[2], out.shape[3]
+    positions = out_h * out_w
+    for n in prange(batch):
+        patches = np.empty((channels * kernel_h * kernel_w, positions), dtype=np.float32)
+        for c in range(channels):
+            plane = images[n, c]
+            for ky in range(kernel_h):
+                for kx in range(kernel_w):
+                    row = patches[(c * kernel_h + ky) * kernel_w + kx]
+                    for oh in range(out_h):
+                        iy = oh * stride_h - pad_h + ky
+                        line = row[oh * out_w : (oh + 1) * out_w]
+                        if iy < 0 or iy >= height:
+                            for ow in range(out_w):
+                                line[ow] = 0.0
+                            continue
+                        source = plane[iy]
+                        if stride_w == 1 and pad_w == 0:  # a contiguous run: copy it
+                            window = source[kx : kx + out_w]
+                            for ow in range(out_w):
+                                line[ow] = window[ow]
+                            continue
+                        for ow in range(out_w):
+                            ix = ow * stride_w - pad_w + kx
+                            line[ow] = source[ix] if 0 <= ix < width else 0.0
+        for o in range(out_channels):
+            target = out[n, o].reshape(positions)
+            for s in range(positions):
+                target[s] = bias[o]
+            k, end = np.int64(indptr[o]), np.int64(indptr[o + 1])
+            while k + 4 <= end:
+                w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
+                r0, r1 = patches[indices[k]], patches[indices[k + 1]]
+                r2, r3 = patches[indices[k + 2]], patches[indices[k + 3]]
+                for s in range(positions):
+                    target[s] += w0 * r0[s] + w1 * r1[s] + w2 * r2[s] + w3 * r3[s]
+                k += 4
+            while k < end:
+                w0, r0 = data[k], patches[indices[k]]
+                for s in range(positions):
+                    target[s] += w0 * r0[s]
+                k += 1
 
 
 spmv_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_spmv)
 spmm_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_spmm)
 conv2d_patches_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_patches)
+conv2d_images_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_images)
+# One image has nothing to share out: the serial build spares the parallel region's start-up.
+conv2d_images_serial = njit(cache=True, fastmath=_FASTMATH)(_conv2d_images)

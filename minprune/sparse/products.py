@@ -12,6 +12,8 @@ import numpy as np
 
 from minprune.kernels.argument_checks import as_pair, require_array
 from minprune.kernels.csr_cpu import (
+    conv2d_images_cpu,
+    conv2d_images_serial,
     conv2d_patches_cpu,
     spmm_cpu,
     spmv_cpu,
@@ -160,20 +162,34 @@ def conv2d_forward_csr(
     kernel_size,
     stride=1,
     padding=0,
+    patch_matrix: bool = False,
 ) -> np.ndarray:
     """A pruned conv layer: weight (out, in, kh, kw) stored as CSR (out, in*kh*kw), applied to
     float32 images (batch, in, h, w) by im2col + sparse matrix product; returns
     (batch, out, out_h, out_w). Cross-correlation, as in Caffe and PyTorch.
+
+    By default image by image, each image's patches built in a scratch array that stays in cache
+    (`csr_cpu.conv2d_images_cpu`); ``patch_matrix=True`` builds the patch matrix of the whole batch
+    first (`im2col_patches`, then `csr_cpu.conv2d_patches_cpu`): the plainer path, kept as the
+    reference the tests hold the fast one to.
     """
     require_csr("csr", csr)
     kernel_h, kernel_w, in_channels = conv_filter_shape(csr.shape, kernel_size)
     out_channels = csr.shape[0]
     require_array("images", images, dtypes=_FLOAT32, shape=(None, in_channels, None, None))
     bias = _bias_or_zeros(csr, bias)
-    patches = im2col_patches(images, (kernel_h, kernel_w), stride, padding)
     batch = images.shape[0]
     out_h, out_w = conv2d_output_size(images.shape[2:], (kernel_h, kernel_w), stride, padding)
-    out = np.empty((batch, out_channels, out_h * out_w), dtype=_FLOAT32)
     indptr, indices = unsigned_index_views(csr.indptr, csr.indices)
+    if not patch_matrix:
+        out = np.empty((batch, out_channels, out_h, out_w), dtype=_FLOAT32)
+        stride_h, stride_w = as_pair("stride", stride, minimum=1)
+        pad_h, pad_w = as_pair("padding", padding, minimum=0)
+        kernel = conv2d_images_serial if batch == 1 else conv2d_images_cpu
+        kernel(indptr, indices, csr.data, bias, images, kernel_h, kernel_w, stride_h, stride_w,
+               pad_h, pad_w, out)
+        return out
+    patches = im2col_patches(images, (kernel_h, kernel_w), stride, padding)
+    out = np.empty((batch, out_channels, out_h * out_w), dtype=_FLOAT32)
     conv2d_patches_cpu(indptr, indices, csr.data, bias, patches, out)
     return out.reshape(batch, out_channels, out_h, out_w)

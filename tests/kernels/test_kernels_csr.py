@@ -139,13 +139,16 @@ def test_im2col_matches_reference(case):
 @KERNEL_SETTINGS
 @given(conv_cases())
 def test_conv2d_matches_direct_convolution(case):
+    """Both paths: image by image (the default) and through the batch's patch matrix."""
     images, csr, weight, bias, kernel, stride, padding = case
-    got = products.conv2d_forward_csr(
-        csr, images, bias, kernel_size=kernel, stride=stride, padding=padding
-    )
     want = reference.conv2d_reference(images, weight, bias, *stride, *padding)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, **TOLERANCE)
+    for patch_matrix in (False, True):
+        got = products.conv2d_forward_csr(
+            csr, images, bias, kernel_size=kernel, stride=stride, padding=padding,
+            patch_matrix=patch_matrix,
+        )
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
 @KERNEL_SETTINGS
