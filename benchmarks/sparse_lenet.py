@@ -11,10 +11,12 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   images (1,000 of them, in turn; random uniform images when MNIST is not found): the engine
   skips zero activations (`minprune.kernels.fc_chain_cpu`), so its time depends on the input,
   and it is also timed on random images, which have no zero pixel. Ratios are against the
-  references measured in this run. Target: <= 8 us per call.
+  references measured in this run. Target: at least 4x dense NumPy.
 - Batch 256, images per second: the engine against the dense forward (`minprune.benchmarking.
   dense_numpy_forward`: BLAS GEMM per Linear; Numba im2col + GEMM per Conv2d) for LeNet-300-100
-  and for LeNet-5 pruned to 66/12/8/19% (Table 3). Target for LeNet-300-100: >= 2x dense.
+  and for LeNet-5 pruned to 66/12/8/19% (Table 3); LeNet-5 at batch 1 the same way. Targets for
+  LeNet-5: at least 2x dense at batch 256, 3x at batch 1. The script ends with each target's
+  same-run speed-up.
 - ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
   size, which sets `minprune.sparse.fused_chain.SPMM_MIN_BATCH`.
 
@@ -46,7 +48,8 @@ from minprune.kernels import fc_chain_cpu
 from minprune.sparse.engine import compile_model
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
-TARGET_BATCH1_US, TARGET_BATCH256_SPEEDUP = 8.0, 2.0
+# Same-run speed-ups over dense NumPy the engine is held to (issue: speed).
+TARGETS = {"lenet-300-100 batch 1": 4.0, "lenet5 batch 256": 2.0, "lenet5 batch 1": 3.0}
 
 
 def _check(network, model, images) -> float:
@@ -108,7 +111,7 @@ def batch1_methods(model, network, images) -> dict:
     methods = {
         "minprune engine network(x)": lambda: network(singles[next(turn)]),
         "minprune fused kernel, bare call": lambda: fc_chain_cpu.fc_chain_per_sample(
-            flats[next(turn)], *chain.packed, fc_chain_cpu.SCATTER_RATIO, out
+            flats[next(turn)], *chain.packed, chain.scatter_ratio, chain.dense_cost, out
         ),
         "minprune engine, random image": lambda: network(noise),
         "dense NumPy W @ x": dense_numpy,
@@ -145,7 +148,7 @@ def crossover(network, images, rounds: int) -> dict:
         timings = time_interleaved(
             {
                 "per_sample": lambda x=x, out=out: fc_chain_cpu.fc_chain_per_sample(
-                    x, *chain.packed, fc_chain_cpu.SCATTER_RATIO, out
+                    x, *chain.packed, chain.scatter_ratio, chain.dense_cost, out
                 ),
                 "SpMM": lambda x=x, out=out: fc_chain_cpu.fc_chain_spmm(x, *chain.packed, out),
             },
@@ -160,11 +163,11 @@ def crossover(network, images, rounds: int) -> dict:
     return table
 
 
-def throughput(network, model, images, rounds: int) -> dict:
+def throughput(network, model, images, rounds: int, calls: int = 1) -> dict:
     """Images per second at this batch: engine vs dense (median and best of interleaved rounds)."""
     dense = dense_numpy_forward(model)
     timings = time_interleaved(
-        {"engine": lambda: network(images), "dense": lambda: dense(images)}, rounds, 1
+        {"engine": lambda: network(images), "dense": lambda: dense(images)}, rounds, calls
     )
     result = {
         f"{name}_images_per_s": {
@@ -227,13 +230,12 @@ def main() -> None:
     lenet300["batch_1_time_relative_to_engine"] = {
         name: round(t["median_us"] / ours, 2) for name, t in batch1.items()
     }
-    lenet300["batch_1_target_met"] = ours <= TARGET_BATCH1_US
+    speedup = batch1["dense NumPy W @ x"]["median_us"] / ours
+    lenet300["batch_1_speedup_vs_dense"] = round(speedup, 2)
+    lenet300["batch_1_target_met"] = speedup >= TARGETS["lenet-300-100 batch 1"]
 
     print(f"\nbatch {args.batch_size}, images per second (median of {args.rounds // 2} rounds):")
     lenet300[f"batch_{args.batch_size}"] = throughput(network, model, images, args.rounds // 2)
-    lenet300[f"batch_{args.batch_size}_target_met"] = (
-        lenet300[f"batch_{args.batch_size}"]["speedup_median"] >= TARGET_BATCH256_SPEEDUP
-    )
     print(f"  LeNet-300-100: {lenet300[f'batch_{args.batch_size}']}")
     if args.crossover:
         print("\nfused-chain kernels by batch size (LeNet-300-100):")
@@ -245,21 +247,35 @@ def main() -> None:
     print(f"\nLeNet-5: {source5}")
     result["lenet5"] = {
         "weights": source5,
+        "runs_as": [f"{layer.name}: {layer.runs_as}" for layer in network5.layers],
         "nnz": network5.nnz,
         "nbytes": network5.nbytes,
+        "dense_nbytes": network5.dense_nbytes,
         "max_abs_difference_vs_dense": _check(network5, model5, images),
         f"batch_{args.batch_size}": throughput(network5, model5, images, max(5, args.rounds // 4)),
+        "batch_1": throughput(network5, model5, stream[:1], args.rounds, calls=100),
     }
     print(f"  LeNet-5: {result['lenet5'][f'batch_{args.batch_size}']}")
+    print(f"  LeNet-5 batch 1: {result['lenet5']['batch_1']}")
+    lenet300["dense_nbytes"] = network.dense_nbytes
+    result["speedups_vs_dense"] = {
+        "lenet-300-100 batch 1": lenet300["batch_1_speedup_vs_dense"],
+        "lenet5 batch 256": result["lenet5"][f"batch_{args.batch_size}"]["speedup_median"],
+        "lenet5 batch 1": result["lenet5"]["batch_1"]["speedup_median"],
+    }
+    result["targets"] = {name: {"at_least": target,
+                                "measured": result["speedups_vs_dense"][name],
+                                "met": result["speedups_vs_dense"][name] >= target}
+                         for name, target in TARGETS.items()}
+    print("\ntargets (engine / dense NumPy, same run):")
+    for name, target in result["targets"].items():
+        print(f"  {name:22s} {target['measured']:5.2f}x  (at least {target['at_least']}x: "
+              f"{'met' if target['met'] else 'not met'})")
 
     result["load_average_1min_before_after"] = [
         round(load_before[0], 2),
         round(os.getloadavg()[0], 2),
     ]
-    result["targets"] = {
-        "batch_1_us_at_most": TARGET_BATCH1_US,
-        "batch_256_speedup_vs_dense_at_least": TARGET_BATCH256_SPEEDUP,
-    }
     key = f"numba_threads={numba.get_num_threads()}"
     key += f",openblas_threads={result['threads']['OPENBLAS_NUM_THREADS']}"
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}

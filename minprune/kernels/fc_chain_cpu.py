@@ -8,14 +8,17 @@ forward pass is ONE kernel call with few arguments (Numba unboxes every argument
                                             start in the three arrays below
     pointers  uint64   every layer's row pointers, in both orientations
     indices   uint32   every layer's column indices, in both orientations
-    values    float32  every layer's weights (both orientations) and biases
+    values    float32  every layer's weights (both orientations), biases and dense W.T
 
 Each layer is stored as the CSR of W (for each output, its inputs: a *gather*, one dot product per
 output) and of W.T (for each input, the outputs it feeds: a *scatter* that skips zero inputs, the
 activation sparsity EIE (Han et al., ISCA 2016) exploits; 82% of an MNIST image's pixels are 0).
 Per sample and layer `fc_chain_per_sample` scatters when the non-zero inputs' columns hold fewer
 than ``scatter_ratio`` x nnz stored weights, else gathers (0.0 forces the gather, ``inf`` the
-scatter: how the tests cover both). Skipping a zero input assumes ``0 * w == 0`` (finite weights).
+scatter: how the tests cover both). A third form, where the packed chain holds a layer's dense
+W.T, adds the dense column of each non-zero input, four inputs a pass: more multiply-adds (the
+pruned ones too), but vectorised along the outputs, it beats the scatter when few inputs are
+non-zero (an MNIST image into fc1). Skipping a zero input assumes ``0 * w == 0`` (finite weights).
 From `minprune.sparse.engine.SPMM_MIN_BATCH` samples on, `fc_chain_spmm` runs one SpMM per layer
 on transposed activations (vectorised over the batch), `fc_chain_batched` one block per thread.
 """
@@ -28,6 +31,7 @@ from numba import njit, prange
 
 __all__ = [
     "SCATTER_RATIO",
+    "DENSE_COST",
     "PLAN_COLUMNS",
     "fc_chain_per_sample",
     "fc_chain_spmm",
@@ -39,17 +43,22 @@ _FASTMATH = {"reassoc", "contract"}  # as in csr_cpu: lets LLVM split a row's su
 
 # Scatter a layer when it touches fewer than this fraction of the layer's stored weights.
 SCATTER_RATIO = 0.5
+# One multiply-add of the dense-columns form (vectorised, four inputs a pass) costs about this
+# fraction of one scattered multiply-add (benchmarks/sparse_lenet.py, LeNet-300-100's fc1).
+DENSE_COST = 0.0625
 # The parallel SpMM gives each thread at least this many samples (below, one thread runs all).
 MIN_BLOCK = 32
 
 # Columns of the plan table (one row per layer): *_POINTERS are offsets into ``pointers``,
-# *_INDICES into ``indices``, *_VALUES and BIAS into ``values``. "ROW_" is the CSR form of
-# W (out, in), "COL_" the CSR form of its transpose.
+# *_INDICES into ``indices``, *_VALUES, BIAS and DENSE into ``values``. "ROW_" is the CSR form of
+# W (out, in), "COL_" the CSR form of its transpose, DENSE the dense W.T (in, out) with the
+# pruned weights as zeros (-1: not stored).
 ROWS, COLS, RELU, NNZ = 0, 1, 2, 3
 ROW_POINTERS, ROW_INDICES, ROW_VALUES = 4, 5, 6
 COL_POINTERS, COL_INDICES, COL_VALUES = 7, 8, 9
 BIAS = 10
-PLAN_COLUMNS = 11
+DENSE = 11
+PLAN_COLUMNS = 12
 
 
 def _layer_arrays(plan, pointers, indices, values, layer, form):
@@ -68,23 +77,28 @@ def _layer_arrays(plan, pointers, indices, values, layer, form):
     )
 
 
-def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, out):
+def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, dense_cost, out):
     """out (batch, last rows) = the chain applied to each row of x (batch, in), sample by sample:
 
     for n in range(batch):
         source = x[n]
         for layer in range(layers):
             target = a scratch vector, or out[n] for the last layer
-            touched = the stored weights in the columns of the non-zero inputs
-            if touched < scatter_ratio * nnz:                          # scatter (W.T form)
-                target = bias;  for j non-zero: target[rows of col j] += source[j] * col j
-            else:                                                      # gather (W form)
-                for each row r: target[r] = bias[r] + sum_k values[k] * source[indices[k]]
+            count = the non-zero inputs;  touched = the stored weights in their columns
+            cheapest of, in scattered multiply-adds:
+              dense columns  count * rows * dense_cost   (if the layer stores its dense W.T)
+              scatter        touched                     (must be < scatter_ratio * nnz)
+              gather         scatter_ratio * nnz
+            dense columns: target = bias;  target += source[j] * W.T[j, :] for each non-zero j,
+                           four inputs a pass (vectorised along the outputs)
+            scatter:       target = bias;  target[rows of col j] += source[j] * col j, each j
+            gather:        target[r] = bias[r] + sum_k values[k] * source[indices[k]], each r
             ReLU if flagged;  source = target
 
+    ``scatter_ratio`` 0.0 forces the gather, ``inf`` allows any scatter; ``dense_cost`` inf never
+    takes the dense columns, 0.0 always does (where stored): how the tests cover every form.
     One flat function on purpose: split into small jitted helpers the same loops ran ~20%
-    slower at batch 1. The count of touched weights is a loop of its own, which vectorises:
-    listing the non-zero inputs in the same pass cost ~1.5 us per 784 inputs.
+    slower at batch 1.
     """
     layers = plan.shape[0]
     scratch = np.empty((2, plan[:, ROWS].max()), dtype=np.float32)  # layers alternate rows
@@ -98,10 +112,40 @@ def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, out)
             col_pointers, col_indices, col_values = _layer_arrays(
                 plan, pointers, indices, values, layer, 1
             )
-            touched = 0  # stored weights in the columns of the non-zero inputs (vectorised)
+            touched, count = 0, 0  # one pass, vectorised
             for j in range(source.shape[0]):
-                touched += np.int64(col_pointers[j + 1] - col_pointers[j]) if source[j] else 0
-            if touched < scatter_ratio * plan[layer, NNZ]:
+                nonzero_input = source[j] != 0.0
+                touched += np.int64(col_pointers[j + 1] - col_pointers[j]) if nonzero_input else 0
+                count += nonzero_input
+            gather_cost = scatter_ratio * plan[layer, NNZ]
+            dense = plan[layer, DENSE]
+            columns_cost = count * rows * dense_cost if dense >= 0 else np.inf
+            if columns_cost < min(touched, gather_cost) or (columns_cost == 0.0 and dense >= 0):
+                count = 0  # list the non-zero inputs, branch-free
+                for j in range(source.shape[0]):
+                    nonzero[count] = j
+                    count += source[j] != 0.0
+                for row in range(rows):
+                    target[row] = bias[row]
+                q = 0
+                while q + 4 <= count:
+                    j0, j1, j2, j3 = nonzero[q], nonzero[q + 1], nonzero[q + 2], nonzero[q + 3]
+                    a0, a1, a2, a3 = source[j0], source[j1], source[j2], source[j3]
+                    c0 = values[dense + j0 * rows : dense + (j0 + 1) * rows]
+                    c1 = values[dense + j1 * rows : dense + (j1 + 1) * rows]
+                    c2 = values[dense + j2 * rows : dense + (j2 + 1) * rows]
+                    c3 = values[dense + j3 * rows : dense + (j3 + 1) * rows]
+                    for row in range(rows):
+                        target[row] += a0 * c0[row] + a1 * c1[row] + a2 * c2[row] + a3 * c3[row]
+                    q += 4
+                while q < count:
+                    j0 = nonzero[q]
+                    a0 = source[j0]
+                    c0 = values[dense + j0 * rows : dense + (j0 + 1) * rows]
+                    for row in range(rows):
+                        target[row] += a0 * c0[row]
+                    q += 1
+            elif touched < gather_cost:
                 count = 0  # list the non-zero inputs, branch-free
                 for j in range(source.shape[0]):
                     nonzero[count] = j

@@ -176,6 +176,9 @@ class SparseNetwork:
         self.layers: tuple[LayerSummary, ...] = layers
         self.input_shape: tuple[int, ...] = input_shape
         self.nbytes: int = nbytes  # CSR weights (values, column indices, row pointers) + biases
+        # Dense copies the CPU engine keeps for speed, beside the CSR weights: the dense columns
+        # of FC layers whose inputs have zeros, and the weights of convs run dense.
+        self.dense_nbytes: int = sum(getattr(stage, "dense_nbytes", 0) for stage in stages)
         self.stages = stages
         flat = (int(np.prod(input_shape)),)
         self._accepted = (input_shape, flat)
@@ -212,7 +215,8 @@ class SparseNetwork:
 
     def summary(self) -> str:
         """A table of the layers: name, kind, per-sample output shape, density, code path."""
-        lines = [f"SparseNetwork(backend={self.backend!r}, nnz={self.nnz}, nbytes={self.nbytes})"]
+        lines = [f"SparseNetwork(backend={self.backend!r}, nnz={self.nnz}, nbytes={self.nbytes}, "
+                 f"dense_nbytes={self.dense_nbytes})"]
         for layer in self.layers:
             density = "" if layer.density is None else f"{layer.density:7.2%}"
             lines.append(

@@ -68,6 +68,7 @@ class DenseConv2dStage:
         layer = op.layer
         self.weight = np.ascontiguousarray(op.csr.to_dense().reshape(layer.weight.data.shape))
         self.bias, self.stride, self.padding = op.bias, layer.stride, layer.padding
+        self.dense_nbytes = self.weight.nbytes
 
     def __call__(self, x):
         return ConvFunction().forward(np.ascontiguousarray(x), self.weight, self.bias,
@@ -171,8 +172,11 @@ def fuse_fc_chains(ops: list, stages: list, runs_as: list[str]) -> tuple[list, l
             if ops[position].kind != "dropout":
                 next(remaining)  # a per-layer stage the chain replaces
                 labels[position] = f"fused CSR chain {chains}"
+        # Dense columns where the inputs have zeros to skip: the network's input (an MNIST image
+        # is 82% zeros) and the output of a ReLU.
+        dense_columns = [index == 0] + relu_after[:-1]
         fused.append(FusedFCChain([op.csr for op in linears], [op.bias for op in linears],
-                                  relu_after))
+                                  relu_after, dense_columns=dense_columns))
         chains += 1
         index = end
     return fused, labels

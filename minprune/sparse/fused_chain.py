@@ -29,9 +29,11 @@ class PackedChain(NamedTuple):
     values: np.ndarray
 
 
-def pack_fc_chain(matrices, biases, relu_after) -> PackedChain:
+def pack_fc_chain(matrices, biases, relu_after, dense_columns=None) -> PackedChain:
     """Pack validated CSR matrices (`minprune.sparse.CSRMatrix`, layer by layer), their float32
-    biases (rows,) and one ReLU flag per layer into a `PackedChain`.
+    biases (rows,) and one ReLU flag per layer into a `PackedChain`. ``dense_columns`` (one flag
+    per layer, default none) also stores a layer's dense W.T, for the per-sample kernel's
+    dense-columns form: worth its memory (in x out floats) where the layer's inputs have zeros.
 
     Checks only what the kernels rely on beyond each matrix's own validation: each layer's
     columns match the previous layer's rows, and one bias of the right length per layer.
@@ -52,6 +54,10 @@ def pack_fc_chain(matrices, biases, relu_after) -> PackedChain:
                 f"pack_fc_chain: layer {layer} has {matrix.shape[0]} rows, so its bias must have "
                 f"shape ({matrix.shape[0]},), got {np.shape(bias)}"
             )
+    dense_columns = [False] * len(matrices) if dense_columns is None else list(dense_columns)
+    if len(dense_columns) != len(matrices):
+        raise ValueError(f"pack_fc_chain: expected one dense_columns flag per matrix, got "
+                         f"{len(dense_columns)} for {len(matrices)}")
     plan = np.zeros((len(matrices), chain.PLAN_COLUMNS), dtype=np.int64)
     parts = {"pointers": [], "indices": [], "values": []}
     sizes = dict.fromkeys(parts, 0)
@@ -75,6 +81,9 @@ def pack_fc_chain(matrices, biases, relu_after) -> PackedChain:
             plan[layer, form[1]] = put("indices", csr.indices)
             plan[layer, form[2]] = put("values", csr.data)
         plan[layer, chain.BIAS] = put("values", np.asarray(bias, dtype=np.float32))
+        plan[layer, chain.DENSE] = -1
+        if dense_columns[layer]:
+            plan[layer, chain.DENSE] = put("values", transposed.to_dense().reshape(-1))
     # Unsigned: exact, the indices are validated >= 0 (see `minprune.kernels.csr_cpu`).
     return PackedChain(
         plan,
@@ -88,18 +97,24 @@ class FusedFCChain:
     """Consecutive Linear (+ ReLU) layers as one stage: ``chain(x)`` maps (batch, in) -- or any
     (batch, ...) of that many features -- to float32 (batch, out)."""
 
-    def __init__(self, matrices, biases, relu_after, scatter_ratio: float = chain.SCATTER_RATIO):
-        self.packed = pack_fc_chain(matrices, biases, relu_after)
+    def __init__(self, matrices, biases, relu_after, scatter_ratio: float = chain.SCATTER_RATIO,
+                 dense_columns=None, dense_cost: float = chain.DENSE_COST):
+        flags = [False] * len(matrices) if dense_columns is None else list(dense_columns)
+        self.packed = pack_fc_chain(matrices, biases, relu_after, flags)
         self.in_features = matrices[0].shape[1]
         self.out_features = matrices[-1].shape[0]
-        self.scatter_ratio = scatter_ratio
+        self.scatter_ratio, self.dense_cost = scatter_ratio, dense_cost
+        self._per_sample_arguments = (*self.packed, scatter_ratio, dense_cost)
+        # Memory the dense W.T copies take beside the CSR weights (float32).
+        self.dense_nbytes = sum(4 * m.shape[0] * m.shape[1]
+                                for m, kept in zip(matrices, flags, strict=True) if kept)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
         x = x.reshape(batch, self.in_features)
         out = np.empty((batch, self.out_features), dtype=np.float32)
         if batch < SPMM_MIN_BATCH:
-            chain.fc_chain_per_sample(x, *self.packed, self.scatter_ratio, out)
+            chain.fc_chain_per_sample(x, *self._per_sample_arguments, out)
             return out
         blocks = chain.spmm_blocks(batch)
         if blocks == 1:  # no parallel region to start

@@ -332,18 +332,23 @@ def _chain_reference(x, dense, biases, relu_after):
 )
 def test_fc_chain_kernels_match_reference(chain, batch, seed, zeros):
     """Both kernels, and the per-sample kernel with each form forced (scatter_ratio 0: always
-    gather; inf: always scatter) and with the default choice, on inputs with a drawn fraction of
-    exact zeros (which the scatter skips)."""
+    gather; inf: always scatter; dense_cost 0: the dense columns wherever a layer stores them)
+    and with the default choice, on inputs with a drawn fraction of exact zeros (which the
+    scatter and the dense columns skip)."""
     matrices, dense, biases, relu_after = chain
-    packed = fused_chain.pack_fc_chain(matrices, biases, relu_after)
+    dense_columns = [layer % 2 == seed % 2 for layer in range(len(matrices))]  # some layers
+    packed = fused_chain.pack_fc_chain(matrices, biases, relu_after, dense_columns)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, matrices[0].shape[1])).astype(np.float32)
     x[rng.random(x.shape) < zeros] = 0.0
     expected = _chain_reference(x, dense, biases, relu_after)
     rows = matrices[-1].shape[0]
-    for ratio in (0.0, fc_chain_cpu.SCATTER_RATIO, np.inf):
+    forms = [(0.0, np.inf), (np.inf, np.inf),  # gather, scatter (no dense columns)
+             (fc_chain_cpu.SCATTER_RATIO, 0.0),  # dense columns where stored
+             (fc_chain_cpu.SCATTER_RATIO, fc_chain_cpu.DENSE_COST)]  # the default choice
+    for ratio, dense_cost in forms:
         per_sample = np.full((batch, rows), np.nan, np.float32)
-        fc_chain_cpu.fc_chain_per_sample(x, *packed, ratio, per_sample)
+        fc_chain_cpu.fc_chain_per_sample(x, *packed, ratio, dense_cost, per_sample)
         np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
     spmm = np.full((batch, rows), np.nan, np.float32)
     fc_chain_cpu.fc_chain_spmm(x, *packed, spmm)
