@@ -15,8 +15,9 @@ from minprune.kernels import fc_chain_cpu as chain
 __all__ = ["PackedChain", "pack_fc_chain", "FusedFCChain", "SPMM_MIN_BATCH"]
 
 # From this batch size on the chain runs SpMM instead of one gather/scatter chain per sample
-# (the crossover measured by benchmarks/sparse_lenet.py --crossover).
-SPMM_MIN_BATCH = 12
+# (the crossover measured by benchmarks/sparse_lenet.py --crossover: with the dense-columns form
+# the per-sample chain took 68.6 us at batch 16 against SpMM's 80.5, and 103 against 86 at 24).
+SPMM_MIN_BATCH = 20
 
 
 class PackedChain(NamedTuple):

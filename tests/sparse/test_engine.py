@@ -3,7 +3,7 @@ kernels against plain NumPy twins.
 
 Random weights pruned to the paper's densities are enough for equality: the engine must reproduce
 ``weight * weight_mask`` whatever the values. Real MNIST images join in when $MINPRUNE_DATA is
-set. Batches 1 and 7 take the per-image kernel, batch 12 the SpMM kernel (`SPMM_MIN_BATCH`). The
+set. Batches 1 and 7 take the per-image kernel, batch 20 the SpMM kernel (`SPMM_MIN_BATCH`). The
 kernel tests are small enough to run with ``NUMBA_DISABLE_JIT=1`` too; the CUDA test runs on a GPU
 or under ``NUMBA_ENABLE_CUDASIM=1`` and skips, saying why, otherwise.
 """
@@ -42,7 +42,7 @@ from minprune.prune import keep_ratio_prune, layers_by_weight_name, set_mask
 from minprune.sparse import engine, fused_chain
 from minprune.sparse.csr import CSRMatrix
 
-BATCHES = [1, 7, 12]
+BATCHES = [1, 7, 20]
 assert BATCHES[-1] >= fused_chain.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
 
 
