@@ -257,13 +257,19 @@ class SparseNetwork:
 
 
 def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
-                  fused: bool = True) -> SparseNetwork:
+                  fused: bool = True, parallel: bool = False) -> SparseNetwork:
     """Compile a (pruned) ``Sequential`` model into a `SparseNetwork` on ``backend`` ("cpu" or
     "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
     validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
     shape (MNIST: (1, 28, 28)); it fixes every layer's shape, which is checked here, once.
     ``fused=False`` keeps one stage per layer on the CPU (the plain engine the fused FC chain is
     tested against). The model is read, not kept: later changes to it do not reach the network.
+
+    ``parallel=True`` runs the batched kernels (the conv image loop, the FC chain's SpMM blocks)
+    on Numba's threads. Off by default: on 2 cores beside OpenBLAS's spinning workers (any dense
+    NumPy work in the same process) a parallel region waits on descheduled threads -- measured
+    at batch 128, LeNet-300-100 ran at 0.08x the dense forward with it, 3.6x without
+    (benchmarks/engine_sweep.py, default threads).
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile_model: backend must be one of {BACKENDS}, got {backend!r}")
@@ -276,9 +282,9 @@ def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
     if backend == "cuda":
         stages, runs_as = cuda_stages(ops)
     else:
-        stages, runs_as = per_layer_stages(ops)
+        stages, runs_as = per_layer_stages(ops, parallel)
         if fused:
-            stages, runs_as = fuse_fc_chains(ops, stages, runs_as)
+            stages, runs_as = fuse_fc_chains(ops, stages, runs_as, parallel)
     layers = tuple(
         LayerSummary(
             name=op.name,

@@ -48,14 +48,14 @@ class Conv2dStage:
 
     runs_as = "products.conv2d_forward_csr (im2col + CSR)"
 
-    def __init__(self, op):
-        self.csr, self.bias, self.layer = op.csr, op.bias, op.layer
+    def __init__(self, op, parallel: bool = False):
+        self.csr, self.bias, self.layer, self.parallel = op.csr, op.bias, op.layer, parallel
 
     def __call__(self, x):
         layer = self.layer
         return conv2d_forward_csr(self.csr, np.ascontiguousarray(x), self.bias,
                                   kernel_size=layer.kernel_size, stride=layer.stride,
-                                  padding=layer.padding)
+                                  padding=layer.padding, parallel=self.parallel)
 
 
 class DenseConv2dStage:
@@ -109,7 +109,7 @@ class ReshapeStage:
 _STAGES = {"linear": LinearStage, "conv2d": Conv2dStage, "max_pool2d": MaxPoolStage}
 
 
-def per_layer_stages(ops: list) -> tuple[list, list[str]]:
+def per_layer_stages(ops: list, parallel: bool = False) -> tuple[list, list[str]]:
     """One stage per layer (Dropout: none, the identity at inference); returns (stages, runs_as
     per op). The plain engine, and the reference the fused chain is tested against."""
     stages, runs_as = [], []
@@ -121,6 +121,8 @@ def per_layer_stages(ops: list) -> tuple[list, list[str]]:
             continue
         if op.kind == "conv2d" and op.csr.density > SPARSE_CONV_MAX_DENSITY:
             stage = DenseConv2dStage(op)
+        elif op.kind == "conv2d":
+            stage = Conv2dStage(op, parallel)
         elif op.kind in _STAGES:
             stage = _STAGES[op.kind](op)
         elif op.kind == "relu":
@@ -153,7 +155,8 @@ def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
     return (end, linears, relu_after) if linears else (start, [], [])
 
 
-def fuse_fc_chains(ops: list, stages: list, runs_as: list[str]) -> tuple[list, list[str]]:
+def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],
+                   parallel: bool = False) -> tuple[list, list[str]]:
     """Replace the stages of each run of Linear layers (`_chain_at`) by one `FusedFCChain`.
     ``stages`` and ``runs_as`` are `per_layer_stages`'s; returns the same for the fused engine."""
     fused, labels, chains = [], list(runs_as), 0
@@ -176,7 +179,7 @@ def fuse_fc_chains(ops: list, stages: list, runs_as: list[str]) -> tuple[list, l
         # is 82% zeros) and the output of a ReLU.
         dense_columns = [index == 0] + relu_after[:-1]
         fused.append(FusedFCChain([op.csr for op in linears], [op.bias for op in linears],
-                                  relu_after, dense_columns=dense_columns))
+                                  relu_after, dense_columns=dense_columns, parallel=parallel))
         chains += 1
         index = end
     return fused, labels

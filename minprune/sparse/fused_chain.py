@@ -99,12 +99,12 @@ class FusedFCChain:
     (batch, ...) of that many features -- to float32 (batch, out)."""
 
     def __init__(self, matrices, biases, relu_after, scatter_ratio: float = chain.SCATTER_RATIO,
-                 dense_columns=None, dense_cost: float = chain.DENSE_COST):
+                 dense_columns=None, dense_cost: float = chain.DENSE_COST, parallel: bool = False):
         flags = [False] * len(matrices) if dense_columns is None else list(dense_columns)
         self.packed = pack_fc_chain(matrices, biases, relu_after, flags)
         self.in_features = matrices[0].shape[1]
         self.out_features = matrices[-1].shape[0]
-        self.scatter_ratio, self.dense_cost = scatter_ratio, dense_cost
+        self.scatter_ratio, self.dense_cost, self.parallel = scatter_ratio, dense_cost, parallel
         self._per_sample_arguments = (*self.packed, scatter_ratio, dense_cost)
         # Memory the dense W.T copies take beside the CSR weights (float32).
         self.dense_nbytes = sum(4 * m.shape[0] * m.shape[1]
@@ -117,7 +117,7 @@ class FusedFCChain:
         if batch < SPMM_MIN_BATCH:
             chain.fc_chain_per_sample(x, *self._per_sample_arguments, out)
             return out
-        blocks = chain.spmm_blocks(batch)
+        blocks = chain.spmm_blocks(batch) if self.parallel else 1
         if blocks == 1:  # no parallel region to start
             chain.fc_chain_spmm(x, *self.packed, out)
         else:

@@ -163,6 +163,7 @@ def conv2d_forward_csr(
     stride=1,
     padding=0,
     patch_matrix: bool = False,
+    parallel: bool = True,
 ) -> np.ndarray:
     """A pruned conv layer: weight (out, in, kh, kw) stored as CSR (out, in*kh*kw), applied to
     float32 images (batch, in, h, w) by im2col + sparse matrix product; returns
@@ -171,7 +172,8 @@ def conv2d_forward_csr(
     By default image by image, each image's patches built in a scratch array that stays in cache
     (`csr_cpu.conv2d_images_cpu`); ``patch_matrix=True`` builds the patch matrix of the whole batch
     first (`im2col_patches`, then `csr_cpu.conv2d_patches_cpu`): the plainer path, kept as the
-    reference the tests hold the fast one to.
+    reference the tests hold the fast one to. ``parallel=False`` keeps the image loop on one
+    thread (the sparse engine's default, see `minprune.sparse.compile_model`).
     """
     require_csr("csr", csr)
     kernel_h, kernel_w, in_channels = conv_filter_shape(csr.shape, kernel_size)
@@ -185,7 +187,7 @@ def conv2d_forward_csr(
         out = np.empty((batch, out_channels, out_h, out_w), dtype=_FLOAT32)
         stride_h, stride_w = as_pair("stride", stride, minimum=1)
         pad_h, pad_w = as_pair("padding", padding, minimum=0)
-        kernel = conv2d_images_serial if batch == 1 else conv2d_images_cpu
+        kernel = conv2d_images_cpu if parallel and batch > 1 else conv2d_images_serial
         kernel(indptr, indices, csr.data, bias, images, kernel_h, kernel_w, stride_h, stride_w,
                pad_h, pad_w, out)
         return out

@@ -484,3 +484,17 @@ def test_compile_model_is_reachable_from_the_sparse_package():
 
     assert minprune.sparse.compile_model is engine.compile_model
     assert minprune.sparse.SparseNetwork is engine.SparseNetwork
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
+def test_parallel_engine_matches_the_serial_one(name):
+    """compile_model(parallel=True) (conv image loop and SpMM blocks on Numba's threads) computes
+    what the default, serial engine does, at a batch that takes every batched kernel."""
+    from minprune.benchmarking import benchmark_model
+
+    model, _ = benchmark_model(name)
+    images = np.random.default_rng(3).random((2 * fc_chain_cpu.MIN_BLOCK + 3, 1, 28, 28),
+                                             dtype=np.float32)
+    images[images < 0.7] = 0.0
+    serial, parallel = engine.compile_model(model), engine.compile_model(model, parallel=True)
+    np.testing.assert_allclose(parallel(images), serial(images), rtol=1e-5, atol=1e-5)
