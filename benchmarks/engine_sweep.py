@@ -14,7 +14,7 @@ above `minprune.sparse.engine_cpu.SPARSE_CONV_MAX_DENSITY`, the FC chain's SpMV 
 Without checkpoints the weights are random, pruned to the paper's densities (speed depends on
 the pattern and on the inputs' zeros, not on the values). Records go to
 ``results/bench_engine_sweep.json`` (with the command, machine and thread settings) and the plot
-to ``results/engine_sweep.png``.
+to ``results/engine_sweep.png`` (one thread each) or ``engine_sweep_default_threads.png``.
 """
 
 from __future__ import annotations
@@ -101,14 +101,17 @@ def main() -> None:
         print(f"{name}: lowest speed-up {record['lowest_speedup']}x at batch "
               f"{record['lowest_speedup_at_batch']} (target >= 1.0 at every batch: "
               f"{'met' if record['target_met'] else 'not met'})")
-    plot(results, RESULTS / "engine_sweep.png", threads)
+    one_thread_each = numba.get_num_threads() == 1 and os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+    name = "engine_sweep.png" if one_thread_each else "engine_sweep_default_threads.png"
+    figure = RESULTS / name
+    plot(results, figure, threads)
     record = {"command": "python " + " ".join(sys.argv), "inputs": inputs, "threads": threads,
               "details": machine_description(), **results}
     path = RESULTS / "bench_engine_sweep.json"
     history = json.loads(path.read_text()) if path.exists() else {}
     history[threads] = record
     atomic_write_json(path, history)
-    print(f"wrote {path} [{threads!r}] and {RESULTS / 'engine_sweep.png'}")
+    print(f"wrote {path} [{threads!r}] and {figure}")
 
 
 if __name__ == "__main__":
