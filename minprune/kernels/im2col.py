@@ -10,16 +10,17 @@ Three layouts of the same patches, for three consumers:
   conv1): image by image, one row per tap, ``cols[n, (c*KH + i)*KW + j, oh*OW + ow]``, so
   ``weight.reshape(O, -1) @ cols`` is one GEMM per image whose result is already NCHW;
   `col2im_images` is its adjoint. The training kernels run on one thread, beside BLAS.
-- `im2col_patches` (the sparse engine, `minprune.sparse.products`): the transpose, one row per
-  weight tap, so each stored weight of a CSR filter scales one contiguous patch row.
+- `im2col_patches` (the sparse engine's reference path, `minprune.sparse.products` with
+  ``patch_matrix=True``): the transpose, one row per weight tap, so each stored weight of a CSR
+  filter scales one contiguous patch row.
 
 ``rows_to_nchw``/``nchw_to_rows`` move the multiply's (N*OH*OW, O) layout to and from
 (N, O, OH, OW). Callers validate shapes first: the kernels do no bounds checking.
 
 The training kernels are compiled once per kernel size (`_patch_kernels`): with KH and KW
 compile-time constants LLVM unrolls the tap loop, which made LeNet-5's im2col 2.7-4x faster and
-its col2im 2-3x faster than one loop whose length is known only at run time (5 x 5 taps, batch 64;
-`benchmarks/train_speed.py --profile`).
+its col2im 2-3x faster than one loop whose length is known only at run time (the kernels timed
+alone, 5 x 5 taps, batch 64).
 """
 
 import functools

@@ -1,6 +1,10 @@
 """The sparse engine's CPU stages: one small callable per layer of a compiled model, and the
 fusion of each run of Linear (+ ReLU) layers into one `FusedFCChain`. `minprune.sparse.engine`
 checks the model and hands over its layers ("ops": kind, shapes, CSR weights, the layer).
+
+A conv layer denser than `SPARSE_CONV_MAX_DENSITY` runs dense (`DenseConv2dStage`): per layer,
+the engine takes the path that is faster at that density. The batched kernels run on one thread
+unless the stages are built with ``parallel=True`` (`compile_model`'s docstring says why).
 """
 
 from __future__ import annotations
