@@ -2,8 +2,10 @@
 fusion of each run of Linear (+ ReLU) layers into one `FusedFCChain`. `minprune.sparse.engine`
 checks the model and hands over its layers ("ops": kind, shapes, CSR weights, the layer).
 
-A conv layer denser than `SPARSE_CONV_MAX_DENSITY` runs dense (`DenseConv2dStage`): per layer,
-the engine takes the path that is faster at that density. The batched kernels run on one thread
+A conv layer with stride 1 and no padding runs straight from its input (`WideConv2dStage`), others
+through patches (`Conv2dStage`); denser than `SPARSE_WIDE_CONV_MAX_DENSITY` or
+`SPARSE_CONV_MAX_DENSITY` respectively, it runs dense (`DenseConv2dStage`): per layer, the engine
+takes the path that was measured faster at that density. The batched kernels run on one thread
 unless the stages are built with ``parallel=True`` (`compile_model`'s docstring says why).
 """
 
@@ -11,6 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from minprune.kernels.csr_cpu import (
+    conv2d_wide_cpu,
+    conv2d_wide_offsets,
+    conv2d_wide_serial,
+    unsigned_index_views,
+)
 from minprune.kernels.pool import max_pool_forward
 from minprune.ops.conv import Conv2d as ConvFunction
 from minprune.sparse.fused_chain import FusedFCChain
@@ -18,8 +26,10 @@ from minprune.sparse.products import conv2d_forward_csr, linear_forward_csr
 
 __all__ = [
     "SPARSE_CONV_MAX_DENSITY",
+    "SPARSE_WIDE_CONV_MAX_DENSITY",
     "LinearStage",
     "Conv2dStage",
+    "WideConv2dStage",
     "DenseConv2dStage",
     "MaxPoolStage",
     "ReLUStage",
@@ -42,9 +52,17 @@ class LinearStage:
 
 
 # A conv layer keeping more than this fraction of its weights runs dense. Measured on LeNet-5 (one
-# thread, batch 1 to 256): the CSR product costs ~3.4x a dense GEMM per multiply-add, so conv2 at
-# 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; the break-even is near 1 / 3.4.
+# thread, batch 1 to 256), through the patches: the CSR product costs ~3.4x a dense GEMM per
+# multiply-add, so conv2 at 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; the
+# break-even is near 1 / 3.4. Stride 1 without padding runs without patches (`conv2d_wide_cpu`),
+# and there conv1 at 66% ran faster sparse (12.5 us against 15.4 at batch 1, 2.8 ms against
+# 3.3-4.0 at 256): the break-even, extrapolated from that, lies near 80%.
 SPARSE_CONV_MAX_DENSITY = 0.3
+SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
+
+
+def _unit_stride_unpadded(layer) -> bool:
+    return layer.stride == 1 and layer.padding == 0
 
 
 class Conv2dStage:
@@ -62,11 +80,33 @@ class Conv2dStage:
                                   padding=layer.padding, parallel=self.parallel)
 
 
+class WideConv2dStage:
+    """A pruned Conv2d layer with stride 1 and no padding: the CSR filters straight from the
+    images, each stored weight's window one contiguous run (`csr_cpu.conv2d_wide_cpu`)."""
+
+    runs_as = "csr_cpu.conv2d_wide (CSR, no patches)"
+
+    def __init__(self, op, parallel: bool = False):
+        channels, height, width = op.input_shape
+        kernel = op.layer.kernel_size
+        self.csr, self.bias, self.parallel = op.csr, op.bias, parallel
+        self.indptr, self.indices = unsigned_index_views(op.csr.indptr, op.csr.indices)
+        self.offsets = conv2d_wide_offsets(op.csr.indices, kernel, kernel, height, width)
+        self.output_shape = op.output_shape
+
+    def __call__(self, x):
+        x = np.ascontiguousarray(x)
+        out = np.empty((x.shape[0], *self.output_shape), dtype=np.float32)
+        kernel = conv2d_wide_cpu if self.parallel and x.shape[0] > 1 else conv2d_wide_serial
+        kernel(self.indptr, self.indices, self.csr.data, self.offsets, self.bias, x, out)
+        return out
+
+
 class DenseConv2dStage:
     """A Conv2d layer too dense for the CSR product to pay (`SPARSE_CONV_MAX_DENSITY`): its masked
     weight through the training op's dense forward (im2col + one BLAS GEMM), no autograd."""
 
-    runs_as = "dense im2col + GEMM (density above SPARSE_CONV_MAX_DENSITY)"
+    runs_as = "dense im2col + GEMM (above the sparse break-even density)"
 
     def __init__(self, op):
         layer = op.layer
@@ -123,7 +163,10 @@ def per_layer_stages(ops: list, parallel: bool = False) -> tuple[list, list[str]
         if op.kind == "dropout":
             runs_as.append("identity (inference)")
             continue
-        if op.kind == "conv2d" and op.csr.density > SPARSE_CONV_MAX_DENSITY:
+        if op.kind == "conv2d" and _unit_stride_unpadded(op.layer):
+            dense = op.csr.density > SPARSE_WIDE_CONV_MAX_DENSITY
+            stage = DenseConv2dStage(op) if dense else WideConv2dStage(op, parallel)
+        elif op.kind == "conv2d" and op.csr.density > SPARSE_CONV_MAX_DENSITY:
             stage = DenseConv2dStage(op)
         elif op.kind == "conv2d":
             stage = Conv2dStage(op, parallel)
