@@ -120,13 +120,17 @@ def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, dens
             gather_cost = scatter_ratio * plan[layer, NNZ]
             dense = plan[layer, DENSE]
             columns_cost = count * rows * dense_cost if dense >= 0 else np.inf
-            if columns_cost < min(touched, gather_cost) or (columns_cost == 0.0 and dense >= 0):
+            use_columns = columns_cost < min(touched, gather_cost) or (
+                columns_cost == 0.0 and dense >= 0
+            )
+            if use_columns or touched < gather_cost:  # both skip the zero inputs
                 count = 0  # list the non-zero inputs, branch-free
                 for j in range(source.shape[0]):
                     nonzero[count] = j
                     count += source[j] != 0.0
                 for row in range(rows):
                     target[row] = bias[row]
+            if use_columns:
                 q = 0
                 while q + 4 <= count:
                     j0, j1, j2, j3 = nonzero[q], nonzero[q + 1], nonzero[q + 2], nonzero[q + 3]
@@ -146,12 +150,6 @@ def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, dens
                         target[row] += a0 * c0[row]
                     q += 1
             elif touched < gather_cost:
-                count = 0  # list the non-zero inputs, branch-free
-                for j in range(source.shape[0]):
-                    nonzero[count] = j
-                    count += source[j] != 0.0
-                for row in range(rows):
-                    target[row] = bias[row]
                 for q in range(count):
                     j = nonzero[q]
                     activation = source[j]
