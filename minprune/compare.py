@@ -2,21 +2,29 @@
 
 Han et al.'s iterative rounds (Sec. 3), one-shot pruning, gradual magnitude pruning (Zhu & Gupta
 2017, `minprune.prune.gradual`) and Dynamic Network Surgery (Guo et al. 2016,
-`minprune.prune.surgery`) each start from the same dense baseline and get the same training
-budget after it (`Comparison.budget` epochs), at a ladder of sizes: Han et al.'s per-layer keep
-ratios (Tables 2, 3) times each of `Comparison.factors`.
+`minprune.prune.surgery`, holding its size) each start from the same dense baseline and get the
+same training budget after it (`Comparison.budget` epochs).
 
-Decisions are made on a validation split -- the last 5,000 training images, never trained on:
-each schedule's best point is its most compressed run whose validation error is at most the
-paper's baseline error (1.64% / 0.80%). The test set is read once, for the chosen points, at the
-end. (``minprune reproduce`` still picks its "most compressed within the error" points by test
-error; the README says so.)
+Every decision is made on a validation split -- the last 5,000 training images, never trained on:
 
-Outputs go to ``results/MODEL/schedules/``: ``summary.json`` (every run: densities, compression,
-validation error, seconds; the chosen points with their test error; the settings) and
-``compare.png`` (validation error against compression per schedule, the chosen points' test errors
-and the published points). Resumable: each finished run is saved with its model under ``WORK``
-and a fingerprint of the settings; a killed comparison loses at most the run in progress.
+1. **search**: at the target size (60x for LeNet-300-100, 110x for LeNet-5), each schedule runs
+   with every learning rate of `Comparison.learning_rates` and every allocation of
+   `Comparison.allocations` (how the size is shared among layers,
+   `minprune.prune.allocation`); its setting is the one with the lowest validation error;
+2. **ladder**: each schedule, with its setting, at every size of `Comparison.compressions`;
+3. **chosen point**: each schedule's most compressed ladder run whose validation error is at most
+   the dense baseline's plus `Comparison.tolerance` -- "no loss of accuracy", as Table 1 has it.
+
+The test set is read once per schedule, at the end, for its chosen point and its run at the
+target size. (``minprune reproduce`` still picks its "most compressed within the error" points by
+test error; the README says so.)
+
+Outputs go to ``results/MODEL/schedules/``: ``summary.json`` (every run: its setting, densities,
+compression, validation error, seconds; each schedule's setting, chosen point and target-size
+run with their test errors) and ``compare.png`` (validation error against compression per
+schedule, the test errors read and the published points). Resumable: each finished run is saved
+with its model under ``WORK`` and a fingerprint of the settings; a killed comparison loses at
+most the run in progress.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from minprune.data.mnist_loader import mnist
 from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
 from minprune.paper import LATER_LENET_RECORDS, PAPER_KEEP_RATIOS, PAPER_SUMMARY
 from minprune.phase import Phase
+from minprune.prune.allocation import keep_ratios_for_compression
 from minprune.prune.criteria import keep_ratio_prune
 from minprune.prune.figures import plot_compression_curve
 from minprune.prune.gradual import gradual_prune
@@ -60,83 +69,93 @@ SCHEDULES = ("one-shot", "iterative", "gradual", "surgery")
 
 @dataclass(frozen=True)
 class Comparison:
-    """The settings of one comparison. None was tuned on the test set: the learning rate is the
-    paper's 1/10 of the training rate for every schedule, the ramp and intervals are the
-    defaults of Zhu & Gupta and Guo et al., the sizes a ladder fixed in advance."""
+    """The settings of one comparison, fixed before it ran; what they leave open
+    (``learning_rates`` x ``allocations``) is searched per schedule on the validation split."""
 
     model: str
     budget: int  # training epochs after the dense baseline, the same for every schedule
-    factors: tuple  # sizes: Han et al.'s per-layer keep ratios times each factor
-    retrain_lr: float  # every schedule's learning rate (1/10 of the training rate, Sec. 3.2)
+    compressions: tuple  # the ladder of sizes (Table 1's count: every weight and bias)
+    target: float  # the size the search runs at
+    learning_rates: tuple  # searched; the paper's retraining rate is 1/10 of training's
+    allocations: tuple  # searched: exponents of `keep_ratios_for_compression` (0: Table 2/3)
+    tolerance: float = 0.001  # chosen point: validation error <= the baseline's + this
     iterative_rounds: int = 5
     gradual_ramp: float = 0.75  # the cubic ramp ends this far into the budget; then fine-tuning
     gradual_every: int = 100  # iterations between mask updates (Zhu & Gupta's dt)
-    surgery_every: int = 1  # Guo et al. re-evaluate masks at every step, with a decaying chance
+    surgery_every: int = 10  # iterations between mask re-evaluations (Guo et al.: 1)
     validation_size: int = 5000
     batch_size: int = 64
     seed: int = 0
 
 
 COMPARISONS = {
-    "lenet-300-100": Comparison("lenet-300-100", budget=20, factors=(1.0, 0.5, 0.3, 0.2, 0.15),
-                                retrain_lr=0.005),
-    # Three sizes only: a LeNet-5 run takes 3-4 minutes on one core (conv2 dominates).
-    "lenet5": Comparison("lenet5", budget=10, factors=(0.4, 0.2, 0.1), retrain_lr=0.002),
+    "lenet-300-100": Comparison("lenet-300-100", budget=30, compressions=(12, 24, 40, 60, 80),
+                                target=60, learning_rates=(0.005, 0.02),
+                                allocations=(0.0, 0.25, 0.5)),
+    # LeNet-5 epochs cost ~12x LeNet-300-100's (its convolutions): a smaller search and ladder.
+    "lenet5": Comparison("lenet5", budget=10, compressions=(40, 70, 110), target=110,
+                         learning_rates=(0.002,), allocations=(0.0, 0.25)),
 }
 
 
 def fast_comparison(comparison: Comparison) -> Comparison:
-    """A minutes-long comparison for tests (``--fast``): 2 epochs, two sizes."""
-    return replace(comparison, budget=2, factors=(1.0, 0.3), iterative_rounds=2,
-                   validation_size=1000, gradual_every=20, surgery_every=20)
+    """A minutes-long comparison for tests (``--fast``): 2 epochs, two sizes, a 2-point search."""
+    return replace(comparison, budget=2, compressions=(12, 30), target=30,
+                   learning_rates=comparison.learning_rates[:1], allocations=(0.0, 0.5),
+                   iterative_rounds=2, validation_size=1000, gradual_every=20, surgery_every=20)
 
 
-def _phase(comparison: Comparison, train_set, epochs: int) -> Phase:
-    """The one training phase every schedule runs: SGD at ``retrain_lr``, dropped 10x for the
-    last quarter of the epochs."""
+def _phase(comparison: Comparison, train_set, epochs: int, lr: float) -> Phase:
+    """The one training phase every schedule runs: SGD at ``lr``, dropped 10x for the last
+    quarter of the epochs."""
     per_epoch = batch_count(len(train_set), comparison.batch_size)
-    return Phase(epochs=epochs, lr=comparison.retrain_lr, lr_policy="step", gamma=0.1,
+    return Phase(epochs=epochs, lr=lr, lr_policy="step", gamma=0.1,
                  step_size=max(1, int(0.75 * epochs * per_epoch)),
                  batch_size=comparison.batch_size)
 
 
-def _ratios(comparison: Comparison, factor: float) -> dict:
-    return {name: min(1.0, ratio * factor)
-            for name, ratio in PAPER_KEEP_RATIOS[comparison.model].items()}
-
-
-def _run_schedule(schedule: str, model, ratios: dict, comparison: Comparison, train_set,
-                  validation, log) -> None:
-    """Prune ``model`` to ``ratios`` with ``schedule`` inside the budget, in place."""
+def _run_schedule(schedule: str, model, ratios: dict, lr: float, comparison: Comparison,
+                  train_set, validation, log) -> None:
+    """Prune ``model`` to ``ratios`` with ``schedule`` inside the budget, in place (iterative
+    rounds log their errors on ``validation``; nothing is decided on them)."""
     budget = comparison.budget
     quiet = {"progress": False, "log": log}
     if schedule == "one-shot":
         keep_ratio_prune(model, ratios)
-        retrain(model, train_set, None, _phase(comparison, train_set, budget),
+        retrain(model, train_set, None, _phase(comparison, train_set, budget, lr),
                 seed=comparison.seed, **quiet)
     elif schedule == "iterative":
         rounds = comparison.iterative_rounds
         plan = geometric_keep_ratios(ratios, rounds)
         iterative_prune(model, train_set, validation, [{"keep_ratio": r} for r in plan],
-                        _phase(comparison, train_set, budget // rounds),
+                        _phase(comparison, train_set, budget // rounds, lr),
                         seed=comparison.seed, **quiet)
     elif schedule == "gradual":
-        phase = _phase(comparison, train_set, budget)
         per_epoch = batch_count(len(train_set), comparison.batch_size)
-        gradual_prune(model, train_set, None, phase, final_keep_ratio=ratios,
+        gradual_prune(model, train_set, None, _phase(comparison, train_set, budget, lr),
+                      final_keep_ratio=ratios,
                       end_step=int(comparison.gradual_ramp * budget * per_epoch),
                       every=comparison.gradual_every, seed=comparison.seed, **quiet)
     elif schedule == "surgery":
-        network_surgery(model, train_set, None, _phase(comparison, train_set, budget),
-                        keep_ratio=ratios, every=comparison.surgery_every,
+        network_surgery(model, train_set, None, _phase(comparison, train_set, budget, lr),
+                        keep_ratio=ratios, hold_size=True, every=comparison.surgery_every,
                         seed=comparison.seed, **quiet)
     else:
         raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
 
 
-def _record(model, schedule: str, factor: float, validation, seconds: float) -> dict:
+def _key(run: dict) -> tuple:
+    return run["schedule"], run["target_compression"], run["lr"], run["allocation"]
+
+
+def _file(work: Path, run: dict) -> Path:
+    schedule, compression, lr, allocation = _key(run)
+    return work / f"{schedule}-{compression:g}x-lr{lr:g}-a{allocation:g}.npz"
+
+
+def _record(model, run: dict, validation, seconds: float) -> dict:
     row = summary_row(0.0, 0.0, model)
-    return {"schedule": schedule, "factor": factor,
+    return {**run,
             "layer_density": {n: layer_density(layer)
                               for n, layer in layers_by_weight_name(model).items()},
             "parameters_after": row["parameters_after"], "compression": row["compression"],
@@ -158,14 +177,72 @@ def _copy(comparison: Comparison, model):
     return clone
 
 
-def _choose(runs: list[dict], error_limit: float) -> dict:
-    """Per schedule, its most compressed run within ``error_limit`` on validation (or None)."""
-    chosen = {}
-    for schedule in SCHEDULES:
-        within = [r for r in runs if r["schedule"] == schedule
-                  and r["validation_error"] <= error_limit + 1e-12]
-        chosen[schedule] = max(within, key=lambda r: r["compression"], default=None)
-    return chosen
+def _setting(runs: list[dict], schedule: str, comparison: Comparison) -> dict | None:
+    """A schedule's setting: its search run (at the target) with the lowest validation error."""
+    searched = [r for r in runs if r["schedule"] == schedule
+                and r["target_compression"] == comparison.target]
+    if not searched:
+        return None
+    best = min(searched, key=lambda r: r["validation_error"])  # ties: the first searched
+    return {"lr": best["lr"], "allocation": best["allocation"]}
+
+
+def _ladder(runs: list[dict], schedule: str, setting: dict) -> list[dict]:
+    return sorted((r for r in runs if r["schedule"] == schedule and r["lr"] == setting["lr"]
+                   and r["allocation"] == setting["allocation"]),
+                  key=lambda r: r["compression"])
+
+
+def _choose(ladder: list[dict], error_limit: float) -> dict | None:
+    """The most compressed run within ``error_limit`` on validation (or None)."""
+    within = [r for r in ladder if r["validation_error"] <= error_limit + 1e-12]
+    return max(within, key=lambda r: r["compression"], default=None)
+
+
+class _Runner:
+    """Runs (or reuses) one schedule at one size and setting, saving each finished run."""
+
+    def __init__(self, comparison, baseline, train_set, validation, work, fingerprint, log):
+        self.comparison, self.baseline = comparison, baseline
+        self.train_set, self.validation = train_set, validation
+        self.work, self.fingerprint, self.log = work, fingerprint, log
+        self.cache = work / "runs.json"
+        self.runs = []
+        if self.cache.exists():
+            saved = load_json(self.cache, "saved comparison runs")
+            check_same_run(self.cache,
+                           saved.get("fingerprint") if isinstance(saved, dict) else None,
+                           fingerprint, f"delete {work} to run the comparison afresh")
+            self.runs = saved["runs"]
+
+    def __call__(self, schedule: str, compression: float, lr: float, allocation: float) -> None:
+        run = {"schedule": schedule, "target_compression": compression, "lr": lr,
+               "allocation": allocation}
+        if any(_key(r) == _key(run) for r in self.runs):
+            return
+        started = time.perf_counter()
+        model = _copy(self.comparison, self.baseline)
+        ratios = keep_ratios_for_compression(model, compression,
+                                             PAPER_KEEP_RATIOS[self.comparison.model],
+                                             allocation)
+        _run_schedule(schedule, model, ratios, lr, self.comparison, self.train_set,
+                      self.validation, lambda message: None)
+        record = _record(model, run, self.validation, time.perf_counter() - started)
+        save_checkpoint(_file(self.work, run), model.state_dict(), fingerprint=self.fingerprint)
+        self.runs.append(record)
+        atomic_write_json(self.cache, {"fingerprint": self.fingerprint, "runs": self.runs})
+        self.log(f"{schedule} {compression:g}x lr {lr:g} allocation {allocation:g}: "
+                 f"{record['compression']:.1f}x, validation error "
+                 f"{record['validation_error']:.2%} ({record['seconds']:.0f} s)")
+
+    def test_error(self, run: dict, test_set) -> float:
+        path = _file(self.work, run)
+        state, _, meta = load_checkpoint(path)
+        check_same_run(path, meta.get("fingerprint"), self.fingerprint,
+                       f"delete {self.work} to run the comparison afresh")
+        model = _copy(self.comparison, self.baseline)
+        model.load_state_dict(state)
+        return evaluate(model, test_set)["error"]
 
 
 def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_dir=None,
@@ -192,78 +269,72 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
 
     baseline = _baseline(comparison, recipe, train_set, validation, work, log)
     baseline_validation = evaluate(baseline, validation)["error"]
-    error_limit = PAPER_SUMMARY[name]["error_before"]
+    error_limit = baseline_validation + comparison.tolerance
     fingerprint = plain({"comparison": asdict(comparison), "train": asdict(recipe.train),
                          "baseline": state_digest(baseline.state_dict()),
                          "train_data": dataset_digest(train_set),
                          "validation": dataset_digest(validation)})
-    cache = work / "runs.json"
-    runs = []
-    if cache.exists():
-        saved = load_json(cache, "saved comparison runs")
-        check_same_run(cache, saved.get("fingerprint") if isinstance(saved, dict) else None,
-                       fingerprint, f"delete {work} to run the comparison afresh")
-        runs = saved["runs"]
-    done = {(r["schedule"], r["factor"]) for r in runs}
-    for schedule in schedules:
-        for factor in comparison.factors:
-            if (schedule, factor) in done:
-                continue
-            run_started = time.perf_counter()
-            model = _copy(comparison, baseline)
-            _run_schedule(schedule, model, _ratios(comparison, factor), comparison, train_set,
-                          validation, lambda message: None)
-            record = _record(model, schedule, factor, validation,
-                             time.perf_counter() - run_started)
-            save_checkpoint(work / f"{schedule}-{factor}.npz", model.state_dict(),
-                            fingerprint=fingerprint)
-            runs.append(record)
-            atomic_write_json(cache, {"fingerprint": fingerprint, "runs": runs})
-            log(f"{schedule} x{factor}: {record['compression']:.1f}x, validation error "
-                f"{record['validation_error']:.2%} ({record['seconds']:.0f} s)")
+    runner = _Runner(comparison, baseline, train_set, validation, work, fingerprint, log)
+    for schedule in schedules:  # 1. the search, at the target size
+        for lr in comparison.learning_rates:
+            for allocation in comparison.allocations:
+                runner(schedule, comparison.target, lr, allocation)
+    settings = {s: _setting(runner.runs, s, comparison) for s in schedules}
+    for schedule in schedules:  # 2. the ladder, with each schedule's setting
+        for compression in comparison.compressions:
+            runner(schedule, compression, **settings[schedule])
 
-    chosen = _choose(runs, error_limit)
-    best = {}
-    for schedule, run in chosen.items():  # the test set, read once per chosen point
-        if run is None:
-            best[schedule] = None
-            continue
-        model = _copy(comparison, baseline)
-        state, _, meta = load_checkpoint(work / f"{schedule}-{run['factor']}.npz")
-        check_same_run(work / f"{schedule}-{run['factor']}.npz", meta.get("fingerprint"),
-                       fingerprint, f"delete {work} to run the comparison afresh")
-        model.load_state_dict(state)
-        best[schedule] = {**run, "test_error": evaluate(model, test_set)["error"]}
+    best, at_target = {}, {}
+    for schedule in schedules:  # 3. chosen on validation; the test set read once, at the end
+        ladder = _ladder(runner.runs, schedule, settings[schedule])
+        chosen = _choose(ladder, error_limit)
+        target = next(r for r in ladder if r["target_compression"] == comparison.target)
+        read = {_key(run): runner.test_error(run, test_set)
+                for run in (chosen, target) if run is not None}
+        best[schedule] = None if chosen is None else {**chosen, "test_error": read[_key(chosen)]}
+        at_target[schedule] = {**target, "test_error": read[_key(target)]}
     baseline_test = evaluate(baseline, test_set)["error"]
+
     points = [{"compression": 1.0, "error": baseline_validation, "series": schedule}
               for schedule in schedules]
-    points += [{"compression": r["compression"], "error": r["validation_error"],
-                "series": r["schedule"]} for r in sorted(runs, key=lambda r: r["compression"])]
-    published = LATER_LENET_RECORDS[name] + [
-        {"label": f"{schedule} (chosen, test error)", "compression": point["compression"],
-         "error": point["test_error"]} for schedule, point in best.items() if point]
+    for schedule in schedules:
+        points += [{"compression": r["compression"], "error": r["validation_error"],
+                    "series": schedule} for r in _ladder(runner.runs, schedule,
+                                                        settings[schedule])]
+    stars = LATER_LENET_RECORDS[name] + [
+        {"label": f"{schedule} at {comparison.target:g}x (test)", "compression":
+         point["compression"], "error": point["test_error"]}
+        for schedule, point in at_target.items()]
     plot_compression_curve(
         points, out / "compare.png",
-        f"{name}: four schedules, {comparison.budget} epochs each", baseline_error=error_limit,
-        paper_points=published, error_label="Error (%): curves validation, stars test",
-        caption=(f"Curves: validation error of each run (`minprune compare {name}`). Stars: "
-                 "published test errors, and each schedule's chosen point (the most compressed "
-                 "within the dashed limit on validation) with its test error."))
+        f"{name}: four schedules, {comparison.budget} epochs each",
+        baseline_error=error_limit, paper_points=stars,
+        error_label="Error (%): curves validation, stars test",
+        caption=(f"Curves: validation error of each run with its schedule's searched setting "
+                 f"(`minprune compare {name}`); dashed: the dense baseline's validation error "
+                 f"+ {comparison.tolerance:.2%}. Stars: published test errors, and each "
+                 f"schedule's run at {comparison.target:g}x with its test error."))
     summary = {
         "model": name, "fast": fast,
         "command": command or f"minprune compare {name}" + (" --fast" if fast else ""),
         "machine": f"{os.uname().machine}, {os.cpu_count()} cores",
-        "settings": asdict(comparison), "baseline_train": asdict(recipe.train),
+        "comparison": asdict(comparison), "baseline_train": asdict(recipe.train),
         "error_limit": error_limit, "baseline_validation_error": baseline_validation,
-        "baseline_test_error": baseline_test, "runs": runs, "best": best,
+        "baseline_test_error": baseline_test, "paper_error": PAPER_SUMMARY[name]["error_before"],
+        "settings": settings, "runs": runner.runs, "best": best, "at_target": at_target,
         "published": LATER_LENET_RECORDS[name],
         "wall_seconds_this_run": time.perf_counter() - started,
     }
     save_json(out / "summary.json", summary)
-    for schedule, point in best.items():
-        log(f"{schedule}: " + ("no run within the error limit" if point is None else
-            f"{point['compression']:.1f}x at {point['test_error']:.2%} test error "
-            f"({point['validation_error']:.2%} validation)"))
+    for schedule in schedules:
+        point, target = best[schedule], at_target[schedule]
+        log(f"{schedule} (lr {settings[schedule]['lr']:g}, allocation "
+            f"{settings[schedule]['allocation']:g}): chosen "
+            + ("none" if point is None else
+               f"{point['compression']:.1f}x at {point['test_error']:.2%} test error "
+               f"({point['validation_error']:.2%} validation)")
+            + f"; at {comparison.target:g}x: {target['test_error']:.2%} test error "
+              f"({target['validation_error']:.2%} validation)")
     return summary
 
 

@@ -10,6 +10,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     dropout.py          Sec. 3.2: lower the dropout ratio as connections go
     freezing.py         Sec. 3.3: retrain one part with the other fixed
     retraining.py       retrain, iterative_prune (resumable), geometric_keep_ratios
+    allocation.py       per-layer keep ratios for a whole-network compression
     gradual.py          Zhu & Gupta 2017: sparsity on a cubic ramp during training
     surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
@@ -20,6 +21,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     figures.py          Figs. 4-7 redrawn from measured numbers
 """
 
+from minprune.prune.allocation import compression_of, keep_ratios_for_compression
 from minprune.prune.criteria import (
     global_unstructured,
     keep_ratio_prune,
@@ -56,7 +58,12 @@ from minprune.prune.sensitivity import (
     sensitivity_analysis,
 )
 from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
-from minprune.prune.surgery import network_surgery, surgery_mask, surgery_thresholds
+from minprune.prune.surgery import (
+    hysteresis_top_k,
+    network_surgery,
+    surgery_mask,
+    surgery_thresholds,
+)
 from minprune.prune.tables import layer_table, summary_row
 
 __all__ = [
@@ -84,9 +91,13 @@ __all__ = [
     "retrain",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",
+    # sizes
+    "compression_of",
+    "keep_ratios_for_compression",
     # schedules beside Han's rounds
     "cubic_sparsity",
     "gradual_prune",
+    "hysteresis_top_k",
     "network_surgery",
     "surgery_mask",
     "surgery_thresholds",

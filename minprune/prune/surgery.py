@@ -32,7 +32,11 @@ Where minprune departs from the paper and its code:
   in the statistics).
 - ``keep_ratio`` may replace ``c``: the layer's a_k is then put where the first surgery keeps that
   fraction of the starting weights (for comparing schedules at equal sizes, `minprune compare`);
-  the density then moves with pruning and splicing, as it does for a given c.
+  the density then moves with pruning and splicing, as it does for a given c. With
+  ``hold_size=True`` the size is held instead: each re-evaluation keeps exactly that fraction,
+  the weights of largest |w| with the kept ones' magnitudes counted 1.1 / 0.9 times (the
+  hysteresis of a_k and b_k): a pruned weight is spliced back only by outgrowing a kept one by
+  that factor, which then goes (`hysteresis_top_k`).
 - The mask may be re-evaluated only every ``every`` iterations (default 1, the paper's).
 - Each layer's draw comes from a generator seeded by ``seed``, not C's ``rand()``.
 - On the CPU only.
@@ -62,7 +66,7 @@ from minprune.prune.masks import (
 )
 from minprune.train import TrainingDiverged, evaluate, run_fingerprint
 
-__all__ = ["surgery_thresholds", "surgery_mask", "network_surgery"]
+__all__ = ["surgery_thresholds", "surgery_mask", "hysteresis_top_k", "network_surgery"]
 
 
 def _check_c(value):
@@ -117,6 +121,22 @@ def surgery_mask(weight, mask, lower: float, upper: float) -> np.ndarray:
     return ((magnitude > upper) | ((mask != 0) & (magnitude > lower))).astype(np.float32)
 
 
+def hysteresis_top_k(weight, mask, keep_ratio: float) -> np.ndarray:
+    """The mask that keeps ``round(keep_ratio x size)`` weights of ``weight``: the largest |w|,
+    where a weight kept in ``mask`` counts 1.1 / 0.9 times its magnitude (`surgery_mask`'s band
+    between a and b, at a fixed size). Ties go to the lower flat index."""
+    score = np.abs(np.asarray(weight, dtype=np.float32)).ravel()
+    score[np.asarray(mask).ravel() != 0] *= np.float32(1.1 / 0.9)
+    keep = int(round(keep_ratio * score.size))
+    if keep == 0:
+        return np.zeros(np.shape(weight), dtype=np.float32)
+    kth = np.partition(score, score.size - keep)[score.size - keep]  # the keep-th largest
+    kept = score > kth
+    ties = np.flatnonzero(score == kth)[:keep - int(kept.sum())]
+    kept[ties] = True
+    return kept.astype(np.float32).reshape(np.shape(weight))
+
+
 def _straight_through_step(model, layers, optimizer, images, labels):
     """One SGD step in which the gradient with respect to W * T reaches every weight of W;
     return the loss and the logits."""
@@ -144,15 +164,17 @@ def _straight_through_step(model, layers, optimizer, images, labels):
 
 
 def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None, c=None,
-                    gamma=1e-4, power=1.0, every: int = 1, stop_step: int | None = None, seed=0,
-                    checkpoint=None, on_step=None, progress=False, log=print) -> list[dict]:
+                    gamma=1e-4, power=1.0, every: int = 1, stop_step: int | None = None,
+                    hold_size: bool = False, seed=0, checkpoint=None, on_step=None,
+                    progress=False, log=print) -> list[dict]:
     """Prune ``model`` (trained, usually dense) by dynamic network surgery for one phase; return
     one record per epoch. See the module docstring for the method.
 
     Exactly one of ``keep_ratio`` and ``c`` (each a number or a per-layer dict with a ``'*'``
     default) sets each layer's thresholds, once, from the starting weights (`surgery_thresholds`):
     ``c`` as in the paper, ``keep_ratio`` to start from that density (it then moves as weights
-    are pruned and spliced). Masks are re-evaluated at step 0 and after every ``every``-th step,
+    are pruned and spliced; ``hold_size=True`` keeps it there, `hysteresis_top_k`). Masks are
+    re-evaluated at step 0 and after every ``every``-th step,
     each layer's with probability (1 + ``gamma`` t)^-``power``, while t < ``stop_step`` (None:
     throughout). ``checkpoint`` (a path) saves the model (dense weights and masks), optimiser,
     random states and records after every epoch and resumes from it; one written by another run
@@ -169,13 +191,18 @@ def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None
         if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value < 0:
             raise ValueError(f"network_surgery: {name} must be a finite number >= 0, "
                              f"got {value!r}")
+    if hold_size and keep_ratio is None:
+        raise ValueError("network_surgery: hold_size=True needs keep_ratio (the size to hold), "
+                         f"got c={c!r}")
     layers = layers_by_weight_name(model)
     thresholds = surgery_thresholds(model, c=c, keep_ratio=keep_ratio)
+    held = (resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
+            if hold_size else None)
     optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
     optimizer.apply_masks()
     lr_policy = phase.policy()
     settings = {"c": c, "keep_ratio": keep_ratio, "thresholds": thresholds, "gamma": gamma,
-                "power": power, "every": every, "stop_step": stop_step}
+                "power": power, "every": every, "stop_step": stop_step, "hold_size": hold_size}
     run = run_fingerprint(model, optimizer, train_set, eval_set, batch_size=phase.batch_size,
                           lr_policy=lr_policy, seed=seed, extra={"surgery": settings})
     shuffle_rng, surgery_rng = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
@@ -186,8 +213,10 @@ def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None
             return
         for name, layer in layers.items():
             if (1.0 + gamma * step) ** -power > surgery_rng.random():
-                layer.weight_mask = surgery_mask(layer.weight.data, layer.weight_mask,
-                                                 *thresholds[name])
+                layer.weight_mask = (
+                    hysteresis_top_k(layer.weight.data, layer.weight_mask, held[name])
+                    if held else
+                    surgery_mask(layer.weight.data, layer.weight_mask, *thresholds[name]))
 
     start_epoch, iteration, history = 0, 0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None

@@ -14,6 +14,7 @@ from minprune.fingerprint import RunMismatchError
 from minprune.nn import Flatten, Linear, Sequential
 from minprune.phase import Phase
 from minprune.prune import (
+    hysteresis_top_k,
     layers_by_weight_name,
     network_surgery,
     surgery_mask,
@@ -161,6 +162,42 @@ def test_a_killed_run_resumes_bit_identically_and_other_settings_are_refused(tmp
                         checkpoint=tmp_path / "b.npz", **settings)
 
 
+def test_hysteresis_top_k_keeps_the_size_and_splices_only_past_the_band():
+    weight = np.array([[1.0, -2.0, 3.0, 4.0], [0.5, 1.19, 1.23, -5.0]], dtype=np.float32)
+    mask = np.array([[1, 1, 0, 1], [0, 0, 0, 1]], dtype=np.float32)
+    kept = hysteresis_top_k(weight, mask, 0.5)  # four of eight
+    assert kept.sum() == 4 and kept.dtype == np.float32 and kept.shape == weight.shape
+    # scores, kept ones x 1.1 / 0.9: 1.22, 2.44, 3, 4.89 | 0.5, 1.19, 1.23, 6.11: the top four
+    # are 6.11, 4.89, 3 (spliced back: it outgrew the kept -2 by more than the band), 2.44
+    np.testing.assert_array_equal(kept, [[0, 1, 1, 1], [0, 0, 0, 1]])
+    # a pruned weight that does not outgrow a kept one by 1.1 / 0.9 stays out
+    held = hysteresis_top_k(np.array([1.0, 1.2, 0.1]), np.array([1, 0, 0]), 1 / 3)
+    np.testing.assert_array_equal(held, [1, 0, 0])
+    swapped = hysteresis_top_k(np.array([1.0, 1.3, 0.1]), np.array([1, 0, 0]), 1 / 3)
+    np.testing.assert_array_equal(swapped, [0, 1, 0])
+    ties = hysteresis_top_k(np.ones(4), np.zeros(4), 0.5)  # ties: the lower indices
+    np.testing.assert_array_equal(ties, [1, 1, 0, 0])
+    assert not hysteresis_top_k(np.ones(4), np.ones(4), 0.1).any()  # round(0.4) = 0
+
+
+def test_holding_the_size_keeps_every_layer_at_its_ratio_while_splicing():
+    ratios = {"fc1.weight": 0.1, "*": 0.3}
+    model = trained()
+    seen, on_step = watch()
+    network_surgery(model, blobs(), None, PHASE, keep_ratio=ratios, hold_size=True, gamma=0.0,
+                    on_step=on_step, **QUIET)
+    spliced = 0
+    for (_, _, now), (_, _, before) in zip(seen[1:], seen[:-1], strict=True):
+        for name, mask in now.items():
+            ratio = ratios.get(name, ratios["*"])
+            assert mask.sum() == round(ratio * mask.size), name
+            spliced += int(((mask != 0) & (before[name] == 0)).sum())
+    assert spliced > 0  # connections came back, and others went to make room
+    for name, layer in layers_by_weight_name(model).items():
+        assert np.count_nonzero(layer.weight.data) == round(
+            ratios.get(name, ratios["*"]) * layer.weight.data.size)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (dict(), "exactly one of c and keep_ratio"),
     (dict(c=1.0, keep_ratio=0.5), "exactly one of c and keep_ratio"),
@@ -171,6 +208,7 @@ def test_a_killed_run_resumes_bit_identically_and_other_settings_are_refused(tmp
     (dict(c=1.0, stop_step=-1), "stop_step must be an int >= 0, got -1"),
     (dict(c=1.0, gamma=-1.0), "gamma must be a finite number >= 0, got -1.0"),
     (dict(c=1.0, power=float("inf")), "power must be a finite number >= 0"),
+    (dict(c=1.0, hold_size=True), "hold_size=True needs keep_ratio"),
 ])
 def test_bad_arguments_are_refused_before_anything_changes(arguments, message):
     model = trained()
