@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="minutes-long smoke run on a subset (not the results)")
     compare.add_argument("--schedules", default=None,
                          help="comma-separated subset of one-shot,iterative,gradual,surgery")
+    compare.add_argument("--budget", type=int, default=None,
+                         help="training epochs per run after the baseline (default: the "
+                              "model's, 30 / 10); another budget writes schedules-N-epochs/")
     compare.set_defaults(run=run_compare)
 
     add_bench_parser(commands)

@@ -92,9 +92,9 @@ COMPARISONS = {
     "lenet-300-100": Comparison("lenet-300-100", budget=30, compressions=(12, 24, 40, 60, 80),
                                 target=60, learning_rates=(0.005, 0.02),
                                 allocations=(0.0, 0.25, 0.5)),
-    # LeNet-5 epochs cost ~12x LeNet-300-100's (its convolutions): a smaller search and ladder.
+    # LeNet-5 epochs cost ~12x LeNet-300-100's (its convolutions): a smaller ladder, 10 epochs.
     "lenet5": Comparison("lenet5", budget=10, compressions=(40, 70, 110), target=110,
-                         learning_rates=(0.002,), allocations=(0.0, 0.25)),
+                         learning_rates=(0.002, 0.008), allocations=(0.25, 0.5)),
 }
 
 
@@ -246,8 +246,13 @@ class _Runner:
 
 
 def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_dir=None,
-            schedules=SCHEDULES, log=print, command=None) -> dict:
-    """Run the comparison for ``name`` (``lenet-300-100`` or ``lenet5``); return the summary."""
+            schedules=SCHEDULES, budget=None, log=print, command=None) -> dict:
+    """Run the comparison for ``name`` (``lenet-300-100`` or ``lenet5``); return the summary.
+
+    ``budget`` (epochs per run) replaces the model's; the search then runs again at it, and
+    the outputs go to ``schedules-BUDGET-epochs/`` and the runs to ``WORK/BUDGET-epochs/``, from
+    the same dense baseline (``WORK/baseline.npz``).
+    """
     if name not in COMPARISONS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(COMPARISONS)}")
     unknown = [s for s in schedules if s not in SCHEDULES]
@@ -256,6 +261,13 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
     started = time.perf_counter()
     fast = fast_mode() if fast is None else fast
     comparison = fast_comparison(COMPARISONS[name]) if fast else COMPARISONS[name]
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                               or budget < comparison.iterative_rounds):
+        raise ValueError(f"budget must be an int of at least {comparison.iterative_rounds} "
+                         f"epochs (one per iterative round), got {budget!r}")
+    other_budget = budget is not None and budget != comparison.budget
+    if other_budget:
+        comparison = replace(comparison, budget=budget)
     recipe = RECIPES[name]
     if fast:
         recipe = replace(recipe, train=replace(recipe.train, epochs=2))
@@ -263,11 +275,13 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
     if fast:
         train_all, test_set = subset(train_all, 7000), subset(test_set, 2000)
     train_set, validation = validation_split(train_all, comparison.validation_size)
-    work = Path(work_dir or f"runs/compare-{name}{'-fast' if fast else ''}")
-    out = Path(results_dir) / (f"{name}-fast" if fast else name) / "schedules"
+    out = (Path(results_dir) / (f"{name}-fast" if fast else name)
+           / ("schedules" + (f"-{budget}-epochs" if other_budget else "")))
     out.mkdir(parents=True, exist_ok=True)
 
-    baseline = _baseline(comparison, recipe, train_set, validation, work, log)
+    shared = Path(work_dir or f"runs/compare-{name}{'-fast' if fast else ''}")
+    work = shared / f"{budget}-epochs" if other_budget else shared
+    baseline = _baseline(comparison, recipe, train_set, validation, shared, log)  # any budget
     baseline_validation = evaluate(baseline, validation)["error"]
     error_limit = baseline_validation + comparison.tolerance
     fingerprint = plain({"comparison": asdict(comparison), "train": asdict(recipe.train),
@@ -302,8 +316,8 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
                     "series": schedule} for r in _ladder(runner.runs, schedule,
                                                         settings[schedule])]
     stars = LATER_LENET_RECORDS[name] + [
-        {"label": f"{schedule} at {comparison.target:g}x (test)", "compression":
-         point["compression"], "error": point["test_error"]}
+        {"label": f"{schedule} at {comparison.target:g}x (test)", "series": schedule,
+         "compression": point["compression"], "error": point["test_error"]}
         for schedule, point in at_target.items()]
     plot_compression_curve(
         points, out / "compare.png",
@@ -343,5 +357,6 @@ def main_command(args) -> int:
     compare(args.model, results_dir=args.results, work_dir=args.work,
             fast=True if args.fast else None, data_dir=args.data,
             schedules=tuple(args.schedules.split(",")) if args.schedules else SCHEDULES,
+            budget=args.budget,
             command="minprune " + shlex.join(args.argv))
     return 0

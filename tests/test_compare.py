@@ -68,6 +68,24 @@ def test_compare_refuses_runs_saved_from_another_baseline(fake_mnist, tmp_path):
         compare("lenet-300-100", **{**options, "data_dir": other})
 
 
+def test_another_budget_searches_again_from_the_same_baseline_into_its_own_folder(fake_mnist,
+                                                                                   tmp_path):
+    options = dict(results_dir=tmp_path / "results", work_dir=tmp_path / "work", fast=True,
+                   data_dir=fake_mnist, schedules=("one-shot",), log=lambda message: None)
+    two = compare("lenet-300-100", **options)
+    three = compare("lenet-300-100", budget=3, **options)
+    assert three["comparison"]["budget"] == 3 and two["comparison"]["budget"] == 2
+    assert three["baseline_validation_error"] == two["baseline_validation_error"]
+    assert len(three["runs"]) == 3  # searched again, at 3 epochs
+    folder = tmp_path / "results" / "lenet-300-100-fast"
+    assert json.loads((folder / "schedules-3-epochs" / "summary.json").read_text())[
+        "comparison"]["budget"] == 3
+    assert json.loads((folder / "schedules" / "summary.json").read_text())[
+        "comparison"]["budget"] == 2
+    with pytest.raises(ValueError, match="budget must be an int of at least 2 epochs"):
+        compare("lenet-300-100", budget=1, **options)
+
+
 def test_compare_rejects_unknown_schedules(tmp_path):
     with pytest.raises(ValueError, match="unknown schedules"):
         compare("lenet-300-100", schedules=("magic",), results_dir=tmp_path)

@@ -279,8 +279,10 @@ def plot_compression_curve(points: list[dict], path=None,
     and optionally ``series`` (points of one series form one curve; default ``"minprune"``).
     ``baseline_error`` is drawn as a horizontal dashed line; when None, the error of a point with
     compression 1 is used if there is one. ``paper_points`` (``{compression, error, label}``) are
-    drawn as single marked points, e.g. the paper's 12x at 1.59%. ``error_label`` names the y
-    axis (e.g. when the curves are validation errors).
+    drawn as single marked points, e.g. the paper's 12x at 1.59%; one with a ``series`` takes
+    that curve's colour (a star, smaller for each later curve, so that stars at one spot show as
+    nested rings). ``error_label`` names the y axis (e.g. when the curves are validation
+    errors).
     """
     points = list(points)
     if not points:
@@ -303,15 +305,24 @@ def plot_compression_curve(points: list[dict], path=None,
             (point["compression"], point["error"])
         )
     figure, ax = _new_figure(7, 5)
-    for label, pairs in series.items():
+    colors = {}
+    for index, (label, pairs) in enumerate(series.items()):
         array = _pairs(pairs, f"plot_compression_curve: series {label!r}")
-        ax.plot(array[:, 0], 100 * array[:, 1], marker="o", label=label)
+        colors[label] = f"C{index % 10}"
+        ax.plot(array[:, 0], 100 * array[:, 1], marker="o", label=label, color=colors[label])
     if baseline_error is not None:
         ax.axhline(100 * baseline_error, color="grey", linestyle="--", linewidth=0.8,
                    label="_baseline")
+    others = len(colors)
     for point in paper_points or []:
-        ax.scatter([point["compression"]], [100 * point["error"]], marker="*", s=120,
-                   zorder=3, label=point.get("label", "paper"))
+        if point.get("series") in colors:
+            rank = list(colors).index(point["series"])
+            style = {"color": colors[point["series"]], "s": max(240 - 50 * rank, 60),
+                     "edgecolors": "black", "linewidths": 0.6}
+        else:
+            style, others = {"color": f"C{others % 10}", "s": 120}, others + 1
+        ax.scatter([point["compression"]], [100 * point["error"]], marker="*", zorder=3,
+                   label=point.get("label", "paper"), **style)
     ax.set_xscale("log")
     ax.set_xlabel("Compression (dense parameters / kept parameters, log scale)")
     ax.set_ylabel(error_label)
