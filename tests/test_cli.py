@@ -169,3 +169,18 @@ def test_reproduce_on_cuda_without_cupy_says_what_is_missing(tmp_path, capsys):
     assert main(["reproduce", "lenet5", "--fast", "--device", "cuda", "--results",
                  str(tmp_path)]) == 2
     assert "needs CuPy: pip install 'minprune[cuda]'" in capsys.readouterr().err
+
+
+def test_compare_passes_budget_and_schedules_through(monkeypatch):
+    import minprune.compare as compare_module
+
+    seen = {}
+    monkeypatch.setattr(compare_module, "compare",
+                        lambda name, **options: seen.update(name=name, **options))
+    assert main(["compare", "lenet5", "--budget", "12", "--schedules", "gradual,surgery",
+                 "--fast"]) == 0
+    assert seen["name"] == "lenet5" and seen["budget"] == 12 and seen["fast"] is True
+    assert seen["schedules"] == ("gradual", "surgery")
+    assert seen["command"] == ("minprune compare lenet5 --budget 12 --schedules gradual,surgery "
+                               "--fast")
+    assert build_parser().parse_args(["compare", "lenet-300-100"]).budget is None
