@@ -68,4 +68,7 @@ def keep_ratios_for_compression(model, compression: float, base: dict,
             low = middle
         else:
             high = middle
-    return ratios(low)  # at least the compression asked for, within one weight
+    counts = {name: int(round(ratio * sizes[name])) for name, ratio in ratios(low).items()}
+    # At least the compression asked for, within one weight; each ratio a whole count of weights
+    # over the layer's size, so that any rounding of ratio x size gives that count.
+    return {name: counts[name] / sizes[name] for name in layers}
