@@ -177,12 +177,10 @@ def _copy(comparison: Comparison, model):
     return clone
 
 
-def _setting(runs: list[dict], schedule: str, comparison: Comparison) -> dict | None:
+def _setting(runs: list[dict], schedule: str, comparison: Comparison) -> dict:
     """A schedule's setting: its search run (at the target) with the lowest validation error."""
     searched = [r for r in runs if r["schedule"] == schedule
                 and r["target_compression"] == comparison.target]
-    if not searched:
-        return None
     best = min(searched, key=lambda r: r["validation_error"])  # ties: the first searched
     return {"lr": best["lr"], "allocation": best["allocation"]}
 
@@ -275,11 +273,12 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
     if fast:
         train_all, test_set = subset(train_all, 7000), subset(test_set, 2000)
     train_set, validation = validation_split(train_all, comparison.validation_size)
-    out = (Path(results_dir) / (f"{name}-fast" if fast else name)
+    fast_suffix = "-fast" if fast else ""
+    out = (Path(results_dir) / f"{name}{fast_suffix}"
            / ("schedules" + (f"-{budget}-epochs" if other_budget else "")))
     out.mkdir(parents=True, exist_ok=True)
 
-    shared = Path(work_dir or f"runs/compare-{name}{'-fast' if fast else ''}")
+    shared = Path(work_dir or f"runs/compare-{name}{fast_suffix}")
     work = shared / f"{budget}-epochs" if other_budget else shared
     baseline = _baseline(comparison, recipe, train_set, validation, shared, log)  # any budget
     baseline_validation = evaluate(baseline, validation)["error"]
@@ -298,9 +297,9 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
         for compression in comparison.compressions:
             runner(schedule, compression, **settings[schedule])
 
+    ladders = {s: _ladder(runner.runs, s, settings[s]) for s in schedules}
     best, at_target = {}, {}
-    for schedule in schedules:  # 3. chosen on validation; the test set read once, at the end
-        ladder = _ladder(runner.runs, schedule, settings[schedule])
+    for schedule, ladder in ladders.items():  # 3. chosen on validation; test read once, at the end
         chosen = _choose(ladder, error_limit)
         target = next(r for r in ladder if r["target_compression"] == comparison.target)
         read = {_key(run): runner.test_error(run, test_set)
@@ -311,10 +310,8 @@ def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_
 
     points = [{"compression": 1.0, "error": baseline_validation, "series": schedule}
               for schedule in schedules]
-    for schedule in schedules:
-        points += [{"compression": r["compression"], "error": r["validation_error"],
-                    "series": schedule} for r in _ladder(runner.runs, schedule,
-                                                        settings[schedule])]
+    points += [{"compression": r["compression"], "error": r["validation_error"],
+                "series": schedule} for schedule, ladder in ladders.items() for r in ladder]
     stars = LATER_LENET_RECORDS[name] + [
         {"label": f"{schedule} at {comparison.target:g}x (test)", "series": schedule,
          "compression": point["compression"], "error": point["test_error"]}

@@ -22,6 +22,7 @@ __all__ = [
     "check_keep_ratio",
     "threshold_prune",
     "keep_ratio_prune",
+    "largest",
     "l1_unstructured",
     "global_unstructured",
     "magnitude_threshold",
@@ -99,6 +100,17 @@ def magnitude_threshold(weights: np.ndarray, keep_ratio: float) -> float:
     return float(magnitudes[n_pruned])
 
 
+def largest(values: np.ndarray, k: int, threshold=None) -> np.ndarray:
+    """A boolean array marking the ``k`` largest of the flat ``values`` (equal values in index
+    order), in linear time; ``threshold`` is the k-th largest if the caller has it already."""
+    if threshold is None:
+        threshold = np.partition(values, values.size - k)[values.size - k]
+    keep = values > threshold
+    ties = np.flatnonzero(values == threshold)  # the first ones fill up to k
+    keep[ties[: k - int(np.count_nonzero(keep))]] = True
+    return keep
+
+
 def keep_ratio_prune(model, keep_ratio) -> dict:
     """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
     layer; weights already pruned count as the smallest; equal magnitudes are kept in index
@@ -120,9 +132,7 @@ def keep_ratio_prune(model, keep_ratio) -> dict:
         if n_keep == kept_now and threshold > 0:  # every surviving weight stays
             layer.weight.data *= layer.weight_mask  # as set_mask would: pruned weights are 0
             continue
-        keep = magnitudes > threshold
-        ties = np.flatnonzero(magnitudes == threshold)  # the first ones fill up to n_keep
-        keep[ties[: n_keep - int(np.count_nonzero(keep))]] = True
+        keep = largest(magnitudes, n_keep, threshold)
         set_mask(layer, keep.reshape(layer.weight.shape) * (layer.weight_mask != 0))
     return thresholds
 

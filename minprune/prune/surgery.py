@@ -56,7 +56,7 @@ from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 from minprune.data.batching import batch_count, batches
 from minprune.fingerprint import check_same_run
 from minprune.phase import Phase
-from minprune.prune.criteria import check_keep_ratio
+from minprune.prune.criteria import check_keep_ratio, largest
 from minprune.prune.masks import (
     density,
     layer_density,
@@ -130,11 +130,7 @@ def hysteresis_top_k(weight, mask, keep_ratio: float) -> np.ndarray:
     keep = int(round(keep_ratio * score.size))
     if keep == 0:
         return np.zeros(np.shape(weight), dtype=np.float32)
-    kth = np.partition(score, score.size - keep)[score.size - keep]  # the keep-th largest
-    kept = score > kth
-    ties = np.flatnonzero(score == kth)[:keep - int(kept.sum())]
-    kept[ties] = True
-    return kept.astype(np.float32).reshape(np.shape(weight))
+    return largest(score, keep).astype(np.float32).reshape(np.shape(weight))
 
 
 def _straight_through_step(model, layers, optimizer, images, labels):
