@@ -44,7 +44,7 @@ test-cudasim: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m "slow and not cuda" || [ $$? -eq 5 ]
 
-# Chapters in fast mode: MINPRUNE_FAST is read by minprune.settings.fast_mode().
+# Chapters in fast mode: MINPRUNE_FAST is read by minprune.base.settings.fast_mode().
 test-notebooks: $(STAMP)
 	@if ls chapters/*.ipynb >/dev/null 2>&1; then \
 		MINPRUNE_FAST=1 $(PY) -m pytest -q --nbmake chapters/*.ipynb; \

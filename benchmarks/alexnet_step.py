@@ -4,8 +4,8 @@
     python benchmarks/alexnet_step.py --batch 256 --device cuda   # on a GPU machine
 
 A step is forward, cross-entropy, backward and an SGD-momentum update (lr 0.01, momentum 0.9,
-weight decay 5e-4) of Caffe's AlexNet (`minprune.models.alexnet`, 60,965,224 parameters) on random
-227 x 227 images; PyTorch runs the very same network, converted with `minprune.interop.torch`
+weight decay 5e-4) of Caffe's AlexNet (`minprune.nn.models.alexnet`, 60,965,224 parameters) on
+random 227 x 227 images; PyTorch runs the very same network, converted with `minprune.interop.torch`
 (same layers, groups, LRN, dropout). The median of ``--steps`` timed steps after two warm-up
 steps is reported for each, and the ratio minprune / PyTorch, both measured in this run. Results
 are appended to ``results/bench_alexnet.json`` with the command, thread settings and machine.
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 import minprune
-import minprune.functional as F
-from minprune.models import alexnet
-from minprune.optim import SGD
+import minprune.autograd.functional as F
+from minprune.nn.models import alexnet
+from minprune.training.optim import SGD
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_alexnet.json"
 

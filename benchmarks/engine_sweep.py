@@ -6,13 +6,13 @@ pruned LeNets: images per second, the engine's per-layer choices, and a plot.
         --lenet5-checkpoint runs/reproduce-lenet5/paper/rounds.npz
 
 For each network and batch size (1, 2, 4, ..., 1,024) the engine (`compile_model(model)`) and the
-dense forward (`minprune.benchmarking.dense_numpy_forward`: BLAS per Linear, im2col + GEMM per
-Conv2d, the masked weights) run on the same MNIST test images, their calls interleaved over
+dense forward (`minprune.inference.benchmarking.dense_numpy_forward`: BLAS per Linear, im2col + GEMM
+per Conv2d, the masked weights) run on the same MNIST test images, their calls interleaved over
 ``--rounds`` rounds; the median is kept. The target (issue: speed): the engine at least as fast
 as dense at every batch size, which the engine meets by picking per layer (dense convolution
-above `minprune.sparse.engine_cpu.SPARSE_CONV_MAX_DENSITY`, the FC chain's SpMV or SpMM by batch).
-Without checkpoints the weights are random, pruned to the paper's densities (speed depends on
-the pattern and on the inputs' zeros, not on the values). Records go to
+above `minprune.inference.engine_cpu.SPARSE_CONV_MAX_DENSITY`, the FC chain's SpMV or SpMM by
+batch). Without checkpoints the weights are random, pruned to the paper's densities (speed depends
+on the pattern and on the inputs' zeros, not on the values). Records go to
 ``results/bench_engine_sweep.json`` (with the command, machine and thread settings) and the plot
 to ``results/engine_sweep.png`` (one thread each) or ``engine_sweep_default_threads.png``.
 """
@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 from sparse_lenet import test_images  # noqa: E402
 from sparse_timing import machine_description, time_interleaved  # noqa: E402
 
-from minprune.benchmarking import benchmark_model, dense_numpy_forward  # noqa: E402
-from minprune.checkpoint import atomic_write_json  # noqa: E402
-from minprune.sparse.engine import compile_model  # noqa: E402
+from minprune.inference.benchmarking import benchmark_model, dense_numpy_forward  # noqa: E402
+from minprune.inference.engine import compile_model  # noqa: E402
+from minprune.training.checkpoint import atomic_write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BATCHES = tuple(2**k for k in range(11))  # 1 .. 1024

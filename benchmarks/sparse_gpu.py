@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minprune.backend import cupy_module
+from minprune.base.arrays import cupy_module
+from minprune.inference.products_cuda import csr_to_device, spmm_cuda, spmv_cuda
 from minprune.sparse.csr import CSRMatrix
-from minprune.sparse.products_cuda import csr_to_device, spmm_cuda, spmv_cuda
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_sparse_gpu.json"
 SHAPES = {"fc6": (4096, 9216), "fc7": (4096, 4096)}

@@ -9,16 +9,17 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   and its fused kernel called bare), dense NumPy ``W @ x + b`` per layer with the same masked
   weights, scipy.sparse CSR, torch dense. Every method runs on the same stream of MNIST test
   images (1,000 of them, in turn; random uniform images when MNIST is not found): the engine
-  skips zero activations (`minprune.kernels.fc_chain_cpu`), so its time depends on the input,
-  and it is also timed on random images, which have no zero pixel. Ratios are against the
+  skips zero activations (`minprune.kernels.inference.fc_chain_cpu`), so its time depends on the
+  input, and it is also timed on random images, which have no zero pixel. Ratios are against the
   references measured in this run. Target: at least 4x dense NumPy.
-- Batch 256, images per second: the engine against the dense forward (`minprune.benchmarking.
+- Batch 256, images per second: the engine against the dense forward
+(`minprune.inference.benchmarking.
   dense_numpy_forward`: BLAS GEMM per Linear; Numba im2col + GEMM per Conv2d) for LeNet-300-100
   and for LeNet-5 pruned to 66/12/8/19% (Table 3); LeNet-5 at batch 1 the same way. Targets for
   LeNet-5: at least 2x dense at batch 256, 3x at batch 1. The script ends with each target's
   same-run speed-up.
 - ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
-  size, which sets `minprune.sparse.fused_chain.SPMM_MIN_BATCH`.
+  size, which sets `minprune.inference.fused_chain.SPMM_MIN_BATCH`.
 
 Weights are random and pruned to the paper's densities unless ``--checkpoint`` (LeNet-300-100) or
 ``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern and on the
@@ -41,11 +42,11 @@ import numpy as np
 import scipy.sparse
 from sparse_timing import machine_description, time_interleaved
 
-from minprune.benchmarking import benchmark_model, dense_logits, dense_numpy_forward
-from minprune.checkpoint import atomic_write_json
 from minprune.data import DatasetError, mnist
-from minprune.kernels import fc_chain_cpu
-from minprune.sparse.engine import compile_model
+from minprune.inference.benchmarking import benchmark_model, dense_logits, dense_numpy_forward
+from minprune.inference.engine import compile_model
+from minprune.kernels.inference import fc_chain_cpu
+from minprune.training.checkpoint import atomic_write_json
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
 # Same-run speed-ups over dense NumPy the engine is held to (issue: speed).

@@ -7,7 +7,7 @@ per layer by density and for whole retraining epochs, both measured in this run.
 
 1. One Linear layer of LeNet-300-100's fc1 shape (784 -> 300) at batch 64: forward + backward
    (input and weight gradients) per step, dense masked (``weight * mask``, three BLAS GEMMs) vs
-   the sparse op (`minprune.ops.sparse_linear`), for densities 1% .. 100%. Where the ratio
+   the sparse op (`minprune.autograd.ops.pattern_linear`), for densities 1% .. 100%. Where the ratio
    crosses 1 sets `minprune.prune.SPARSE_MAX_DENSITY`.
 2. Whole retraining epochs with `minprune.prune.retrain` (lr 0.001, momentum 0.9, L2 5e-4,
    batch 64, as the recipes' retraining phases), sparse kernels off (``sparse_max_density=None``)
@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 from sparse_timing import machine_description, time_interleaved
 
-import minprune.random as minprune_random
-from minprune.benchmarking import benchmark_model
-from minprune.checkpoint import atomic_write_json
+import minprune.base.random as minprune_random
+from minprune.autograd.tensor import Tensor
 from minprune.data import Dataset, DatasetError, mnist, subset
+from minprune.inference.benchmarking import benchmark_model
 from minprune.nn import Linear
-from minprune.phase import Phase
 from minprune.prune import SPARSE_MAX_DENSITY, retrain, set_mask
-from minprune.tensor import Tensor
+from minprune.training.checkpoint import atomic_write_json
+from minprune.training.phase import Phase
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_retrain.json"
 DENSITIES = (0.01, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)

@@ -28,8 +28,8 @@ from sparse_timing import (
     update_results,
 )
 
-from minprune.kernels import csr_cpu
-from minprune.sparse import products
+from minprune.inference import products
+from minprune.kernels.inference import csr_cpu
 from minprune.sparse.csr import CSRMatrix
 
 ROWS, COLS, DENSITY = 4096, 9216, 0.09

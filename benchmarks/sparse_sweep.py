@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse
 from sparse_timing import RESULTS_JSON, machine_description, time_interleaved, update_results
 
-from minprune.sparse import products
+from minprune.inference import products
 from minprune.sparse.csr import CSRMatrix
 
 ROWS, COLS, BATCH = 4096, 9216, 256

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 import minprune
-import minprune.functional as F
-import minprune.models as models
+import minprune.autograd.functional as F
+import minprune.nn.models as models
 from minprune.data import DatasetError, batches, mnist
-from minprune.optim import SGD
+from minprune.training.optim import SGD
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_train.json"
 TARGETS = {"lenet-300-100": 0.9, "lenet5": 1.0}  # minprune's epoch over PyTorch's, at most

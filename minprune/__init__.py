@@ -8,22 +8,27 @@ Neural Networks", from scratch in NumPy and Numba.
     mp.fit_phase(model, train, test, mp.Phase(epochs=20))
     mp.prune.threshold_prune(model, {"fc1.weight": 2.0, "*": 1.0})   # |w| < quality x std
     mp.prune.retrain(model, train, test, mp.Phase(epochs=8, lr=0.001))
-    network = mp.sparse.compile_model(model)                          # CSR weights, Numba kernels
+    network = mp.inference.compile_model(model)                     # CSR weights, Numba kernels
 
-The subpackages follow the data flow: ``data`` -> autograd (``Tensor``, ``functional``) -> ``nn``
-and ``models`` -> training (``optim``, ``Phase``, ``fit``) -> ``prune`` -> ``sparse`` (CSR storage,
-kernels, the inference engine). This file only gathers their public names; no module of the
-package imports it.
+The folders are the data flow: ``base`` and ``kernels`` (leaves) -> ``data`` -> ``autograd``
+(``Tensor``, ``functional``) -> ``nn`` (layers, ``models``) -> ``training`` (``optim``, ``Phase``,
+``fit``) -> ``prune`` -> ``sparse`` (CSR storage) -> ``inference`` (the engine) -> ``commands``.
+This file only gathers their public names; no module of the package imports it.
 """
 
-from minprune import data, functional, models, nn, optim, paper, prune, recipes, sparse
-from minprune.gradcheck import gradcheck
-from minprune.phase import Phase
-from minprune.random import manual_seed
-from minprune.schedules import LRPolicy
-from minprune.settings import fast_mode
-from minprune.tensor import Function, Tensor, no_grad
-from minprune.train import evaluate, fit, fit_phase
+from minprune import data, inference, nn, prune, sparse
+from minprune.autograd import functional
+from minprune.autograd.gradcheck import gradcheck
+from minprune.autograd.tensor import Function, Tensor, no_grad
+from minprune.base import paper
+from minprune.base.random import manual_seed
+from minprune.base.settings import fast_mode
+from minprune.nn import models
+from minprune.prune import recipes
+from minprune.training import optim
+from minprune.training.fit import evaluate, fit, fit_phase
+from minprune.training.phase import Phase
+from minprune.training.schedules import LRPolicy
 
 __version__ = "0.1.0"
 
@@ -46,6 +51,7 @@ __all__ = [
     "evaluate",
     "prune",
     "sparse",
+    "inference",
     "paper",
     "recipes",
     "__version__",

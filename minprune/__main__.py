@@ -1,5 +1,5 @@
 import sys
 
-from minprune.cli import main
+from minprune.commands.cli import main
 
 sys.exit(main())

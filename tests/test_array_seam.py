@@ -1,4 +1,4 @@
-"""No op or layer computes with numpy except through the seam (`minprune.backend.array_module`),
+"""No op or layer computes with numpy except through the seam (`minprune.base.arrays.array_module`),
 checked on the source (AST), so a model on the GPU never meets a NumPy-only call.
 
 The rule, for the autograd core, the ops, the functional forms, the layers and the optimiser
@@ -41,7 +41,7 @@ TYPE_NAMES = {
 ALLOWED = {
     ("nn/layers.py", "_MaskedLayer._init_weight", "ones"):
         "a new layer's all-ones mask is born on the host, like its weight (drawn from "
-        "minprune.random's NumPy generator, as PyTorch creates parameters on the CPU); "
+        "minprune.base.random's NumPy generator, as PyTorch creates parameters on the CPU); "
         "model.to('cuda') moves them",
     ("nn/layers.py", "_MaskedLayer._init_weight", "zeros"):
         "a new layer's zero bias, born on the host with the weight (see ones)",

@@ -4,8 +4,8 @@ indexing, transpose, exp and log against NumPy (their gradients: test_gradcheck_
 import numpy as np
 import pytest
 
-import minprune.functional as F
-from minprune.tensor import Tensor, is_grad_enabled, no_grad
+import minprune.autograd.functional as F
+from minprune.autograd.tensor import Tensor, is_grad_enabled, no_grad
 
 
 def test_tensor_is_float32_unless_given_another_float():

@@ -6,11 +6,11 @@ import json
 import pytest
 from fake_mnist import write_fake_mnist
 
-import minprune.reproduce as reproduce
-from minprune.checkpoint import load_checkpoint
-from minprune.cli import build_parser, main
-from minprune.paper import RETRAIN_LR_FACTOR
-from minprune.phase import Phase
+import minprune.commands.reproduce as reproduce
+from minprune.base.paper import RETRAIN_LR_FACTOR
+from minprune.commands.cli import build_parser, main
+from minprune.training.checkpoint import load_checkpoint
+from minprune.training.phase import Phase
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_reproduce_on_cuda_without_cupy_says_what_is_missing(tmp_path, capsys):
 
 
 def test_compare_passes_budget_and_schedules_through(monkeypatch):
-    import minprune.compare as compare_module
+    import minprune.commands.compare as compare_module
 
     seen = {}
     monkeypatch.setattr(compare_module, "compare",

@@ -6,8 +6,8 @@ import json
 import pytest
 from fake_mnist import write_fake_mnist
 
-from minprune.compare import SCHEDULES, compare
-from minprune.fingerprint import RunMismatchError
+from minprune.commands.compare import SCHEDULES, compare
+from minprune.training.fingerprint import RunMismatchError
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-"""Conv2d's two CPU layouts (`minprune.ops.conv`): one GEMM for the batch, or one per image
+"""Conv2d's two CPU layouts (`minprune.autograd.ops.conv`): one GEMM for the batch, or one per image
 (`im2col.im2col_images`, chosen for layers with many output positions and few taps) give the
 same outputs and gradients, and each shape takes the layout the rule says."""
 
 import numpy as np
 import pytest
 
-import minprune.functional as F
-from minprune.ops import conv
-from minprune.tensor import Tensor
+import minprune.autograd.functional as F
+from minprune.autograd.ops import conv
+from minprune.autograd.tensor import Tensor
 
 CASES = [
     # x shape, weight shape, stride, padding: LeNet-5's conv1 and conv2 at batch 2, and padded ones

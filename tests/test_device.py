@@ -14,9 +14,13 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-import minprune.functional as F
-import minprune.random as minprune_random
-from minprune.backend import (
+import minprune.autograd.functional as F
+import minprune.base.random as minprune_random
+from minprune.autograd.gradcheck import gradcheck
+from minprune.autograd.ops import conv as conv_op
+from minprune.autograd.ops import pattern_linear as sparse_linear_op
+from minprune.autograd.tensor import Tensor
+from minprune.base.arrays import (
     DeviceUnavailable,
     array_module,
     check_device,
@@ -24,8 +28,7 @@ from minprune.backend import (
     device_of,
     to_device,
 )
-from minprune.gradcheck import gradcheck
-from minprune.kernels.sparse_linear_reference import reference_backward, reference_forward
+from minprune.kernels.training.pattern_reference import reference_backward, reference_forward
 from minprune.nn import (
     Conv2d,
     Dropout,
@@ -36,10 +39,7 @@ from minprune.nn import (
     ReLU,
     Sequential,
 )
-from minprune.ops import conv as conv_op
-from minprune.ops import sparse_linear as sparse_linear_op
-from minprune.optim import SGD
-from minprune.tensor import Tensor
+from minprune.training.optim import SGD
 
 # -- the seam ------------------------------------------------------------------------------------
 

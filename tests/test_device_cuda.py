@@ -15,13 +15,13 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-import minprune.functional as F
-import minprune.random as minprune_random
-from minprune.backend import DeviceUnavailable, cupy_module
+import minprune.autograd.functional as F
+import minprune.base.random as minprune_random
+from minprune.autograd.tensor import Tensor
+from minprune.base.arrays import DeviceUnavailable, cupy_module
 from minprune.data import Dataset, mnist
 from minprune.kernels.cuda_support import simulator_enabled
-from minprune.kernels.masked_sgd_reference import masked_sgd_momentum_reference
-from minprune.models import lenet_300_100
+from minprune.kernels.training.masked_sgd_reference import masked_sgd_momentum_reference
 from minprune.nn import (
     Conv2d,
     Dropout,
@@ -32,9 +32,9 @@ from minprune.nn import (
     ReLU,
     Sequential,
 )
-from minprune.optim import SGD
-from minprune.tensor import Tensor
-from minprune.train import evaluate, fit
+from minprune.nn.models import lenet_300_100
+from minprune.training.fit import evaluate, fit
+from minprune.training.optim import SGD
 
 pytestmark = pytest.mark.cuda
 
@@ -184,7 +184,7 @@ def test_tensors_move_with_their_gradients_and_devices_do_not_mix(cupy):
 
 
 def test_the_masked_sgd_cuda_kernel_updates_cupy_arrays_in_place(cupy):
-    from minprune.kernels.masked_sgd_cuda import masked_sgd_momentum_update_cuda
+    from minprune.kernels.training.masked_sgd_cuda import masked_sgd_momentum_update_cuda
 
     rng = np.random.default_rng(3)
     shape = (300, 784)
@@ -203,7 +203,7 @@ def test_the_masked_sgd_cuda_kernel_updates_cupy_arrays_in_place(cupy):
 
 
 def test_the_sparse_engine_runs_on_the_gpu_on_cupy_input(cupy):
-    from minprune.sparse import engine
+    from minprune.inference import engine
 
     model = _pruned_lenet()
     images = np.random.default_rng(6).random((5, 1, 28, 28), dtype=np.float32)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import minprune.functional as F
-from minprune.gradcheck import gradcheck
-from minprune.tensor import Tensor
+import minprune.autograd.functional as F
+from minprune.autograd.gradcheck import gradcheck
+from minprune.autograd.tensor import Tensor
 
 
 def randn(*shape, seed=0):
@@ -275,7 +275,7 @@ def test_max_pool2d(shape, kernel, stride):
 
 def test_gradcheck_catches_a_wrong_backward():
     """The checker itself must fail on a wrong gradient, or the tests above prove nothing."""
-    from minprune.ops.activation import ReLU
+    from minprune.autograd.ops.activation import ReLU
 
     class WrongReLU(ReLU):
         def backward(self, grad):
@@ -287,7 +287,7 @@ def test_gradcheck_catches_a_wrong_backward():
 
 def test_gradcheck_catches_an_index_backward_that_overwrites_repeats():
     """Scattering with ``zeros[index] = grad`` keeps one of each repeated index's gradients."""
-    from minprune.ops.indexing import Index
+    from minprune.autograd.ops.indexing import Index
 
     class OverwritingIndex(Index):
         def backward(self, grad):

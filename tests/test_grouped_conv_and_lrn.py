@@ -5,10 +5,10 @@ where it is installed, and their errors. The gradients are checked in test_gradc
 import numpy as np
 import pytest
 
-import minprune.functional as F
+import minprune.autograd.functional as F
 from minprune import nn
-from minprune.kernels import pool as pool_kernels
-from minprune.tensor import Tensor
+from minprune.autograd.tensor import Tensor
+from minprune.kernels.training import pool as pool_kernels
 
 
 def _conv2d_loops(x, weight, bias, stride, padding, groups):

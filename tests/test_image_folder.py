@@ -26,8 +26,8 @@ from minprune.data import (
     batches,
 )
 from minprune.data.prefetch import THREAD_NAME_PREFIX
-from minprune.optim import SGD
-from minprune.train import evaluate, fit
+from minprune.training.fit import evaluate, fit
+from minprune.training.optim import SGD
 
 RESIZE, CROP = 20, 16
 CLASSES = ["ant", "bee", "cat"]

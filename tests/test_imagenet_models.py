@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import minprune
-import minprune.functional as F
-from minprune import models, paper
+import minprune.autograd.functional as F
+from minprune.autograd.tensor import Tensor, no_grad
+from minprune.base import paper
 from minprune.data.dataset import Dataset
-from minprune.nn import Dropout, LocalResponseNorm
+from minprune.nn import Dropout, LocalResponseNorm, models
 from minprune.prune import layers_by_weight_name
 from minprune.prune.tables import layer_table
-from minprune.tensor import Tensor, no_grad
 
 ALEXNET_WEIGHTS = {  # exact, groups included
     "conv1": 96 * 3 * 11 * 11, "conv2": 256 * 48 * 5 * 5, "conv3": 384 * 256 * 3 * 3,

@@ -16,12 +16,12 @@ from torch.nn.utils import prune as torch_prune  # noqa: E402
 from toy_data import blobs  # noqa: E402
 
 import minprune.data  # noqa: E402
-import minprune.models as models  # noqa: E402
 import minprune.nn as nn  # noqa: E402
+import minprune.nn.models as models  # noqa: E402
+from minprune.autograd.tensor import Tensor, no_grad  # noqa: E402
+from minprune.base.random import get_rng_state, manual_seed  # noqa: E402
 from minprune.interop.torch import from_torch, to_torch  # noqa: E402
 from minprune.prune import density, layers_by_weight_name, set_mask  # noqa: E402
-from minprune.random import get_rng_state, manual_seed  # noqa: E402
-from minprune.tensor import Tensor, no_grad  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ATOL = 1e-5
@@ -107,7 +107,7 @@ def _assert_same_state_dicts(actual, expected) -> None:
         np.testing.assert_array_equal(actual[key], value, err_msg=key)
 
 
-# One line per network: (builder, input batch shape). AlexNet joins when minprune.models has it,
+# One line per network: (builder, input batch shape). AlexNet joins when minprune.nn.models has it,
 # e.g. (models.alexnet, (2, 3, 227, 227)) with its input size.
 ROUND_TRIPS = [
     (models.lenet_300_100, (8, 1, 28, 28)),

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import models, nn
+from minprune import nn
+from minprune.nn import models
 
 
 def test_parameter_counts_match_the_paper():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from minprune import models, nn
-from minprune.nn import Parameter
-from minprune.optim import SGD
-from minprune.schedules import LRPolicy
+from minprune import nn
+from minprune.nn import Parameter, models
+from minprune.training.optim import SGD
+from minprune.training.schedules import LRPolicy
 
 
 def test_momentum_and_weight_decay_follow_the_documented_update():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import models, paper
+from minprune.base import paper
+from minprune.nn import models
 from minprune.prune import keep_ratio_prune, layers_by_weight_name
+from minprune.prune.recipes import RECIPES, Recipe, keep_ratio_plan
 from minprune.prune.retraining import geometric_keep_ratios
-from minprune.recipes import RECIPES, Recipe, keep_ratio_plan
 
 IMAGENET_TRAIN_IMAGES = 1_281_167  # ILSVRC-2012
 

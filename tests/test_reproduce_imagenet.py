@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minprune.cli import main
+from minprune.commands.cli import main
 from minprune.sparse.export import load_sparse
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import pytest
 
-from minprune.settings import fast_mode
+from minprune.base.settings import fast_mode
 
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "Yes"])

@@ -5,12 +5,13 @@ import pytest
 from toy_data import blobs
 
 import minprune
-from minprune import models, nn
-from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.optim import SGD
-from minprune.phase import Phase
-from minprune.schedules import LRPolicy
-from minprune.train import TrainingDiverged, evaluate, fit
+from minprune import nn
+from minprune.nn import models
+from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minprune.training.fit import TrainingDiverged, evaluate, fit
+from minprune.training.optim import SGD
+from minprune.training.phase import Phase
+from minprune.training.schedules import LRPolicy
 
 
 def make(seed=0, dropout=0.0):

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
 unset NUMBA_ENABLE_CUDASIM  # the simulator cannot run kernels on CuPy arrays
-"$PY" -c "from minprune.backend import cupy_module; import numba; c = cupy_module(); \
+"$PY" -c "from minprune.base.arrays import cupy_module; import numba; c = cupy_module(); \
 print('CuPy', c.__version__, '| GPUs:', c.cuda.runtime.getDeviceCount(), '| Numba', numba.__version__)"
 "$PY" -m pytest -q -rs -m cuda tests/test_device_cuda.py tests/kernels/test_kernels_cuda.py \
     tests/sparse/test_engine.py "$@"

@@ -136,7 +136,7 @@ class ImageFolder:
     def fingerprint(self) -> str:
         """SHA-256 of what this folder yields: each file's path (relative to the root), size,
         modification time and label, and the transform settings. Resumed runs compare it
-        (`minprune.fingerprint`) instead of hashing every decoded image."""
+        (`minprune.training.fingerprint`) instead of hashing every decoded image."""
         digest = hashlib.sha256(repr((self.train, self.resize, self.crop,
                                       tuple(self.mean.tolist()))).encode())
         for path, label in self.samples:

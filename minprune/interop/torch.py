@@ -46,7 +46,7 @@ from torch import nn as torch_nn
 from torch.nn.utils import prune as torch_prune
 
 import minprune.nn as mp_nn
-from minprune.random import get_rng_state, set_rng_state
+from minprune.base.random import get_rng_state, set_rng_state
 
 __all__ = ["to_torch", "from_torch"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from minprune.kernels.argument_checks import is_device_array
+from minprune.kernels.checks import is_device_array
 
 __all__ = ["cuda_available", "simulator_enabled", "to_device", "blocks_for", "finish"]
 

@@ -15,9 +15,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-import minprune.functional as F
+import minprune.autograd.functional as F
+from minprune.base.random import generator
 from minprune.nn.module import Module, Parameter
-from minprune.random import generator
 
 __all__ = [
     "Linear",
@@ -66,7 +66,8 @@ class _MaskedLayer(Module):
 
     @contextlib.contextmanager
     def _named_errors(self):
-        """Shapes are checked once, in `minprune.functional`; this prefixes the layer's name."""
+        """Shapes are checked once, in `minprune.autograd.functional`; this prefixes the layer's
+        name."""
         try:
             yield
         except ValueError as error:
@@ -154,7 +155,8 @@ class MaxPool2d(Module):
 class LocalResponseNorm(Module):
     """Local response normalisation across channels (Caffe's LRN, AlexNet's norm1 and norm2):
     ``x / (k + alpha / size * sum of x**2 over size neighbouring channels) ** beta``; see
-    `minprune.functional.local_response_norm`. No parameters; the arguments are PyTorch's."""
+    `minprune.autograd.functional.local_response_norm`. No parameters; the arguments are
+    PyTorch's."""
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
         super().__init__()

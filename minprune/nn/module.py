@@ -17,8 +17,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from minprune.backend import array_module, check_device, device_of, to_device
-from minprune.tensor import Tensor
+from minprune.autograd.tensor import Tensor
+from minprune.base.arrays import array_module, check_device, device_of, to_device
 
 __all__ = ["Module", "Parameter"]
 
@@ -32,8 +32,8 @@ class Parameter(Tensor):
     (Han et al. 2015, Sec. 3: pruned connections stay removed). A mask is changed only by
     assigning a new one, which is copied onto the parameter's device and frozen: an in-place edit
     raises instead of slipping past the caches built from it (the sparse retraining pattern,
-    `minprune.ops.sparse_linear`). On the GPU the copy cannot be frozen (CuPy arrays have no
-    read-only flag); no cache is built from a GPU mask, and moving back to the CPU freezes it.
+    `minprune.autograd.ops.pattern_linear`). On the GPU the copy cannot be frozen (CuPy arrays have
+    no read-only flag); no cache is built from a GPU mask, and moving back to the CPU freezes it.
     """
 
     def __init__(self, data, requires_grad: bool = True):
@@ -146,7 +146,8 @@ class Module:
         """Move every parameter's data, gradient (if any) and mask to ``device`` ("cpu" or
         "cuda"), in place, and return this module. The `Parameter` objects stay the same, so an
         optimiser built before the move keeps them; its velocities follow at its next step
-        (`minprune.optim.SGD`). "cuda" needs CuPy and a GPU (`minprune.backend.cupy_module`)."""
+        (`minprune.training.optim.SGD`). "cuda" needs CuPy and a GPU
+        (`minprune.base.arrays.cupy_module`)."""
         check_device(device)
         for parameter in self.parameters():
             parameter.data = to_device(parameter.data, device)

@@ -51,13 +51,13 @@ from minprune.prune.masks import (
     set_mask,
     sparsity,
 )
+from minprune.prune.pattern_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.retraining import geometric_keep_ratios, iterative_prune, retrain
 from minprune.prune.sensitivity import (
     keep_ratios_for_tolerance,
     qualities_for_tolerance,
     sensitivity_analysis,
 )
-from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.surgery import (
     hysteresis_top_k,
     network_surgery,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import minprune.random as minprune_random
+import minprune.base.random as minprune_random
 from minprune.nn.layers import Dropout, Linear, ReLU, Sequential
 
 __all__ = ["remove_dead_neurons", "dead_neuron_mask"]

@@ -1,5 +1,5 @@
 """The paper's tables as text: counts and percents printed as the paper prints them, and our
-numbers beside the paper's (`minprune.paper`)."""
+numbers beside the paper's (`minprune.base.paper`)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _render(header, body) -> str:
 def format_table(rows, paper=None) -> str:
     """A text table in the paper's layout (Layer | Weights | FLOP | Act% | Weights% | FLOP%).
 
-    With ``paper`` (e.g. :data:`minprune.paper.PAPER_LENET_300_100`), each cell reads
+    With ``paper`` (e.g. :data:`minprune.base.paper.PAPER_LENET_300_100`), each cell reads
     ``ours (paper)``; rows are matched by layer name and a layer the paper does not list shows
     ``-``.
     """
@@ -95,7 +95,7 @@ def format_table(rows, paper=None) -> str:
 
 def format_summary(summary: dict, paper: dict | None = None) -> str:
     """The Table 1 line as text, e.g. ``error 1.64% -> 1.59%, parameters 267K -> 22K (12x)``,
-    with the paper's line (from :data:`minprune.paper.PAPER_SUMMARY`) after it when given."""
+    with the paper's line (from :data:`minprune.base.paper.PAPER_SUMMARY`) after it when given."""
     def text(line):
         return (
             f"error {line['error_before']:.2%} -> {line['error_after']:.2%}, parameters "

@@ -10,7 +10,7 @@ fast at first, when there are many redundant weights, and slowly near the end. T
 between the updates (and, if the phase lasts longer than the ramp, after it), so the network
 recovers while it is pruned instead of in rounds of retraining afterwards (Han et al.'s way,
 `minprune.prune.iterative_prune`). Masks only ever lose connections: a pruned weight stays zero
-(`minprune.optim.SGD`) and counts as the smallest at the next update (`keep_ratio_prune`).
+(`minprune.training.optim.SGD`) and counts as the smallest at the next update (`keep_ratio_prune`).
 
 Where minprune departs from the paper:
 
@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from minprune.data.batching import batch_count
-from minprune.phase import Phase
 from minprune.prune.criteria import check_keep_ratio, keep_ratio_prune
 from minprune.prune.masks import layers_by_weight_name, resolve_per_layer
-from minprune.train import fit
+from minprune.training.fit import fit
+from minprune.training.phase import Phase
 
 __all__ = ["cubic_sparsity", "gradual_prune"]
 
@@ -63,9 +63,9 @@ def gradual_prune(model, train_set, eval_set, phase: Phase, *, final_keep_ratio,
     of this phase: a mask update "at step t" comes after t steps, the one at step 0 before the
     first. Updates come at ``begin_step``, every ``every`` steps after it, and at ``end_step``
     (default: the phase's last step). ``checkpoint`` (a path) saves after every epoch and resumes
-    from it (`minprune.train.fit`; the masks are in the model's state); a checkpoint written with
-    other ramp settings is refused (`RunMismatchError`). ``on_step(iteration, model)``, if given,
-    is called after every step and its mask update (to watch the run).
+    from it (`minprune.training.fit.fit`; the masks are in the model's state); a checkpoint written
+    with other ramp settings is refused (`RunMismatchError`). ``on_step(iteration, model)``, if
+    given, is called after every step and its mask update (to watch the run).
 
     Each record is `fit`'s (epoch, iteration, lr, losses, errors -- ``test_error`` on
     ``eval_set`` -- and seconds) with the ``keep_ratio`` the ramp had reached per layer (None

@@ -14,16 +14,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import minprune.random as minprune_random
-from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.fingerprint import check_same_run, dataset_digest, plain, state_digest
-from minprune.phase import Phase
+import minprune.base.random as minprune_random
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
 from minprune.prune.freezing import check_freeze, frozen
 from minprune.prune.masks import density, layer_density, layers_by_weight_name
+from minprune.prune.pattern_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.rounds import round_functions
-from minprune.prune.sparse_training import SPARSE_MAX_DENSITY, sparse_kernels
-from minprune.train import TrainingDiverged, evaluate, fit_phase
+from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minprune.training.fingerprint import check_same_run, dataset_digest, plain, state_digest
+from minprune.training.fit import TrainingDiverged, evaluate, fit_phase
+from minprune.training.phase import Phase
 
 __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
@@ -34,9 +34,9 @@ def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, ch
     """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
 
     Linear layers at density <= ``sparse_max_density`` train on their kept connections only
-    (`minprune.prune.sparse_training`; same results up to float32 summation order); None keeps
+    (`minprune.prune.pattern_training`; same results up to float32 summation order); None keeps
     every layer on the dense masked path. ``device`` ("cuda") retrains there and brings the
-    model back to where it was (`minprune.train.moved_to`)."""
+    model back to where it was (`minprune.training.fit.moved_to`)."""
     with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
         return fit_phase(model, train_set, test_set, phase, seed=seed, checkpoint=checkpoint,
                          progress=progress, log=log, device=device)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from minprune.prune.criteria import keep_ratio_prune, layer_std
 from minprune.prune.masks import layer_density, layers_by_weight_name, prune_below
-from minprune.train import evaluate
+from minprune.training.fit import evaluate
 
 __all__ = ["sensitivity_analysis", "qualities_for_tolerance", "keep_ratios_for_tolerance"]
 

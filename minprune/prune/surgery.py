@@ -21,9 +21,9 @@ How minprune does it: between steps, ``layer.weight`` holds the dense W and ``la
 the current T, so the forward, `evaluate` and `density` see the surgery's model as it is. For the
 step itself (`_straight_through_step`) each layer gets the data W * T and an all-ones mask: the
 forward is the same, autograd's gradient is then the gradient with respect to W * T, and
-`minprune.optim.SGD` applies it -- with momentum and weight decay -- to every weight of W, pruned
-ones too (as Caffe's solver does). W and T are put back before anything else runs. At the end the
-final mask is applied (`set_mask`: pruned weights become zero), so the result is an ordinary
+`minprune.training.optim.SGD` applies it -- with momentum and weight decay -- to every weight of W,
+pruned ones too (as Caffe's solver does). W and T are put back before anything else runs. At the end
+the final mask is applied (`set_mask`: pruned weights become zero), so the result is an ordinary
 pruned model for the tables and the sparse export.
 
 Where minprune departs from the paper and its code:
@@ -50,12 +50,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-import minprune.functional as F
-import minprune.random as minprune_random
-from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+import minprune.autograd.functional as F
+import minprune.base.random as minprune_random
 from minprune.data.batching import batch_count, batches
-from minprune.fingerprint import check_same_run
-from minprune.phase import Phase
 from minprune.prune.criteria import check_keep_ratio, largest
 from minprune.prune.masks import (
     density,
@@ -64,7 +61,10 @@ from minprune.prune.masks import (
     resolve_per_layer,
     set_mask,
 )
-from minprune.train import TrainingDiverged, evaluate, run_fingerprint
+from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minprune.training.fingerprint import check_same_run
+from minprune.training.fit import TrainingDiverged, evaluate, run_fingerprint
+from minprune.training.phase import Phase
 
 __all__ = ["surgery_thresholds", "surgery_mask", "hysteresis_top_k", "network_surgery"]
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from minprune.autograd.tensor import Tensor, no_grad
 from minprune.data.batching import batches, evaluation_batch_size
 from minprune.nn.layers import Conv2d, Linear, Sequential
 from minprune.prune.masks import layers_by_weight_name
-from minprune.tensor import Tensor, no_grad
 
 __all__ = ["layer_table", "summary_row"]
 

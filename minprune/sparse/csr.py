@@ -9,7 +9,7 @@ index bytes are half a sparse layer's memory traffic), ``indptr`` int64 (only ro
 no 2**31 cap on non-zeros). "Stored entries" are the pattern, not the non-zero values: a kept
 weight that is exactly 0.0 is still stored (`from_dense(weight, mask)`). The Numba kernels do no
 bounds checking, so the constructor validates once, the arrays become read-only, and every
-checked product (`minprune.sparse.products`) accepts only a `CSRMatrix`. Imports only numpy.
+checked product (`minprune.inference.products`) accepts only a `CSRMatrix`. Imports only numpy.
 """
 
 from __future__ import annotations

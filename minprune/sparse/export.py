@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from minprune.files import CorruptFileError, read_npz, write_npz
+from minprune.base.files import CorruptFileError, read_npz, write_npz
 from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
 
 __all__ = ["save_sparse", "load_sparse", "SparseFileError", "FORMAT_NAME", "FORMAT_VERSION"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minprune.paper import PAPER_INDEX_BITS
+from minprune.base.paper import PAPER_INDEX_BITS
 from minprune.sparse.csr import CSRMatrix
 
 __all__ = ["StorageReport", "storage_report", "relative_index_fillers"]

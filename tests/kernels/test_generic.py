@@ -1,4 +1,4 @@
-"""The array-module-generic conv and pool formulations (the GPU path, `minprune.kernels.generic`),
+"""The array-module-generic conv and pool formulations (the GPU path, `minprune.autograd.plain`),
 run here with ``xp=numpy`` against the Numba kernels and the NumPy references.
 
 That is how the code a GPU runs is covered without a GPU: CuPy executes the same Python, slice
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minprune.kernels import generic
-from minprune.kernels import im2col as im2col_kernels
-from minprune.kernels import pool as pool_kernels
+from minprune.autograd import plain as generic
+from minprune.kernels.training import im2col as im2col_kernels
+from minprune.kernels.training import pool as pool_kernels
 
 
 @st.composite

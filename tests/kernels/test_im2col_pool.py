@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minprune.kernels import im2col as im2col_kernels
-from minprune.kernels import pool as pool_kernels
+from minprune.kernels.training import im2col as im2col_kernels
+from minprune.kernels.training import pool as pool_kernels
 
 
 @st.composite

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS
 
-from minprune.kernels import csr_reference as reference
-from minprune.kernels import masked_sgd
-from minprune.sparse import products
+from minprune.inference import products
+from minprune.kernels.inference import csr_reference as reference
+from minprune.kernels.training import masked_sgd
 from minprune.sparse.csr import CSRMatrix
 
 
@@ -203,7 +203,7 @@ class _ForeignDeviceArray:
 
 
 def test_cuda_array_interface_exporters_are_device_arrays():
-    from minprune.kernels.argument_checks import is_device_array, require_array
+    from minprune.kernels.checks import is_device_array, require_array
 
     array = _ForeignDeviceArray((3, 4))
     assert is_device_array(array) and not is_device_array(np.zeros(3))

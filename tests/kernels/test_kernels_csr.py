@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, csr_matrices, float32_arrays
 
-from minprune.kernels import csr_cpu
-from minprune.kernels import csr_reference as reference
-from minprune.kernels.im2col import im2col_reference
-from minprune.sparse import products
+from minprune.inference import products
+from minprune.kernels.inference import csr_cpu
+from minprune.kernels.inference import csr_reference as reference
+from minprune.kernels.training.im2col import im2col_reference
 from minprune.sparse.csr import CSRMatrix
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-4}

@@ -8,10 +8,10 @@ The simulator runs every GPU thread as a Python thread, so cases stay tiny and f
 import numpy as np
 import pytest
 
-from minprune.kernels import csr_reference
-from minprune.kernels import masked_sgd_reference as masked_reference
 from minprune.kernels.cuda_support import cuda_available, simulator_enabled
-from minprune.kernels.im2col import im2col_reference
+from minprune.kernels.inference import csr_reference
+from minprune.kernels.training import masked_sgd_reference as masked_reference
+from minprune.kernels.training.im2col import im2col_reference
 from minprune.sparse.csr import CSRMatrix
 
 pytestmark = [
@@ -41,8 +41,8 @@ def rng():
 def cuda_modules():
     from numba import cuda
 
-    from minprune.kernels import masked_sgd_cuda
-    from minprune.sparse import products_cuda
+    from minprune.inference import products_cuda
+    from minprune.kernels.training import masked_sgd_cuda
 
     return cuda, products_cuda, masked_sgd_cuda
 

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, float32_arrays, masks
 
-from minprune.kernels import masked_sgd
-from minprune.kernels import masked_sgd_reference as reference
+from minprune.kernels.training import masked_sgd
+from minprune.kernels.training import masked_sgd_reference as reference
 
 
 @st.composite

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, float32_arrays, masks
 
-from minprune.kernels import sparse_linear as ops
-from minprune.kernels import sparse_linear_reference as reference
+from minprune.kernels.training import pattern as ops
+from minprune.kernels.training import pattern_reference as reference
 
 
 @st.composite

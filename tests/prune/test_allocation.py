@@ -4,8 +4,8 @@ by the exponent, and bad requests refused."""
 import numpy as np
 import pytest
 
-from minprune import models
-from minprune.paper import PAPER_KEEP_RATIOS
+from minprune.base.paper import PAPER_KEEP_RATIOS
+from minprune.nn import models
 from minprune.prune import (
     compression_of,
     keep_ratio_prune,

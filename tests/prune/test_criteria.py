@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import models, nn, prune
+from minprune import nn, prune
+from minprune.nn import models
 
 
 def lenet(seed=0):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import functional as F
-from minprune import models, nn, prune
-from minprune import random as minprune_random
+from minprune import nn, prune
+from minprune.autograd import functional as F
+from minprune.autograd.tensor import Tensor, no_grad
+from minprune.base import random as minprune_random
+from minprune.nn import models
 from minprune.prune.dead_neurons import dead_neuron_mask, remove_dead_neurons
-from minprune.tensor import Tensor, no_grad
 
 
 def outputs(model, x):

@@ -6,11 +6,11 @@ import pytest
 from toy_data import blobs
 
 import minprune
-from minprune import models
-from minprune.fingerprint import RunMismatchError
-from minprune.phase import Phase
+from minprune.nn import models
 from minprune.prune import cubic_sparsity, density, gradual_prune, layers_by_weight_name
-from minprune.train import evaluate, fit
+from minprune.training.fingerprint import RunMismatchError
+from minprune.training.fit import evaluate, fit
+from minprune.training.phase import Phase
 
 QUIET = dict(progress=False, log=lambda s: None)
 PHASE = Phase(epochs=3, lr=0.02, batch_size=32, lr_policy="fixed")  # 8 steps an epoch on blobs()

@@ -6,10 +6,9 @@ import pytest
 from toy_data import blobs
 
 import minprune
-from minprune import models, prune
-from minprune.fingerprint import RunMismatchError
-from minprune.paper import DROPOUT_EXAMPLE
-from minprune.phase import Phase
+from minprune import prune
+from minprune.base.paper import DROPOUT_EXAMPLE
+from minprune.nn import models
 from minprune.prune import (
     adjust_dropout,
     dropout_ratios,
@@ -18,7 +17,9 @@ from minprune.prune import (
     iterative_prune,
     retrain,
 )
-from minprune.train import evaluate, fit
+from minprune.training.fingerprint import RunMismatchError
+from minprune.training.fit import evaluate, fit
+from minprune.training.phase import Phase
 
 QUIET = dict(progress=False, log=lambda s: None)
 PHASE = Phase(epochs=1, lr=0.005, batch_size=32, lr_policy="fixed")

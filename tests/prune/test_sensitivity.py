@@ -8,14 +8,14 @@ import pytest
 import minprune
 import minprune.prune.sensitivity as sensitivity
 from minprune import nn, prune
+from minprune.autograd.tensor import no_grad
 from minprune.data import Dataset
 from minprune.prune.sensitivity import (
     keep_ratios_for_tolerance,
     qualities_for_tolerance,
     sensitivity_analysis,
 )
-from minprune.tensor import no_grad
-from minprune.train import evaluate
+from minprune.training.fit import evaluate
 
 
 def small_model(seed=0):

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 from toy_data import blobs
 
-from minprune import functional as F
-from minprune import models
-from minprune import random as minprune_random
-from minprune.nn import Linear
-from minprune.ops.sparse_linear import pattern_of
-from minprune.phase import Phase
+from minprune.autograd import functional as F
+from minprune.autograd.ops.pattern_linear import pattern_of
+from minprune.autograd.tensor import Tensor
+from minprune.base import random as minprune_random
+from minprune.nn import Linear, models
 from minprune.prune import keep_ratio_prune, retrain, set_mask, sparse_kernels
-from minprune.tensor import Tensor
+from minprune.training.phase import Phase
 
 
 def _loss_and_grads(layer, x):

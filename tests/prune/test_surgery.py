@@ -9,10 +9,7 @@ import pytest
 from toy_data import blobs
 
 import minprune
-from minprune import models
-from minprune.fingerprint import RunMismatchError
-from minprune.nn import Flatten, Linear, Sequential
-from minprune.phase import Phase
+from minprune.nn import Flatten, Linear, Sequential, models
 from minprune.prune import (
     hysteresis_top_k,
     layers_by_weight_name,
@@ -20,7 +17,9 @@ from minprune.prune import (
     surgery_mask,
     surgery_thresholds,
 )
-from minprune.train import fit
+from minprune.training.fingerprint import RunMismatchError
+from minprune.training.fit import fit
+from minprune.training.phase import Phase
 
 QUIET = dict(progress=False, log=lambda s: None)
 PHASE = Phase(epochs=3, lr=0.01, batch_size=32, lr_policy="fixed")  # 8 steps an epoch on blobs()

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import minprune
-from minprune import models, nn, paper, prune
-from minprune.checkpoint import save_json
+from minprune import nn, prune
+from minprune.base import paper
 from minprune.data import Dataset
+from minprune.nn import models
 from minprune.prune import formatting, tables
+from minprune.training.checkpoint import save_json
 
 
 def images(n, shape=(1, 28, 28), seed=0):

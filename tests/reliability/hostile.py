@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minprune.checkpoint import save_checkpoint
+from minprune.base.files import CHECKSUM_MEMBER, write_npz
 from minprune.data.idx import IDX_IMAGES_MAGIC
-from minprune.files import CHECKSUM_MEMBER, write_npz
 from minprune.sparse.export import save_sparse
+from minprune.training.checkpoint import save_checkpoint
 
 WORKER = Path(__file__).with_name("reader_worker.py")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minprune.checkpoint import load_checkpoint
 from minprune.data.idx import IDX_IMAGES_MAGIC, read_idx_gz
 from minprune.sparse.export import load_sparse
+from minprune.training.checkpoint import load_checkpoint
 
 
 def _digest(value) -> str:

@@ -1,10 +1,11 @@
 """Kill ``minprune reproduce lenet-300-100 --fast`` with SIGKILL, resume, and get the same summary.
 
-Each step of a chain starts a fresh process that resumes the run and is killed (`minprune.faults`)
-at a chosen point: inside training, inside a checkpoint write (half-written or written but not yet
-renamed), after an epoch's checkpoint, between stages. After every kill, every file the run would
-read is checked (checksums, JSON); the last process runs to the end. Its ``summary.json`` must equal
-an uninterrupted run's, timings and the command line aside, with the same thread settings.
+Each step of a chain starts a fresh process that resumes the run and is killed
+(`minprune.base.faults`) at a chosen point: inside training, inside a checkpoint write (half-written
+or written but not yet renamed), after an epoch's checkpoint, between stages. After every kill,
+every file the run would read is checked (checksums, JSON); the last process runs to the end. Its
+``summary.json`` must equal an uninterrupted run's, timings and the command line aside, with the
+same thread settings.
 
 The fast suite runs a short chain on fake MNIST; the slow suite (real MNIST) a chain of 25 kills.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from fake_mnist import write_fake_mnist
 
-from minprune.checkpoint import load_checkpoint
+from minprune.training.checkpoint import load_checkpoint
 
 # One thread everywhere: the uninterrupted and the interrupted runs must sum in the same order.
 THREADS = {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

@@ -26,10 +26,10 @@ from hostile import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minprune.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.data.dataset import DatasetError
 from minprune.data.idx import IDX_IMAGES_MAGIC, read_idx_gz
 from minprune.sparse.export import SparseFileError, load_sparse
+from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 META = "__minprune_sparse__"
 

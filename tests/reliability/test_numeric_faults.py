@@ -5,12 +5,12 @@ import pytest
 from toy_data import blobs
 
 import minprune
-from minprune import models
-from minprune.checkpoint import load_checkpoint, save_checkpoint
-from minprune.phase import Phase
+from minprune.nn import models
 from minprune.prune import iterative_prune, keep_ratio_prune
 from minprune.sparse.export import save_sparse
-from minprune.train import TrainingDiverged, fit
+from minprune.training.checkpoint import load_checkpoint, save_checkpoint
+from minprune.training.fit import TrainingDiverged, fit
+from minprune.training.phase import Phase
 
 QUIET = dict(progress=False, log=lambda message: None)
 

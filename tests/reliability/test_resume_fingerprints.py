@@ -1,9 +1,9 @@
 """A resumed run is the run that was asked for: saved state from another run is refused.
 
-Every saved state carries a fingerprint (`minprune.fingerprint`); these tests change one setting
-at a time and check that the resume is refused, that the message names the setting, and that it
-says how to start afresh -- and that the same run, or the same run asked for more epochs, resumes.
-"""
+Every saved state carries a fingerprint (`minprune.training.fingerprint`); these tests change one
+setting at a time and check that the resume is refused, that the message names the setting, and that
+it says how to start afresh -- and that the same run, or the same run asked for more epochs,
+resumes. """
 
 import json
 
@@ -13,12 +13,12 @@ from fake_mnist import write_fake_mnist
 from toy_data import blobs
 
 import minprune
-from minprune import models
-from minprune.cli import main
-from minprune.fingerprint import RunMismatchError
-from minprune.phase import Phase
-from minprune.schedules import LRPolicy
-from minprune.train import fit
+from minprune.commands.cli import main
+from minprune.nn import models
+from minprune.training.fingerprint import RunMismatchError
+from minprune.training.fit import fit
+from minprune.training.phase import Phase
+from minprune.training.schedules import LRPolicy
 
 QUIET = dict(progress=False, log=lambda message: None)
 

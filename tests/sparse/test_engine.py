@@ -16,18 +16,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minprune import models
-from minprune import random as minprune_random
-from minprune.benchmarking import (
+from minprune.base import random as minprune_random
+from minprune.commands.cli_bench import add_bench_parser
+from minprune.inference import engine, fused_chain
+from minprune.inference.benchmarking import (
     PAPER_KEEP_RATIOS,
     benchmark_model,
     dense_logits,
     dense_numpy_forward,
 )
-from minprune.checkpoint import save_checkpoint
-from minprune.cli_bench import add_bench_parser
-from minprune.kernels import fc_chain_cpu
 from minprune.kernels.cuda_support import cuda_available
+from minprune.kernels.inference import fc_chain_cpu
 from minprune.nn import (
     Conv2d,
     Flatten,
@@ -37,10 +36,11 @@ from minprune.nn import (
     Module,
     ReLU,
     Sequential,
+    models,
 )
 from minprune.prune import keep_ratio_prune, layers_by_weight_name, set_mask
-from minprune.sparse import engine, fused_chain
 from minprune.sparse.csr import CSRMatrix
+from minprune.training.checkpoint import save_checkpoint
 
 BATCHES = [1, 7, 20]
 assert BATCHES[-1] >= fused_chain.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
@@ -490,7 +490,7 @@ def test_compile_model_is_reachable_from_the_sparse_package():
 def test_parallel_engine_matches_the_serial_one(name):
     """compile_model(parallel=True) (conv image loop and SpMM blocks on Numba's threads) computes
     what the default, serial engine does, at a batch that takes every batched kernel."""
-    from minprune.benchmarking import benchmark_model
+    from minprune.inference.benchmarking import benchmark_model
 
     model, _ = benchmark_model(name)
     images = np.random.default_rng(3).random((2 * fc_chain_cpu.MIN_BLOCK + 3, 1, 28, 28),

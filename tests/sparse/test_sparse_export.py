@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minprune import random as minprune_random
-from minprune.files import CHECKSUM_MEMBER, write_npz
+from minprune.base import random as minprune_random
+from minprune.base.files import CHECKSUM_MEMBER, write_npz
 from minprune.nn import Conv2d, Sequential
 from minprune.prune import keep_ratio_prune
 from minprune.sparse import export

@@ -1,0 +1,2 @@
+"""The differentiable ops, one ``Function`` subclass each; ``minprune.autograd.functional`` wraps
+them."""

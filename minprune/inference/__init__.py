@@ -1,0 +1,15 @@
+"""Inference from CSR weights (Han et al. 2015, Sec. 4): checked sparse products and the engine
+that runs a pruned model on them (`compile_model`), on the CPU (Numba) or a CUDA GPU.
+"""
+
+from minprune.inference.engine import SparseNetwork, compile_model
+from minprune.inference.products import conv2d_forward_csr, linear_forward_csr, spmm, spmv
+
+__all__ = [
+    "spmv",
+    "spmm",
+    "linear_forward_csr",
+    "conv2d_forward_csr",
+    "compile_model",
+    "SparseNetwork",
+]

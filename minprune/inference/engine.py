@@ -1,0 +1,302 @@
+"""Sparse inference: `compile_model` turns a pruned ``Sequential`` model into a forward-only
+`SparseNetwork` on the CSR kernels (Han et al. 2015, Sec. 4: pruned layers stored as CSR).
+
+    network = compile_model(model)           # weights * weight_mask -> CSRMatrix, checked once
+    logits = network(images)                 # (N, 1, 28, 28) or (N, 784) float32 -> (N, classes)
+
+On the CPU each layer is a small stage (`engine_cpu`: `LinearStage`, `Conv2dStage`, ...); with
+``fused=True`` (the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`
+instead. Backend "cuda" runs one stage per layer on the GPU (`engine_cuda`). Departures from the
+dense forward, which the tests bound: float32 sums in another order (rtol 1e-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from minprune.inference.engine_cpu import fuse_fc_chains, per_layer_stages
+from minprune.inference.engine_cuda import cuda_stages
+from minprune.inference.fused_chain import SPMM_MIN_BATCH
+from minprune.inference.products import conv2d_output_size
+from minprune.kernels.checks import is_device_array
+from minprune.kernels.cuda_support import cuda_available, finish, to_device
+from minprune.kernels.training.im2col import conv_output_size
+from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from minprune.sparse.csr import CSRMatrix
+
+__all__ = [
+    "compile_model",
+    "SparseNetwork",
+    "LayerSummary",
+    "BACKENDS",
+    "SPMM_MIN_BATCH",
+]
+
+BACKENDS = ("cpu", "cuda")
+_FLOAT32 = np.dtype(np.float32)
+_SUPPORTED = "Linear, Conv2d (groups=1), ReLU, MaxPool2d, Flatten, Dropout"
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer of a compiled network: what it was, and what runs it.
+
+    Shapes are per sample (no batch axis). ``nnz`` and ``density`` are None for layers without
+    weights. ``runs_as`` names the code path, e.g. "fused CSR chain 0 (SpMV / SpMM)".
+    """
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...] | None
+    nnz: int | None
+    density: float | None
+    runs_as: str
+
+
+# -- compile: walk the layers, check shapes, build CSR weights ----------------------------------
+
+
+@dataclass
+class _Op:
+    """One model layer after checking: its kind, shapes and (for Linear/Conv2d) CSR weights."""
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    csr: CSRMatrix | None = None
+    bias: np.ndarray | None = None
+    layer: object = None
+
+
+def _masked_csr(layer) -> tuple[CSRMatrix, np.ndarray]:
+    """(weight * weight_mask as CSR (out, fan_in), float32 bias): the pattern is the mask's, so a
+    kept weight that is exactly 0.0 stays a stored entry, as in `CSRMatrix.from_dense`."""
+    weight = np.asarray(layer.weight.data, dtype=np.float32)
+    mask = np.asarray(layer.weight_mask)
+    rows = weight.shape[0]
+    matrix = (weight * mask).reshape(rows, -1)
+    csr = CSRMatrix.from_dense(matrix, mask.reshape(rows, -1))
+    if layer.bias is None:
+        bias = np.zeros(rows, dtype=np.float32)
+    else:
+        bias = np.ascontiguousarray(layer.bias.data, dtype=np.float32)
+    return csr, bias
+
+
+def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
+    """Turn one layer into an `_Op`, checking that it accepts ``shape`` (per sample)."""
+    kind = type(layer)
+    if kind is Linear:
+        if shape != (layer.in_features,):
+            raise ValueError(
+                f"layer '{name}': Linear expects per-sample input ({layer.in_features},), but "
+                f"receives {shape}; add a Flatten before it or pass compile(input_shape=...)"
+            )
+        csr, bias = _masked_csr(layer)
+        return _Op(name, "linear", shape, (layer.out_features,), csr, bias, layer)
+    if kind is Conv2d:
+        if layer.groups != 1:
+            raise ValueError(
+                f"layer '{name}': the sparse engine cannot run a grouped Conv2d "
+                f"(groups={layer.groups}); it runs Conv2d with groups=1"
+            )
+        if len(shape) != 3 or shape[0] != layer.in_channels:
+            raise ValueError(
+                f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "
+                f"but receives {shape}"
+            )
+        try:
+            out_h, out_w = conv2d_output_size(
+                shape[1:], layer.kernel_size, layer.stride, layer.padding
+            )
+        except ValueError as error:
+            raise ValueError(f"layer '{name}': {error}") from None
+        csr, bias = _masked_csr(layer)
+        return _Op(name, "conv2d", shape, (layer.out_channels, out_h, out_w), csr, bias, layer)
+    if kind is MaxPool2d:
+        if len(shape) != 3 or min(shape[1:]) < layer.kernel_size:
+            raise ValueError(
+                f"layer '{name}': MaxPool2d({layer.kernel_size}) expects per-sample input "
+                f"(C, H, W) with H, W >= {layer.kernel_size}, but receives {shape}"
+            )
+        out_h, out_w = (conv_output_size(size, layer.kernel_size, layer.stride, 0)
+                        for size in shape[1:])
+        return _Op(name, "max_pool2d", shape, (shape[0], out_h, out_w), layer=layer)
+    if kind is Flatten:
+        return _Op(name, "flatten", shape, (int(np.prod(shape)),))
+    if kind is ReLU:
+        return _Op(name, "relu", shape, shape)
+    if kind is Dropout:
+        return _Op(name, "dropout", shape, shape)
+    raise ValueError(
+        f"layer '{name}': the sparse engine cannot run a {kind.__name__}; it runs {_SUPPORTED}"
+    )
+
+
+def _check_model(model, input_shape) -> list[_Op]:
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f"compile_model: expected a minprune.nn.Sequential (layers run in order), got "
+            f"{type(model).__name__}"
+        )
+    try:
+        shape = tuple(int(n) for n in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if not shape or any(n < 1 for n in shape) or tuple(input_shape) != shape:
+        raise ValueError(f"compile_model: input_shape must be positive ints, got {input_shape!r}")
+    if len(model) == 0:
+        raise ValueError("compile_model: the model has no layers")
+    ops = []
+    for layer in model:
+        ops.append(_check_op(layer.name, layer, shape))
+        shape = ops[-1].output_shape
+    return ops
+
+
+# -- the compiled network -----------------------------------------------------------------------
+
+
+class SparseNetwork:
+    """A forward-only network on CSR weights; build it with `compile_model`.
+
+    ``stages`` are the callables a forward runs in order; ``layers`` describe each model layer and
+    what runs it (``summary()`` prints them). ``network(x)`` takes float32 (N, *input_shape) or
+    (N, prod(input_shape)) -- other float or int dtypes are converted -- and returns float32
+    logits (N, classes). Backend "cuda" also takes a Numba device array and then returns one.
+    """
+
+    def __init__(self, backend, stages, layers, input_shape, nbytes):
+        self.backend = backend
+        self.layers: tuple[LayerSummary, ...] = layers
+        self.input_shape: tuple[int, ...] = input_shape
+        self.nbytes: int = nbytes  # CSR weights (values, column indices, row pointers) + biases
+        # Dense copies the CPU engine keeps for speed, beside the CSR weights: the dense columns
+        # of FC layers whose inputs have zeros, and the weights of convs run dense.
+        self.dense_nbytes: int = sum(getattr(stage, "dense_nbytes", 0) for stage in stages)
+        self.stages = stages
+        flat = (int(np.prod(input_shape)),)
+        self._accepted = (input_shape, flat)
+        self._expected = f"(N, {', '.join(map(str, input_shape))})" + (
+            f" or (N, {flat[0]})" if flat != input_shape else ""
+        )
+        if backend == "cuda":
+            self._forward = self._cuda_forward
+        elif len(stages) == 1:
+            self._forward = stages[0]  # LeNet-300-100 fused: one chain, called directly
+        else:
+            self._forward = self._cpu_forward
+
+    def __call__(self, x):
+        if type(x) is not np.ndarray or x.dtype is not _FLOAT32:  # identity: fast, and exact
+            x = self._convert(x)
+        if x.shape[1:] not in self._accepted:
+            raise ValueError(
+                f"SparseNetwork: expected input of shape {self._expected}, got {tuple(x.shape)}"
+            )
+        return self._forward(x)
+
+    def predict(self, x) -> np.ndarray:
+        """The predicted class of each input: argmax of the logits (int64, shape (N,))."""
+        logits = self(x)
+        if self.backend == "cuda" and not isinstance(logits, np.ndarray):
+            logits = logits.copy_to_host()
+        return np.argmax(logits, axis=1)
+
+    @property
+    def nnz(self) -> int:
+        """Stored weights (survivors) over all Linear and Conv2d layers."""
+        return sum(layer.nnz for layer in self.layers if layer.nnz is not None)
+
+    def summary(self) -> str:
+        """A table of the layers: name, kind, per-sample output shape, density, code path."""
+        lines = [f"SparseNetwork(backend={self.backend!r}, nnz={self.nnz}, nbytes={self.nbytes}, "
+                 f"dense_nbytes={self.dense_nbytes})"]
+        for layer in self.layers:
+            density = "" if layer.density is None else f"{layer.density:7.2%}"
+            lines.append(
+                f"  {layer.name:<8} {layer.kind:<10} -> {str(layer.output_shape):<14} "
+                f"{density:>7}  {layer.runs_as}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _convert(self, x):
+        if self.backend == "cuda" and is_device_array(x):
+            if x.dtype != _FLOAT32:
+                raise ValueError(f"SparseNetwork: expected a float32 device array, got {x.dtype}")
+            return x
+        try:
+            return np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"SparseNetwork: expected a float array of shape {self._expected}, got "
+                f"{type(x).__name__} ({error})"
+            ) from None
+
+    def _cpu_forward(self, x):
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def _cuda_forward(self, x):
+        host_input = isinstance(x, np.ndarray)
+        if x.shape[1:] != self.input_shape:
+            x = x.reshape(x.shape[0], *self.input_shape)
+        x = to_device(x)
+        for stage in self.stages:
+            x = stage(x)
+        return finish(x, host_input)
+
+
+def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
+                  fused: bool = True, parallel: bool = False) -> SparseNetwork:
+    """Compile a (pruned) ``Sequential`` model into a `SparseNetwork` on ``backend`` ("cpu" or
+    "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
+    validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
+    shape (MNIST: (1, 28, 28)); it fixes every layer's shape, which is checked here, once.
+    ``fused=False`` keeps one stage per layer on the CPU (the plain engine the fused FC chain is
+    tested against). The model is read, not kept: later changes to it do not reach the network.
+
+    ``parallel=True`` runs the batched kernels (the conv image loop, the FC chain's SpMM blocks)
+    on Numba's threads. Off by default: on 2 cores beside OpenBLAS's spinning workers (any dense
+    NumPy work in the same process) a parallel region waits on descheduled threads -- measured
+    at batch 128, LeNet-300-100 ran at 0.08x the dense forward with it, 3.6x without
+    (benchmarks/engine_sweep.py, default threads).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"compile_model: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cuda" and not cuda_available():
+        raise ValueError(
+            "compile_model: backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set before "
+            "Numba is imported (the simulator)"
+        )
+    ops = _check_model(model, input_shape)
+    if backend == "cuda":
+        stages, runs_as = cuda_stages(ops)
+    else:
+        stages, runs_as = per_layer_stages(ops, parallel)
+        if fused:
+            stages, runs_as = fuse_fc_chains(ops, stages, runs_as, parallel)
+    layers = tuple(
+        LayerSummary(
+            name=op.name,
+            kind=op.kind,
+            input_shape=op.input_shape,
+            output_shape=op.output_shape,
+            weight_shape=None if op.csr is None else tuple(op.layer.weight.data.shape),
+            nnz=None if op.csr is None else op.csr.nnz,
+            density=None if op.csr is None else op.csr.density,
+            runs_as=label,
+        )
+        for op, label in zip(ops, runs_as, strict=True)
+    )
+    nbytes = sum(op.csr.nbytes + op.bias.nbytes for op in ops if op.csr is not None)
+    return SparseNetwork(backend, stages, layers, tuple(int(n) for n in input_shape), nbytes)

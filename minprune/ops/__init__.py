@@ -1,1 +1,0 @@
-"""The differentiable ops, one ``Function`` subclass each; ``minprune.functional`` wraps them."""

@@ -1,0 +1,142 @@
+"""SGD with momentum, L2 weight decay or L1 regularisation, and masks that hold.
+
+The update, for each parameter ``w`` with gradient ``g`` (PyTorch's form of momentum)::
+
+    g <- g + weight_decay * w + l1 * sign(w)      (L2 and/or L1, compared in Sec. 3.1)
+    v <- momentum * v + g
+    w <- w - lr * v
+    w <- w * mask,  v <- v * mask                 (for parameters with a mask: ``w.mask``)
+
+The last line keeps pruned connections dead: without it momentum and weight decay revive them
+(Han et al. 2015, Sec. 3). Departure: Caffe, which the paper used, folds the learning rate into
+the velocity (v <- m v + lr g; w <- w - v); the two agree while the learning rate is constant.
+
+For masked float32 weights the whole update is one fused kernel: the Numba CPU kernel for NumPy
+arrays, its Numba CUDA twin (`minprune.kernels.training.masked_sgd_cuda`, given the CuPy arrays
+through ``__cuda_array_interface__``, no copies) for a model on the GPU. Other parameters take the
+array expressions below, with the array module of their data.
+
+Devices: each velocity lives beside its parameter. The optimiser may be built before or after
+``model.to(device)``: a velocity found on another device than its parameter is moved there at
+the next `step` (or `apply_masks`, `load_state_dict`). `state_dict` gives host (NumPy) copies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from minprune.base.arrays import array_module, device_of, to_device
+from minprune.kernels.training.masked_sgd import MaskedSGDStep
+
+__all__ = ["SGD"]
+
+
+class SGD:
+    def __init__(
+        self,
+        parameters,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        l1: float = 0.0,
+    ):
+        self.parameters = [p for p in parameters if p.requires_grad]
+        if not self.parameters:
+            raise ValueError("SGD: got no parameters that require grad")
+        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("l1", l1)):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"SGD: {name} must be a finite number >= 0, got {value}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        self.lr, self.momentum = lr, momentum
+        self.weight_decay, self.l1 = weight_decay, l1
+        self.velocities = [array_module(p.data).zeros_like(p.data) for p in self.parameters]
+        self._cpu_steps = [MaskedSGDStep() for _ in self.parameters]  # fused, checked once
+
+    def _velocities(self):
+        """(parameter, velocity) pairs, each velocity first moved to its parameter's device if
+        the model has moved since (``model.to``)."""
+        for index, parameter in enumerate(self.parameters):
+            device = device_of(parameter.data)
+            if device_of(self.velocities[index]) != device:
+                self.velocities[index] = to_device(self.velocities[index], device)
+            yield parameter, self.velocities[index]
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters:
+            parameter.grad = None
+
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        for index, (parameter, velocity) in enumerate(self._velocities()):
+            if parameter.grad is None:
+                continue
+            weight, grad = parameter.data, parameter.grad
+            xp = array_module(weight)
+            if parameter.mask is not None and weight.dtype == np.float32:
+                # The same update fused into one pass over memory: a Numba kernel, CPU or CUDA.
+                fused_update = self._cpu_steps[index] if xp is np else _masked_sgd_on_gpu()
+                fused_update(
+                    weight, velocity, xp.ascontiguousarray(grad, dtype=np.float32),
+                    parameter.mask, lr=self.lr, momentum=self.momentum,
+                    weight_decay=self.weight_decay, l1=self.l1,
+                )
+                continue
+            if self.weight_decay:
+                grad = grad + self.weight_decay * weight
+            if self.l1:
+                grad = grad + self.l1 * xp.sign(weight)
+            velocity *= self.momentum
+            velocity += grad
+            weight -= self.lr * velocity
+            if parameter.mask is not None:
+                weight *= parameter.mask
+                velocity *= parameter.mask
+
+    def apply_masks(self) -> None:
+        """Zero the weights and velocities that masks prune (call after changing a mask)."""
+        for parameter, velocity in self._velocities():
+            if parameter.mask is not None:
+                parameter.data *= parameter.mask
+                velocity *= parameter.mask
+
+    def state_dict(self) -> dict:
+        """Host (NumPy) copies of the velocities, and the learning rate."""
+        state = {
+            f"velocity.{i}": to_device(velocity, "cpu").copy()
+            for i, velocity in enumerate(self.velocities)
+        }
+        state["lr"] = np.float64(self.lr)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy ``state``'s velocities in place, onto their parameters' device; all shapes are
+        checked first, so a mismatch changes nothing."""
+        velocities = list(self._velocities())
+        for i, (_, velocity) in enumerate(velocities):
+            key = f"velocity.{i}"
+            shape = None if key not in state else _shape(state[key])
+            if shape != velocity.shape:
+                raise ValueError(
+                    f"SGD.load_state_dict: '{key}' missing or of shape {shape},"
+                    f" expected {velocity.shape}"
+                )
+        for i, (_, velocity) in enumerate(velocities):
+            source = to_device(state[f"velocity.{i}"], device_of(velocity))
+            array_module(velocity).copyto(velocity, source)
+        self.lr = float(state["lr"])
+
+
+def _shape(value) -> tuple:
+    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
+    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
+
+
+def _masked_sgd_on_gpu():
+    """The fused update's Numba CUDA kernel, imported on the first GPU step (so that training on
+    the CPU never imports numba.cuda)."""
+    from minprune.kernels.training.masked_sgd_cuda import masked_sgd_momentum_update_cuda
+
+    return masked_sgd_momentum_update_cuda
