@@ -9,4 +9,54 @@ to where the two paths cross. Nothing else in minprune hard-codes a speed thresh
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__: list[str] = [
+    "SPARSE_CONV_MAX_DENSITY",
+    "SPARSE_WIDE_CONV_MAX_DENSITY",
+    "SPMM_MIN_BATCH",
+    "SCATTER_RATIO",
+    "DENSE_COST",
+    "MIN_BLOCK",
+]
+
+
+# -- inference: which path the sparse engine runs a layer on (minprune.inference) ----------------
+# Measured on one thread (OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1) on the paper's pruned
+# LeNets, unless a comment says otherwise; the commit id names the message that records it.
+
+# A conv layer run through patches (stride or padding: products.conv2d_forward_csr) runs dense
+# above this density. The CSR product cost ~3.4x a dense GEMM per multiply-add, so LeNet-5's conv2
+# at 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; break-even near 1 / 3.4
+# (benchmarks/engine_sweep.py, batch 1 to 256; commit 7db246a).
+SPARSE_CONV_MAX_DENSITY = 0.3
+# A conv layer with stride 1 and no padding (csr_cpu.conv2d_wide, no patches) runs dense above
+# this density: conv1 at 66% ran faster sparse (12.5 against 15.4 us at batch 1, 2.8 against
+# 3.3-4.0 ms at 256); break-even extrapolated near 80% (benchmarks/engine_sweep.py; c42d019).
+SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
+# SPMM_MIN_BATCH 12 -> 20: from this batch on the fused FC chain runs one SpMM per layer, below
+# it the per-sample chain; with the dense-columns form the per-sample chain took 68.6 us at batch
+# 16 against SpMM's 80.5, and 103 against 86 at 24 (benchmarks/sparse_lenet.py --crossover,
+# one thread; c6a63af).
+SPMM_MIN_BATCH = 20
+# The per-sample chain scatters a layer's non-zero inputs (CSR of W.T) when their columns hold
+# fewer than this fraction of its stored weights, else gathers (CSR of W): a scattered
+# multiply-add taken as costing twice a gathered one. Chosen, not swept (benchmarks/sparse_lenet.py,
+# LeNet-300-100 at batch 1, where fc1 on an MNIST image touches ~41% of its weights; f573133).
+SCATTER_RATIO = 0.5
+# One multiply-add of the dense-columns form (vectorised, four inputs a pass) costs about this
+# fraction of one scattered multiply-add (benchmarks/sparse_lenet.py, LeNet-300-100's fc1 at
+# batch 1: the fused kernel 8.58 -> 5.72 us with the form; 9f70f86).
+DENSE_COST = 0.0625
+# compile_model(parallel=True) gives each thread at least this many samples of the FC chain's SpMM
+# (fewer: one thread runs them all). Chosen, not swept (f573133). Parallel is off by default: on 2
+# cores beside OpenBLAS's spinning workers LeNet-300-100 at batch 128 ran at 0.08x the dense forward
+# with it, 3.6x without (benchmarks/engine_sweep.py, default threads; 3e4275a).
+MIN_BLOCK = 32
+
+# Kernel shapes chosen by measurement (no threshold to move; what re-measuring would check), one
+# thread, LeNet-5 at the paper's densities (benchmarks/sparse_lenet.py, benchmarks/engine_sweep.py):
+# - csr_cpu: slices indexed by the loop counter alone (not start + s) ran ~8x faster (7db246a).
+# - csr_cpu.conv2d_images (patches per image, in cache) against conv2d_patches: conv2 at 12%,
+#   35 -> 15 us at batch 1 and 12.5 -> 6.9 ms at 256, 2.4x faster than dense GEMM (7db246a).
+# - csr_cpu.conv2d_wide (no patches): conv2 at batch 256 3.9 ms against 6.2 with patches (c42d019).
+# - fc_chain_cpu.fc_chain_per_sample is one flat function: split into small jitted helpers the
+#   same loops ran ~20% slower at batch 1 (LeNet-300-100).
