@@ -479,11 +479,11 @@ def test_bench_command_loads_a_checkpoint(tmp_path, capsys):
         args.run(args)
 
 
-def test_compile_model_is_reachable_from_the_sparse_package():
-    import minprune.sparse
+def test_compile_model_is_reachable_from_the_inference_package():
+    import minprune.inference
 
-    assert minprune.sparse.compile_model is engine.compile_model
-    assert minprune.sparse.SparseNetwork is engine.SparseNetwork
+    assert minprune.inference.compile_model is engine.compile_model
+    assert minprune.inference.SparseNetwork is engine.SparseNetwork
 
 
 @pytest.mark.parametrize("name", ["lenet-300-100", "lenet5"])
