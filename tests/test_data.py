@@ -553,3 +553,14 @@ def test_real_mnist(monkeypatch: pytest.MonkeyPatch, mnist_dir: Path) -> None:
     assert len(epoch) == 60 and epoch[0][0].shape == (1000, 1, 28, 28)
     labels = np.concatenate([labels for _, labels in epoch])
     assert np.bincount(labels, minlength=10).tolist() == TRAIN_LABEL_COUNTS
+
+
+def test_every_drawing_reader_checks_its_generator_the_same_way() -> None:
+    from minprune.data.generator import checked_generator
+
+    rng = np.random.default_rng(0)
+    assert checked_generator(rng, "x", "") is rng
+    with pytest.raises(ValueError, match="crops needs rng=np.random.default_rng\\(seed\\); hint"):
+        checked_generator(None, "crops", "; hint")
+    with pytest.raises(TypeError, match="numpy Generator .* got RandomState"):
+        checked_generator(np.random.RandomState(0), "crops", "")

@@ -36,6 +36,7 @@ from minprune.training.checkpoint import (
     CheckpointError,
     atomic_write_json,
     load_checkpoint,
+    load_model_checkpoint,
     save_json,
 )
 from minprune.training.fit import TrainingDiverged, evaluate, fit
@@ -188,12 +189,7 @@ def per_layer_value(text: str):
 
 def _load_trained(args):
     model = models.build(args.model, dropout=getattr(args, "dropout", 0.0))
-    state, _, _ = load_checkpoint(args.checkpoint)
-    try:
-        model.load_state_dict(state)
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"{args.checkpoint} does not hold a {args.model}: {error}") from None
-    return model
+    return load_model_checkpoint(model, args.checkpoint, args.model)
 
 
 def run_prune(args) -> int:

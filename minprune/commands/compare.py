@@ -64,8 +64,6 @@ from minprune.training.phase import Phase
 
 __all__ = ["Comparison", "COMPARISONS", "compare", "SCHEDULES"]
 
-SCHEDULES = ("one-shot", "iterative", "gradual", "surgery")
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -114,34 +112,49 @@ def _phase(comparison: Comparison, train_set, epochs: int, lr: float) -> Phase:
                  batch_size=comparison.batch_size)
 
 
-def _run_schedule(schedule: str, model, ratios: dict, lr: float, comparison: Comparison,
-                  train_set, validation, log) -> None:
-    """Prune ``model`` to ``ratios`` with ``schedule`` inside the budget, in place (iterative
-    rounds log their errors on ``validation``; nothing is decided on them)."""
+# ---- the four schedules: each prunes ``model`` to ``ratios`` inside the budget, in place -------
+def run_one_shot(model, ratios: dict, lr: float, comparison: Comparison, train_set, validation,
+                 log) -> None:
+    """Prune once to ``ratios``, then retrain for the whole budget."""
+    keep_ratio_prune(model, ratios)
+    retrain(model, train_set, None, _phase(comparison, train_set, comparison.budget, lr),
+            seed=comparison.seed, progress=False, log=log)
+
+
+def run_iterative(model, ratios: dict, lr: float, comparison: Comparison, train_set, validation,
+                  log) -> None:
+    """Han et al.'s rounds (Sec. 3.4): geometric steps to ``ratios``, the budget shared among the
+    rounds (their errors are logged on ``validation``; nothing is decided on them)."""
+    rounds = comparison.iterative_rounds
+    plan = geometric_keep_ratios(ratios, rounds)
+    iterative_prune(model, train_set, validation, [{"keep_ratio": r} for r in plan],
+                    _phase(comparison, train_set, comparison.budget // rounds, lr),
+                    seed=comparison.seed, progress=False, log=log)
+
+
+def run_gradual(model, ratios: dict, lr: float, comparison: Comparison, train_set, validation,
+                log) -> None:
+    """Zhu & Gupta's cubic ramp to ``ratios`` over the first ``gradual_ramp`` of the budget."""
     budget = comparison.budget
-    quiet = {"progress": False, "log": log}
-    if schedule == "one-shot":
-        keep_ratio_prune(model, ratios)
-        retrain(model, train_set, None, _phase(comparison, train_set, budget, lr),
-                seed=comparison.seed, **quiet)
-    elif schedule == "iterative":
-        rounds = comparison.iterative_rounds
-        plan = geometric_keep_ratios(ratios, rounds)
-        iterative_prune(model, train_set, validation, [{"keep_ratio": r} for r in plan],
-                        _phase(comparison, train_set, budget // rounds, lr),
-                        seed=comparison.seed, **quiet)
-    elif schedule == "gradual":
-        per_epoch = batch_count(len(train_set), comparison.batch_size)
-        gradual_prune(model, train_set, None, _phase(comparison, train_set, budget, lr),
-                      final_keep_ratio=ratios,
-                      end_step=int(comparison.gradual_ramp * budget * per_epoch),
-                      every=comparison.gradual_every, seed=comparison.seed, **quiet)
-    elif schedule == "surgery":
-        network_surgery(model, train_set, None, _phase(comparison, train_set, budget, lr),
-                        keep_ratio=ratios, hold_size=True, every=comparison.surgery_every,
-                        seed=comparison.seed, **quiet)
-    else:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
+    per_epoch = batch_count(len(train_set), comparison.batch_size)
+    gradual_prune(model, train_set, None, _phase(comparison, train_set, budget, lr),
+                  final_keep_ratio=ratios,
+                  end_step=int(comparison.gradual_ramp * budget * per_epoch),
+                  every=comparison.gradual_every, seed=comparison.seed, progress=False, log=log)
+
+
+def run_surgery(model, ratios: dict, lr: float, comparison: Comparison, train_set, validation,
+                log) -> None:
+    """Guo et al.'s prune-and-splice, holding the size at ``ratios`` for the whole budget."""
+    network_surgery(model, train_set, None,
+                    _phase(comparison, train_set, comparison.budget, lr), keep_ratio=ratios,
+                    hold_size=True, every=comparison.surgery_every, seed=comparison.seed,
+                    progress=False, log=log)
+
+
+# The schedules compared, in the order they run and are reported; a new one is one entry.
+SCHEDULES = {"one-shot": run_one_shot, "iterative": run_iterative, "gradual": run_gradual,
+             "surgery": run_surgery}
 
 
 def _key(run: dict) -> tuple:
@@ -223,8 +236,8 @@ class _Runner:
         ratios = keep_ratios_for_compression(model, compression,
                                              PAPER_KEEP_RATIOS[self.comparison.model],
                                              allocation)
-        _run_schedule(schedule, model, ratios, lr, self.comparison, self.train_set,
-                      self.validation, lambda message: None)
+        SCHEDULES[schedule](model, ratios, lr, self.comparison, self.train_set,
+                            self.validation, lambda message: None)
         record = _record(model, run, self.validation, time.perf_counter() - started)
         save_checkpoint(_file(self.work, run), model.state_dict(), fingerprint=self.fingerprint)
         self.runs.append(record)
@@ -244,7 +257,7 @@ class _Runner:
 
 
 def compare(name: str, *, results_dir="results", work_dir=None, fast=None, data_dir=None,
-            schedules=SCHEDULES, budget=None, log=print, command=None) -> dict:
+            schedules=tuple(SCHEDULES), budget=None, log=print, command=None) -> dict:
     """Run the comparison for ``name`` (``lenet-300-100`` or ``lenet5``); return the summary.
 
     ``budget`` (epochs per run) replaces the model's; the search then runs again at it, and
@@ -353,7 +366,7 @@ def main_command(args) -> int:
     """Entry for ``minprune compare`` (see ``minprune.commands.cli``)."""
     compare(args.model, results_dir=args.results, work_dir=args.work,
             fast=True if args.fast else None, data_dir=args.data,
-            schedules=tuple(args.schedules.split(",")) if args.schedules else SCHEDULES,
+            schedules=tuple(args.schedules.split(",")) if args.schedules else tuple(SCHEDULES),
             budget=args.budget,
             command="minprune " + shlex.join(args.argv))
     return 0

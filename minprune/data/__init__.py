@@ -18,6 +18,7 @@ Modules, in the order data flows through them:
     download.py      fetch: mirrors in turn, MD5-verified, atomic
     mnist_loader.py  mnist(): where the files live ($MINPRUNE_DATA, cache, download), decoding
     prefetch.py      Prefetcher: the next few batches decoded in background threads
+    generator.py     checked_generator: the one check on a caller's np.random.Generator
     image_folder.py  ImageFolder: ROOT/CLASS/IMAGE.jpg, Caffe's AlexNet crops, flips and mean
     batching.py      batches: seeded shuffling mini-batches, of a Dataset or an ImageFolder
 """

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from minprune.data.dataset import Dataset
+from minprune.data.generator import checked_generator
 from minprune.data.image_folder import ImageFolder
 
 __all__ = ["batch_count", "batches", "evaluation_batch_size"]
@@ -72,15 +73,7 @@ def batches(
         data = Dataset(*data)
     batch_size = _checked_batch_size(batch_size)
     if shuffle:
-        if rng is None:
-            raise ValueError(
-                "shuffle=True needs rng=np.random.default_rng(seed), so the order is reproducible"
-            )
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"rng must be a numpy Generator (np.random.default_rng(seed)), "
-                f"got {type(rng).__name__}"
-            )
+        rng = checked_generator(rng, "shuffle=True", ", so the order is reproducible")
         order = rng.permutation(len(data))
     else:
         order = np.arange(len(data))

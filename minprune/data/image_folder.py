@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from minprune.data.dataset import DatasetError
+from minprune.data.generator import checked_generator
 from minprune.data.prefetch import Prefetcher
 
 __all__ = ["IMAGENET_MEAN_RGB", "IMAGE_EXTENSIONS", "ImageFolder"]
@@ -164,17 +165,8 @@ class ImageFolder:
         """
         order = np.asarray(order, dtype=np.int64)
         if self.train:
-            if rng is None:
-                raise ValueError(
-                    "a training ImageFolder draws random crops and flips, so it needs "
-                    "rng=np.random.default_rng(seed); for centre crops, use "
-                    "ImageFolder(root, train=False)"
-                )
-            if not isinstance(rng, np.random.Generator):
-                raise TypeError(
-                    f"rng must be a numpy Generator (np.random.default_rng(seed)), "
-                    f"got {type(rng).__name__}"
-                )
+            rng = checked_generator(rng, "a training ImageFolder, drawing random crops and flips,",
+                                    "; for centre crops, use ImageFolder(root, train=False)")
             corners = rng.integers(0, self.resize - self.crop + 1, size=(len(order), 2))
             flips = rng.random(len(order)) < 0.5
         else:

@@ -18,7 +18,7 @@ from minprune.kernels.training.pool import max_pool_forward
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from minprune.nn.models import build
 from minprune.prune.criteria import keep_ratio_prune
-from minprune.training.checkpoint import load_checkpoint
+from minprune.training.checkpoint import load_model_checkpoint
 
 __all__ = [
     "PAPER_KEEP_RATIOS",
@@ -37,11 +37,7 @@ def benchmark_model(name: str, checkpoint: str | Path | None = None, seed: int =
     manual_seed(seed)
     model = build(name)
     if checkpoint is not None:
-        state, _, _ = load_checkpoint(checkpoint)
-        try:
-            model.load_state_dict(state)
-        except (KeyError, ValueError) as error:
-            raise ValueError(f"{checkpoint} does not hold a {name}: {error}") from None
+        load_model_checkpoint(model, checkpoint, name)
         source = f"weights and masks from {checkpoint}"
     else:
         rng = np.random.default_rng(seed)

@@ -7,7 +7,8 @@ written with `minprune.base.files.write_npz`: to a temporary file, synced, renam
 the old one kept as ``NAME.prev``; a crash mid-write -- or a kill -9 -- leaves the previous
 checkpoint intact. `load_checkpoint` refuses a truncated, bit-flipped or hostile file
 (`CheckpointError`, naming the file and what is wrong) and one whose weights are NaN or infinite; it
-never loads such a file.
+never loads such a file. `load_model_checkpoint` loads one into a model the caller has built, or
+says which model the file does not hold.
 
 Reports and summaries are written the same way, as JSON (``atomic_write_json``, and ``save_json``
 for data holding NumPy values); ``load_json`` reads them back or names the file it cannot read.
@@ -25,6 +26,7 @@ from minprune.base.files import CorruptFileError, atomic_write, read_npz, write_
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
+    "load_model_checkpoint",
     "atomic_write_json",
     "save_json",
     "load_json",
@@ -82,6 +84,18 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
         k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")
     }
     return model_state, optimizer_state, meta
+
+
+def load_model_checkpoint(model, path, model_name: str):
+    """Load the weights and masks saved in checkpoint ``path`` into ``model`` (a ``model_name``,
+    built by the caller, who decides its dropout and seeding); return ``model``. A checkpoint of
+    another model is a ValueError naming the file, ``model_name`` and what did not fit."""
+    state, _, _ = load_checkpoint(path)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{path} does not hold a {model_name}: {error}") from None
+    return model
 
 
 def atomic_write_json(path, data) -> None:
