@@ -177,21 +177,26 @@ class ReLU(Module):
 class Dropout(Module):
     """Inverted dropout with probability ``p``; the identity in eval mode.
 
-    ``p`` may be changed between phases: the pruning code lowers it for retraining (Han et al.,
-    Sec. 3.2, D_r = D_o * sqrt(C_ir / C_io)).
+    ``original_p`` is the ratio the layer was built with, D_o of Han et al. Sec. 3.2, and never
+    changes; ``p`` is the ratio in use, which the pruning code lowers for retraining
+    (`minprune.prune.dropout.adjust_dropout`: D_r = D_o * sqrt(C_ir / C_io), always from
+    ``original_p``, so that pruning twice to the same density gives the same D_r).
     """
 
     def __init__(self, p: float = 0.5):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.original_p = p
         self.p = p
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        if self.p == self.original_p:
+            return f"p={self.p}"
+        return f"p={self.p}, original_p={self.original_p}"
 
 
 class Flatten(Module):

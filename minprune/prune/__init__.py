@@ -5,11 +5,12 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
 ``global_unstructured``, ``remove``, ``is_pruned``); masks are the layers' ``weight_mask`` buffers.
 
     masks.py            which weights are prunable, mask bookkeeping, density
-    criteria.py         threshold_prune (the paper's rule), keep-ratio and global criteria
+    criteria.py         threshold_prune (the paper's rule; StdOf: which std), keep-ratio, global
     rounds.py           a round's pruning as a function or as data
     dropout.py          Sec. 3.2: lower the dropout ratio as connections go
     freezing.py         Sec. 3.3: retrain one part with the other fixed
-    retraining.py       retrain, iterative_prune (resumable), geometric_keep_ratios
+    loop.py             Sec. 3: prune_retrain, the paper's loop (prune, dropout, retrain, repeat)
+    retraining.py       retrain, iterative_prune (the loop saved and resumable)
     allocation.py       per-layer keep ratios for a whole-network compression
     gradual.py          Zhu & Gupta 2017: sparsity on a cubic ramp during training
     surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
@@ -23,6 +24,8 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
 
 from minprune.prune.allocation import compression_of, keep_ratios_for_compression
 from minprune.prune.criteria import (
+    StdOf,
+    Thresholds,
     global_unstructured,
     keep_ratio_prune,
     l1_unstructured,
@@ -41,6 +44,7 @@ from minprune.prune.figures import (
 from minprune.prune.formatting import format_summary, format_table
 from minprune.prune.freezing import frozen
 from minprune.prune.gradual import cubic_sparsity, gradual_prune
+from minprune.prune.loop import prune_retrain
 from minprune.prune.masks import (
     density,
     is_pruned,
@@ -81,13 +85,16 @@ __all__ = [
     "keep_ratio_prune",
     "l1_unstructured",
     "layer_std",
+    "StdOf",
     "threshold_prune",
+    "Thresholds",
     # the prune-retrain loop
     "adjust_dropout",
     "dropout_ratios",
     "frozen",
     "geometric_keep_ratios",
     "iterative_prune",
+    "prune_retrain",
     "retrain",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",

@@ -1,12 +1,14 @@
-"""The three-step method: train, prune, retrain -- and iterate (Han et al. Sec. 3, Fig. 2).
+"""Retraining, and the paper's loop made resumable: ``retrain`` and ``iterative_prune``.
 
-One round prunes the model, then retrains the survivors from their trained values (never
-re-initialised, Sec. 3.3) with the phase's learning rate (1/10 of the original for LeNet,
-Sec. 3.2), the dropout lowered as the connections are (Sec. 3.2, `minprune.prune.dropout`), and
-optionally one part of the network frozen (Sec. 3.3, `minprune.prune.freezing`). With a
-``state_dir``, ``iterative_prune`` saves after every round and an interrupted run resumes -- only
-the run that was asked for: the saved state's fingerprint (the starting model, every round's
-criterion and values, the phase, freezes, seed, data) must match, or the resume is refused.
+The loop itself -- prune, lower the dropout, retrain the survivors, repeat (Han et al. Sec. 3,
+Fig. 2) -- is `minprune.prune.loop.prune_retrain`. ``retrain`` is one retraining: the survivors
+from their trained values (never re-initialised, Sec. 3.3) with the phase's learning rate (1/10
+of the original for LeNet, Sec. 3.2), the dropout lowered as the connections were (Sec. 3.2,
+`minprune.prune.dropout`), and optionally one part of the network frozen (Sec. 3.3,
+`minprune.prune.freezing`). ``iterative_prune`` runs the loop and, with a ``state_dir``, saves
+after every round so that an interrupted run resumes -- only the run that was asked for: the
+saved state's fingerprint (the starting model, every round's criterion and values, the phase,
+freezes, seed, data) must match, or the resume is refused.
 """
 
 from __future__ import annotations
@@ -17,26 +19,38 @@ from pathlib import Path
 import minprune.base.random as minprune_random
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
 from minprune.prune.freezing import check_freeze, frozen
-from minprune.prune.masks import density, layer_density, layers_by_weight_name
+from minprune.prune.loop import prune_retrain
 from minprune.prune.pattern_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.rounds import round_functions
 from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.training.fingerprint import check_same_run, dataset_digest, plain, state_digest
-from minprune.training.fit import TrainingDiverged, evaluate, fit_phase
+from minprune.training.fit import TrainingDiverged, fit_phase
 from minprune.training.phase import Phase
 
 __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
 
-def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, seed=0, checkpoint=None,
-            progress=False, log=print, sparse_max_density=SPARSE_MAX_DENSITY,
-            device=None) -> list[dict]:
+def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, original_dropout=None,
+            seed=0, checkpoint=None, progress=False, log=print,
+            sparse_max_density=SPARSE_MAX_DENSITY, device=None) -> list[dict]:
     """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
 
-    Linear layers at density <= ``sparse_max_density`` train on their kept connections only
-    (`minprune.prune.pattern_training`; same results up to float32 summation order); None keeps
-    every layer on the dense masked path. ``device`` ("cuda") retrains there and brings the
-    model back to where it was (`minprune.training.fit.moved_to`)."""
+    Each Dropout's ratio is first lowered for the model's density, D_r = D_o sqrt(C_ir / C_io)
+    (Sec. 3.2, `adjust_dropout`), from ``original_dropout`` (``{name: D_o}``; by default the
+    ratios the Dropouts were built with). Linear layers at density <= ``sparse_max_density``
+    train on their kept connections only (`minprune.prune.pattern_training`; same results up to
+    float32 summation order); None keeps every layer on the dense masked path. ``device``
+    ("cuda") retrains there and brings the model back to where it was
+    (`minprune.training.fit.moved_to`)."""
+    adjust_dropout(model, original_dropout)
+    return _retrain_survivors(model, train_set, test_set, phase, freeze=freeze, seed=seed,
+                              checkpoint=checkpoint, progress=progress, log=log,
+                              sparse_max_density=sparse_max_density, device=device)
+
+
+def _retrain_survivors(model, train_set, test_set, phase, *, freeze, seed, checkpoint, progress,
+                       log, sparse_max_density=SPARSE_MAX_DENSITY, device=None) -> list[dict]:
+    """`retrain` with the dropout as it is."""
     with frozen(model, freeze), sparse_kernels(model, sparse_max_density):
         return fit_phase(model, train_set, test_set, phase, seed=seed, checkpoint=checkpoint,
                          progress=progress, log=log, device=device)
@@ -51,10 +65,6 @@ def geometric_keep_ratios(targets: dict, rounds: int) -> list[dict]:
             for k in range(1, rounds + 1)]
 
 
-def _layer_densities(model) -> dict:
-    return {name: layer_density(layer) for name, layer in layers_by_weight_name(model).items()}
-
-
 def _freezes(freeze, count: int) -> list:
     """One freeze setting per round, checked."""
     freezes = freeze if isinstance(freeze, list) else [freeze] * count
@@ -63,6 +73,21 @@ def _freezes(freeze, count: int) -> list:
     for part in freezes:
         check_freeze(part)
     return freezes
+
+
+def _fingerprint(model, plan, count, phase, freezes, seed, original_dropout, train_set,
+                 test_set) -> dict:
+    """What makes a saved run of rounds the run it is (`check_same_run`)."""
+    if plan is None or len(plan) != count:
+        raise ValueError(
+            f"iterative_prune: with state_dir, give plan= (one JSON-able entry per round "
+            f"describing what it prunes, {count} entries) so that a resume can be "
+            f"checked against it; got {plan!r}")
+    return plain({
+        "model": repr(model), "start_state": state_digest(model.state_dict()),
+        "plan": plan, "phase": asdict(phase), "freeze": freezes, "seed": seed,
+        "original_dropout": original_dropout, "train_data": dataset_digest(train_set),
+        "test_data": dataset_digest(test_set)})
 
 
 def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
@@ -87,14 +112,15 @@ def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
 def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir=None,
                     freeze=None, seed=0, plan=None, original_dropout=None, stop_when=None,
                     device=None, progress=False, log=print) -> list[dict]:
-    """Run prune-retrain ``rounds`` on ``model``; return one record per round.
+    """Run prune-retrain ``rounds`` on ``model`` (`minprune.prune.loop.prune_retrain`), saved
+    and resumable; return one record per round.
 
     ``rounds`` is a list with one entry per round: a function ``prune(model) -> dict`` returning
     what it pruned at (e.g. ``lambda m: threshold_prune(m, {"*": 1.0})``), or data such as
     ``{"quality": {"fc1.weight": 1.3, "*": 1.0}}`` or ``{"keep_ratio": 0.5}`` (see
     `minprune.prune.rounds`). ``freeze`` is None, "conv" or "fc", or a list with one entry per
     round. ``original_dropout`` (``{name: p}``) is the dropout of the unpruned network that every
-    round scales (Sec. 3.2); by default the model's ratios when the call starts. ``stop_when``
+    round scales (Sec. 3.2); by default the ratios the Dropouts were built with. ``stop_when``
     (``record -> bool``) ends the run early after a round whose record satisfies it. ``device``
     ("cuda") retrains each round there; pruning and evaluation stay where the model is.
 
@@ -107,8 +133,9 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
     A round whose retraining diverges (NaN or infinite loss) raises `TrainingDiverged` naming the
     round; the rounds saved before it stay, and no NaN weights are saved.
 
-    Each record holds the round's densities, what it pruned at, the dropout ratios, the test error
-    before and after retraining, and the seconds spent retraining.
+    Each record holds the round's densities, what it pruned at (for thresholds, with the
+    ``std_of`` they were taken from, `StdOf`), the dropout ratios, the test error before and
+    after retraining, and the seconds spent retraining.
     """
     rounds = list(rounds)
     functions = round_functions(rounds, model)
@@ -119,58 +146,34 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
         original_dropout = dropout_ratios(model)
     state_dir = Path(state_dir) if state_dir is not None else None
     state_path = state_dir / "rounds.npz" if state_dir is not None else None
-    fingerprint = None
-    if state_dir is not None:
-        if plan is None or len(plan) != len(functions):
-            raise ValueError(
-                f"iterative_prune: with state_dir, give plan= (one JSON-able entry per round "
-                f"describing what it prunes, {len(functions)} entries) so that a resume can be "
-                f"checked against it; got {plan!r}")
-        fingerprint = plain({
-            "model": repr(model), "start_state": state_digest(model.state_dict()),
-            "plan": plan, "phase": asdict(phase), "freeze": freezes, "seed": seed,
-            "original_dropout": original_dropout, "train_data": dataset_digest(train_set),
-            "test_data": dataset_digest(test_set)})
+    fingerprint = (_fingerprint(model, plan, len(functions), phase, freezes, seed,
+                                original_dropout, train_set, test_set)
+                   if state_dir is not None else None)
     records = _resume(state_path, model, fingerprint, log)
     if records and stop_when is not None and stop_when(records[-1]):
         return records
-    for index in range(len(records), len(functions)):
-        pruned_at = functions[index](model)
-        dropout = adjust_dropout(model, original_dropout)
-        pruned_error = evaluate(model, test_set)["error"]
-        log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
-            f"error before retraining {pruned_error:.2%}")
-        epoch_checkpoint = state_dir / f"round{index + 1}.npz" if state_dir is not None else None
+
+    def retrain_round(model, phase, freeze, index):
+        """One round's retraining, its epochs saved in ``state_dir/round<k>.npz``."""
+        checkpoint = state_dir / f"round{index + 1}.npz" if state_dir is not None else None
         try:
-            history = retrain(model, train_set, test_set, phase, freeze=freezes[index],
-                              seed=seed + index, checkpoint=epoch_checkpoint,
-                              progress=progress, log=log, device=device)
+            return _retrain_survivors(model, train_set, test_set, phase, freeze=freeze,
+                                      seed=seed + index, checkpoint=checkpoint,
+                                      progress=progress, log=log, device=device)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"round {index + 1}/{len(functions)} diverged while "
                                    f"retraining: {error}") from None
-        error = evaluate(model, test_set)["error"]
-        records.append({
-            "round": index + 1,
-            "density": density(model),
-            "layer_density": _layer_densities(model),
-            # What the round pruned at (thresholds, or reproduce's equivalent qualities); saved
-            # as "decided", the key of the committed results/*.json and of saved rounds.
-            "decided": {k: float(v) for k, v in (pruned_at or {}).items()},
-            "dropout": dropout,
-            "freeze": freezes[index],
-            "error_pruned": pruned_error,
-            "error_retrained": error,
-            "retrain_seconds": sum(r["seconds"] for r in history),
-            "phase": asdict(phase),
-        })
+
+    for record in prune_retrain(model, functions, retrain_round, test_set, phase,
+                                freezes=freezes, original_dropout=original_dropout,
+                                first_round=len(records), log=log):
+        records.append(record)
         if state_dir is not None:
             save_checkpoint(state_path, model.state_dict(), records=records,
-                            fingerprint=fingerprint,
-                            global_rng=minprune_random.get_rng_state())
+                            fingerprint=fingerprint, global_rng=minprune_random.get_rng_state())
+            epoch_checkpoint = state_dir / f"round{record['round']}.npz"
             epoch_checkpoint.unlink(missing_ok=True)
             epoch_checkpoint.with_name(epoch_checkpoint.name + ".prev").unlink(missing_ok=True)
-        log(f"round {index + 1}/{len(functions)}: density {density(model):.2%}, "
-            f"error after retraining {error:.2%}")
-        if stop_when is not None and stop_when(records[-1]):
+        if stop_when is not None and stop_when(record):
             break
     return records

@@ -1,10 +1,12 @@
 """What one prune-retrain round prunes, given as a function or as data.
 
 A round is either a function ``prune(model) -> {name: value}`` (it changes masks and returns what
-it pruned at, e.g. thresholds), or a dict with exactly one key:
+it pruned at, e.g. thresholds), or a dict with one kind of round:
 
-- ``{"quality": q}``: the paper's rule, Sec. 3: prune ``|w| < q x std`` of each layer's surviving
-  weights (`threshold_prune`);
+- ``{"quality": q}``: the paper's rule, Sec. 3: prune ``|w| < q x std`` of each layer
+  (`threshold_prune`); ``{"quality": q, "std_of": "dense"}`` names the std (`StdOf`; default
+  "surviving", minprune's reading). The dense std is taken from the model as the rounds start,
+  before anything is pruned;
 - ``{"keep_ratio": r}``: keep the largest-magnitude fraction ``r`` of each layer
   (`keep_ratio_prune`).
 
@@ -18,37 +20,66 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from minprune.prune.criteria import (
+    STD_OF,
+    StdOf,
     check_keep_ratio,
     check_quality,
     keep_ratio_prune,
+    layer_std,
     threshold_prune,
 )
 from minprune.prune.masks import layers_by_weight_name, resolve_per_layer
 
-__all__ = ["round_functions", "ROUND_KINDS"]
+__all__ = ["round_functions", "ROUND_KINDS", "ROUND_OPTIONS"]
 
-# The keys a data round may have: its check and the criterion it runs.
+# The kinds of data round: its check and the criterion it runs.
 ROUND_KINDS = {
     "quality": (check_quality, threshold_prune),
     "keep_ratio": (check_keep_ratio, keep_ratio_prune),
 }
+# The keys a data round of a kind may have beside its own.
+ROUND_OPTIONS = {"quality": ("std_of",), "keep_ratio": ()}
 
 
-def _function_of(index: int, spec, names: list) -> Callable:
+def _function_of(index: int, spec, names: list, dense_std: dict) -> Callable:
     """The function for data round ``index``; ValueError naming the round when it is malformed."""
     expected = (f"a function prune(model) or a dict with one key, "
-                f"{' or '.join(repr(kind) for kind in ROUND_KINDS)}")
-    if not isinstance(spec, dict) or len(spec) != 1:
+                f"{' or '.join(repr(kind) for kind in ROUND_KINDS)} (a 'quality' round may add "
+                "'std_of')")
+    if not isinstance(spec, dict) or not spec:
         raise ValueError(f"rounds[{index}]: expected {expected}, got {spec!r}")
-    (kind, setting), = spec.items()
-    if kind not in ROUND_KINDS:
-        raise ValueError(f"rounds[{index}]: unknown key {kind!r}; expected {expected}")
+    kinds = [key for key in spec if key in ROUND_KINDS]
+    unknown = [key for key in spec if key not in ROUND_KINDS
+               and not any(key in ROUND_OPTIONS[kind] for kind in kinds)]
+    if unknown:
+        raise ValueError(f"rounds[{index}]: unknown key {unknown[0]!r}; expected {expected}")
+    if len(kinds) != 1:
+        raise ValueError(f"rounds[{index}]: expected {expected}, got {spec!r}")
+    kind = kinds[0]
     check, criterion = ROUND_KINDS[kind]
     try:
-        resolve_per_layer(setting, names, kind, check)
+        resolve_per_layer(spec[kind], names, kind, check)
     except ValueError as error:
         raise ValueError(f"rounds[{index}]: {error}") from None
-    return lambda model: criterion(model, setting)
+    if kind == "keep_ratio":
+        return lambda model: criterion(model, spec[kind])
+    std_of = spec.get("std_of", StdOf.SURVIVING)
+    if std_of not in STD_OF:
+        raise ValueError(f"rounds[{index}]: std_of must be one of "
+                         f"{[str(kind) for kind in STD_OF]}, got {std_of!r}")
+    if std_of == StdOf.DENSE:
+        return lambda model: criterion(model, spec[kind], std_of, dense_std)
+    return lambda model: criterion(model, spec[kind], std_of)
+
+
+def _dense_std(model) -> dict:
+    """``{name: std}`` of the dense layers, for rounds that prune at quality x the dense std."""
+    layers = layers_by_weight_name(model)
+    pruned = [name for name, layer in layers.items() if not layer.weight_mask.all()]
+    if pruned:
+        raise ValueError(f"std_of='dense': {pruned} are already pruned, so their dense std is "
+                         "gone; start the rounds from the unpruned model")
+    return {name: layer_std(layer) for name, layer in layers.items()}
 
 
 def round_functions(rounds, model) -> list:
@@ -56,5 +87,7 @@ def round_functions(rounds, model) -> list:
     round checked against ``model``'s prunable layers first."""
     rounds = list(rounds)
     names = list(layers_by_weight_name(model))
-    return [spec if callable(spec) else _function_of(index, spec, names)
+    dense = any(isinstance(spec, dict) and spec.get("std_of") == StdOf.DENSE for spec in rounds)
+    dense_std = _dense_std(model) if dense else {}
+    return [spec if callable(spec) else _function_of(index, spec, names, dense_std)
             for index, spec in enumerate(rounds)]

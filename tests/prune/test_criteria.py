@@ -42,6 +42,37 @@ def test_surviving_std_grows_the_threshold_dense_std_keeps_it():
     assert second == pytest.approx(first)
 
 
+def gaussian_layer(seed=0, size=1000):
+    """One Linear layer whose weights are a seeded standard Gaussian."""
+    model = nn.Sequential({"fc": nn.Linear(size, size)})
+    model.fc.weight.data = np.random.default_rng(seed).standard_normal(
+        (size, size)).astype(np.float32)
+    return model
+
+
+def test_quality_one_three_times_keeps_31_11_4_percent_with_the_survivors_std_31_with_dense():
+    # A Gaussian layer, quality 1.0 three times, no retraining: with the survivors' std (the
+    # default, minprune's reading) the threshold grows as the small weights go.
+    model = gaussian_layer()
+    kept = []
+    for _ in range(3):
+        thresholds = prune.threshold_prune(model, 1.0)
+        assert thresholds.std_of == prune.StdOf.SURVIVING == "surviving"
+        kept.append(prune.density(model))
+    assert kept == pytest.approx([0.317, 0.112, 0.040], abs=0.001)
+
+    # With the dense std (Distiller's reading) the threshold stays where it was: 31.7% each time.
+    model = gaussian_layer()
+    dense = {"fc.weight": prune.layer_std(model.fc)}
+    kept = []
+    for _ in range(3):
+        thresholds = prune.threshold_prune(model, 1.0, std_of=prune.StdOf.DENSE, dense_std=dense)
+        assert thresholds.std_of == "dense"
+        assert dict(thresholds) == pytest.approx(dense)
+        kept.append(prune.density(model))
+    assert kept == pytest.approx([0.317] * 3, abs=0.001)
+
+
 def test_pruning_never_revives_a_pruned_weight():
     model = lenet()
     prune.keep_ratio_prune(model, 0.5)

@@ -59,6 +59,47 @@ def test_repeated_rounds_scale_the_original_dropout_ratio(tmp_path):
         assert d_r == pytest.approx(0.5 * np.sqrt(record["layer_density"]["fc1.weight"]))
 
 
+def test_pruning_twice_to_the_same_density_gives_the_same_dropout_ratio():
+    # Sec. 3.2's D_o is the ratio the Dropout was built with, never one a previous call lowered:
+    # two calls that each end at 25% of fc1 give D_r = 0.5 x sqrt(0.25) = 0.25 both times.
+    model = trained(dropout=0.5)
+    rounds = [{"keep_ratio": {"fc1.weight": 0.25, "*": 1.0}}]
+    first = iterative_prune(model, blobs(), blobs(64, seed=1), rounds, PHASE, **QUIET)
+    second = iterative_prune(model, blobs(), blobs(64, seed=1), rounds, PHASE, **QUIET)
+    assert first[0]["dropout"]["drop1"] == pytest.approx((0.5, 0.25))
+    assert second[0]["dropout"]["drop1"] == pytest.approx((0.5, 0.25))
+    assert model.drop1.p == pytest.approx(0.25) and model.drop1.original_p == 0.5
+    assert dropout_ratios(model) == {"drop1": 0.5, "drop2": 0.5}
+    assert "original_p=0.5" in repr(model.drop1)
+
+
+def test_retrain_lowers_the_dropout_for_the_density():
+    model = trained(dropout=0.5)
+    prune.keep_ratio_prune(model, {"fc1.weight": 0.09, "*": 1.0})
+    retrain(model, blobs(64), None, PHASE, **QUIET)
+    assert model.drop1.p == pytest.approx(0.5 * np.sqrt(0.09), rel=1e-3)  # Sec. 3.2: ~0.15
+    assert model.drop2.p == pytest.approx(0.5)
+    retrain(model, blobs(64), None, PHASE, original_dropout={"drop1": 0.4, "drop2": 0.2},
+            **QUIET)
+    assert model.drop1.p == pytest.approx(0.4 * 0.3, rel=1e-3)
+
+
+def test_records_say_which_std_the_thresholds_were_taken_from():
+    rounds = [{"quality": 1.0, "std_of": "dense"}, {"quality": 1.0, "std_of": "dense"},
+              {"quality": 1.0}, {"keep_ratio": 0.05}]
+    no_retraining = Phase(epochs=0, lr=0.005, batch_size=32, lr_policy="fixed")
+    model = trained()
+    dense = {name: prune.layer_std(layer)
+             for name, layer in prune.layers_by_weight_name(model).items()}
+    records = iterative_prune(model, blobs(), blobs(64), rounds, no_retraining, **QUIET)
+    assert [r.get("std_of") for r in records] == ["dense", "dense", "surviving", None]
+    assert records[1]["decided"] == pytest.approx(dense)  # the dense std, taken once
+    assert records[1]["density"] == records[0]["density"]  # nothing moved: nothing new pruned
+    assert records[2]["density"] < records[1]["density"]
+    with pytest.raises(ValueError, match="already pruned"):
+        iterative_prune(model, blobs(), blobs(64), rounds[:1], no_retraining, **QUIET)
+
+
 def test_freezing_keeps_the_frozen_part_exactly_and_restores_requires_grad():
     minprune.manual_seed(0)
     model = models.lenet5()
@@ -207,6 +248,8 @@ def test_rounds_given_as_data_are_saved_as_the_plan(tmp_path):
         (["fc1"], r"rounds\[0\]: expected a function"),
         ([{"quality": 1.0}, {"keep_ratio": {"fc1.weight": 1.5, "*": 1.0}}],
          r"rounds\[1\]: keep_ratio for 'fc1.weight': keep ratio must be in \(0, 1\], got 1.5"),
+        ([{"keep_ratio": 0.5, "std_of": "dense"}], r"rounds\[0\]: unknown key 'std_of'"),
+        ([{"quality": 1.0, "std_of": "median"}], r"rounds\[0\]: std_of must be one of"),
         ([{"quality": {"fc9.weight": 1.0}}],
          r"rounds\[0\]: quality: 'fc9.weight' names no prunable layer"),
     ],
