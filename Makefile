@@ -54,12 +54,14 @@ test-notebooks: $(STAMP)
 exercises: $(STAMP)
 	$(PY) tools/make_exercises.py
 
-## The book: README, the chapters (stored outputs, not re-executed) and the API reference, as
+## The book: README, the Results page (written from results/*.json by tools/results_page.py),
+## the chapters (stored outputs, not re-executed) and the API reference, as
 ## static HTML in site/ (offline; --strict fails on a broken link or a missing page).
 book: $(STAMP)
-	rm -rf docs/index.md docs/chapters docs/results site
+	rm -rf docs/index.md docs/results.md docs/chapters docs/results site
 	mkdir -p docs/chapters docs/results
-	cp README.md docs/index.md
+	sed 's#](docs/#](#g' README.md > docs/index.md
+	$(PY) tools/results_page.py
 	cp chapters/*.ipynb docs/chapters/
 	cd results && find . -name '*.png' -exec cp --parents {} ../docs/results/ \;
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet

@@ -25,3 +25,28 @@ def test_the_example_runs(mnist_dir, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert re.search(r"density \d+\.\d%, error \d+\.\d\d%", printed)
     assert "SparseNetwork(backend='cpu'" in printed
+
+
+def _section(title: str) -> str:
+    return README.read_text().split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_each_step_line_names_files_that_exist():
+    steps = [line for line in _section("What is where").splitlines() if line.startswith("- [step]")]
+    assert len(steps) == 4, steps
+    for line in steps:
+        paths = re.findall(r"`(minprune/[\w/]+\.py)`", line)
+        assert paths, line
+        for path in paths:
+            assert (README.parent / path).is_file(), f"README names {path}, which does not exist"
+
+
+def test_the_folder_tree_lists_every_folder_of_the_package():
+    tree = re.search(r"```\nminprune/\n(.*?)```", _section("What is where"), re.S).group(1)
+    listed = {line.split()[0].rstrip("/") for line in tree.splitlines() if line[2:3] != " "}
+    package = README.parent / "minprune"
+    folders = {str(path.parent.relative_to(package)) for path in package.rglob("*.py")}
+    folders -= {".", "autograd/ops"}  # the root holds __init__ and __main__; ops/ is autograd's
+    assert listed == folders
+    for folder in listed:
+        assert (package / folder).is_dir(), folder
