@@ -6,8 +6,11 @@
 
 On the CPU each layer is a small stage (`engine_cpu`: `LinearStage`, `Conv2dStage`, ...); with
 ``fused=True`` (the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`
-instead. Backend "cuda" runs one stage per layer on the GPU (`engine_cuda`). Departures from the
-dense forward, which the tests bound: float32 sums in another order (rtol 1e-5).
+instead. Under ``MINPRUNE_BACKEND=plain`` (`minprune.base.settings.backend`) the CPU runs
+`engine_plain` instead: each layer as a few lines of NumPy, the code a reader reads, which the
+tests hold equal to the fast stages. Backend "cuda" runs one stage per layer on the GPU
+(`engine_cuda`). Departures from the dense forward, which the tests bound: float32 sums in
+another order (rtol 1e-5).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minprune.base import settings
 from minprune.inference.engine_cpu import fuse_fc_chains, per_layer_stages
 from minprune.inference.engine_cuda import cuda_stages
-from minprune.inference.fused_chain import SPMM_MIN_BATCH
+from minprune.inference.engine_plain import plain_stages
 from minprune.inference.products import conv2d_output_size
 from minprune.kernels.checks import is_device_array
 from minprune.kernels.cuda_support import cuda_available, finish, to_device
@@ -31,7 +35,6 @@ __all__ = [
     "SparseNetwork",
     "LayerSummary",
     "BACKENDS",
-    "SPMM_MIN_BATCH",
 ]
 
 BACKENDS = ("cpu", "cuda")
@@ -62,15 +65,16 @@ class LayerSummary:
 
 @dataclass
 class _Op:
-    """One model layer after checking: its kind, shapes and (for Linear/Conv2d) CSR weights."""
+    """One model layer after checking: the layer, its shapes and (Linear/Conv2d) CSR weights.
+    The stage builders dispatch on ``type(op.layer)``; ``kind`` only names it in the summary."""
 
     name: str
     kind: str
+    layer: object
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     csr: CSRMatrix | None = None
     bias: np.ndarray | None = None
-    layer: object = None
 
 
 def _masked_csr(layer) -> tuple[CSRMatrix, np.ndarray]:
@@ -88,54 +92,80 @@ def _masked_csr(layer) -> tuple[CSRMatrix, np.ndarray]:
     return csr, bias
 
 
+# Each supported layer type's output shape (per sample) for an input ``shape``; a ValueError
+# naming the layer when it cannot take that input.
+
+
+def _linear_output(name: str, layer: Linear, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if shape != (layer.in_features,):
+        raise ValueError(
+            f"layer '{name}': Linear expects per-sample input ({layer.in_features},), but "
+            f"receives {shape}; add a Flatten before it or pass compile(input_shape=...)"
+        )
+    return (layer.out_features,)
+
+
+def _conv2d_output(name: str, layer: Conv2d, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if layer.groups != 1:
+        raise ValueError(
+            f"layer '{name}': the sparse engine cannot run a grouped Conv2d "
+            f"(groups={layer.groups}); it runs Conv2d with groups=1"
+        )
+    if len(shape) != 3 or shape[0] != layer.in_channels:
+        raise ValueError(
+            f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "
+            f"but receives {shape}"
+        )
+    try:
+        out_h, out_w = conv2d_output_size(shape[1:], layer.kernel_size, layer.stride, layer.padding)
+    except ValueError as error:
+        raise ValueError(f"layer '{name}': {error}") from None
+    return (layer.out_channels, out_h, out_w)
+
+
+def _max_pool2d_output(name: str, layer: MaxPool2d, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if len(shape) != 3 or min(shape[1:]) < layer.kernel_size:
+        raise ValueError(
+            f"layer '{name}': MaxPool2d({layer.kernel_size}) expects per-sample input "
+            f"(C, H, W) with H, W >= {layer.kernel_size}, but receives {shape}"
+        )
+    out_h, out_w = (conv_output_size(size, layer.kernel_size, layer.stride, 0)
+                    for size in shape[1:])
+    return (shape[0], out_h, out_w)
+
+
+def _flatten_output(name: str, layer: Flatten, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (int(np.prod(shape)),)
+
+
+def _same_output(name: str, layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape
+
+
+# The layer types the engine runs: type -> (its name in the summary, its output shape). Exact
+# types, so a subclass with another forward is refused rather than run as its parent.
+_LAYERS = {
+    Linear: ("linear", _linear_output),
+    Conv2d: ("conv2d", _conv2d_output),
+    MaxPool2d: ("max_pool2d", _max_pool2d_output),
+    Flatten: ("flatten", _flatten_output),
+    ReLU: ("relu", _same_output),
+    Dropout: ("dropout", _same_output),
+}
+_WEIGHTED = (Linear, Conv2d)  # the layers stored as CSR
+
+
 def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
     """Turn one layer into an `_Op`, checking that it accepts ``shape`` (per sample)."""
-    kind = type(layer)
-    if kind is Linear:
-        if shape != (layer.in_features,):
-            raise ValueError(
-                f"layer '{name}': Linear expects per-sample input ({layer.in_features},), but "
-                f"receives {shape}; add a Flatten before it or pass compile(input_shape=...)"
-            )
-        csr, bias = _masked_csr(layer)
-        return _Op(name, "linear", shape, (layer.out_features,), csr, bias, layer)
-    if kind is Conv2d:
-        if layer.groups != 1:
-            raise ValueError(
-                f"layer '{name}': the sparse engine cannot run a grouped Conv2d "
-                f"(groups={layer.groups}); it runs Conv2d with groups=1"
-            )
-        if len(shape) != 3 or shape[0] != layer.in_channels:
-            raise ValueError(
-                f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "
-                f"but receives {shape}"
-            )
-        try:
-            out_h, out_w = conv2d_output_size(
-                shape[1:], layer.kernel_size, layer.stride, layer.padding
-            )
-        except ValueError as error:
-            raise ValueError(f"layer '{name}': {error}") from None
-        csr, bias = _masked_csr(layer)
-        return _Op(name, "conv2d", shape, (layer.out_channels, out_h, out_w), csr, bias, layer)
-    if kind is MaxPool2d:
-        if len(shape) != 3 or min(shape[1:]) < layer.kernel_size:
-            raise ValueError(
-                f"layer '{name}': MaxPool2d({layer.kernel_size}) expects per-sample input "
-                f"(C, H, W) with H, W >= {layer.kernel_size}, but receives {shape}"
-            )
-        out_h, out_w = (conv_output_size(size, layer.kernel_size, layer.stride, 0)
-                        for size in shape[1:])
-        return _Op(name, "max_pool2d", shape, (shape[0], out_h, out_w), layer=layer)
-    if kind is Flatten:
-        return _Op(name, "flatten", shape, (int(np.prod(shape)),))
-    if kind is ReLU:
-        return _Op(name, "relu", shape, shape)
-    if kind is Dropout:
-        return _Op(name, "dropout", shape, shape)
-    raise ValueError(
-        f"layer '{name}': the sparse engine cannot run a {kind.__name__}; it runs {_SUPPORTED}"
-    )
+    if type(layer) not in _LAYERS:
+        raise ValueError(
+            f"layer '{name}': the sparse engine cannot run a {type(layer).__name__}; it runs "
+            f"{_SUPPORTED}"
+        )
+    kind, output_shape = _LAYERS[type(layer)]
+    output = output_shape(name, layer, shape)
+    csr, bias = _masked_csr(layer) if type(layer) in _WEIGHTED else (None, None)
+    return _Op(name, kind, layer, shape, output, csr, bias)
 
 
 def _check_model(model, input_shape) -> list[_Op]:
@@ -262,14 +292,18 @@ def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
     "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
     validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
     shape (MNIST: (1, 28, 28)); it fixes every layer's shape, which is checked here, once.
-    ``fused=False`` keeps one stage per layer on the CPU (the plain engine the fused FC chain is
-    tested against). The model is read, not kept: later changes to it do not reach the network.
+    ``fused=False`` keeps one stage per layer on the CPU (the per-layer engine the fused FC chain
+    is tested against). The model is read, not kept: later changes to it do not reach the network.
 
     ``parallel=True`` runs the batched kernels (the conv image loop, the FC chain's SpMM blocks)
-    on Numba's threads. Off by default: on 2 cores beside OpenBLAS's spinning workers (any dense
-    NumPy work in the same process) a parallel region waits on descheduled threads -- measured
-    at batch 128, LeNet-300-100 ran at 0.08x the dense forward with it, 3.6x without
-    (benchmarks/engine_sweep.py, default threads).
+    on Numba's threads. Off by default: on a machine whose cores are busy (OpenBLAS's spinning
+    workers, any dense NumPy work in the same process) a parallel region waits on descheduled
+    threads (measured: `minprune.base.tuning`, beside ``MIN_BLOCK``).
+
+    Which path runs each layer is chosen here, once: backend "cuda" -> `engine_cuda`; "cpu" under
+    the "plain" backend (`minprune.base.settings.backend`, ``MINPRUNE_BACKEND``) ->
+    `engine_plain` (``fused`` and ``parallel`` do not apply); "cpu" otherwise -> `engine_cpu`'s
+    stages, each picked by `minprune.base.tuning`'s thresholds, then the fused FC chains.
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile_model: backend must be one of {BACKENDS}, got {backend!r}")
@@ -281,6 +315,8 @@ def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
     ops = _check_model(model, input_shape)
     if backend == "cuda":
         stages, runs_as = cuda_stages(ops)
+    elif settings.backend() == "plain":
+        stages, runs_as = plain_stages(ops)
     else:
         stages, runs_as = per_layer_stages(ops, parallel)
         if fused:

@@ -1,12 +1,14 @@
-"""The sparse engine's CPU stages: one small callable per layer of a compiled model, and the
+"""The sparse engine's fast CPU stages: one small callable per layer of a compiled model, and the
 fusion of each run of Linear (+ ReLU) layers into one `FusedFCChain`. `minprune.inference.engine`
-checks the model and hands over its layers ("ops": kind, shapes, CSR weights, the layer).
+checks the model and hands over its layers ("ops": the layer, shapes, CSR weights); the stage
+builders dispatch on the layer's type (`_STAGES`).
 
 A conv layer with stride 1 and no padding runs straight from its input (`WideConv2dStage`), others
-through patches (`Conv2dStage`); denser than `SPARSE_WIDE_CONV_MAX_DENSITY` or
-`SPARSE_CONV_MAX_DENSITY` respectively, it runs dense (`DenseConv2dStage`): per layer, the engine
-takes the path that was measured faster at that density. The batched kernels run on one thread
-unless the stages are built with ``parallel=True`` (`compile_model`'s docstring says why).
+through patches (`Conv2dStage`); denser than `tuning.SPARSE_WIDE_CONV_MAX_DENSITY` or
+`tuning.SPARSE_CONV_MAX_DENSITY` respectively, it runs dense (`DenseConv2dStage`): per layer, the
+engine takes the path that was measured faster at that density (`minprune.base.tuning`). The
+batched kernels run on one thread unless the stages are built with ``parallel=True``
+(`compile_model`'s docstring says why). `minprune.inference.engine_plain` is the NumPy twin.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from minprune.autograd.ops.conv import Conv2d as ConvFunction
+from minprune.base.tuning import SPARSE_CONV_MAX_DENSITY, SPARSE_WIDE_CONV_MAX_DENSITY
 from minprune.inference.fused_chain import FusedFCChain
 from minprune.inference.products import conv2d_forward_csr, linear_forward_csr
 from minprune.kernels.inference.csr_cpu import (
@@ -23,14 +26,14 @@ from minprune.kernels.inference.csr_cpu import (
     unsigned_index_views,
 )
 from minprune.kernels.training.pool import max_pool_forward
+from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 
 __all__ = [
-    "SPARSE_CONV_MAX_DENSITY",
-    "SPARSE_WIDE_CONV_MAX_DENSITY",
     "LinearStage",
     "Conv2dStage",
     "WideConv2dStage",
     "DenseConv2dStage",
+    "conv2d_stage",
     "MaxPoolStage",
     "ReLUStage",
     "ReshapeStage",
@@ -51,22 +54,9 @@ class LinearStage:
         return linear_forward_csr(self.csr, x, self.bias)
 
 
-# A conv layer keeping more than this fraction of its weights runs dense. Measured on LeNet-5 (one
-# thread, batch 1 to 256), through the patches: the CSR product costs ~3.4x a dense GEMM per
-# multiply-add, so conv2 at 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; the
-# break-even is near 1 / 3.4. Stride 1 without padding runs without patches (`conv2d_wide_cpu`),
-# and there conv1 at 66% ran faster sparse (12.5 us against 15.4 at batch 1, 2.8 ms against
-# 3.3-4.0 at 256): the break-even, extrapolated from that, lies near 80%.
-SPARSE_CONV_MAX_DENSITY = 0.3
-SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
-
-
-def _unit_stride_unpadded(layer) -> bool:
-    return layer.stride == 1 and layer.padding == 0
-
-
 class Conv2dStage:
-    """A pruned Conv2d layer: im2col patches times the CSR filters, image by image."""
+    """A pruned Conv2d layer: im2col patches times the CSR filters, image by image (stride or
+    padding, density up to `tuning.SPARSE_CONV_MAX_DENSITY`)."""
 
     runs_as = "products.conv2d_forward_csr (im2col + CSR)"
 
@@ -82,7 +72,8 @@ class Conv2dStage:
 
 class WideConv2dStage:
     """A pruned Conv2d layer with stride 1 and no padding: the CSR filters straight from the
-    images, each stored weight's window one contiguous run (`csr_cpu.conv2d_wide_cpu`)."""
+    images, each stored weight's window one contiguous run (`csr_cpu.conv2d_wide_cpu`); density up
+    to `tuning.SPARSE_WIDE_CONV_MAX_DENSITY`."""
 
     runs_as = "csr_cpu.conv2d_wide (CSR, no patches)"
 
@@ -103,8 +94,9 @@ class WideConv2dStage:
 
 
 class DenseConv2dStage:
-    """A Conv2d layer too dense for the CSR product to pay (`SPARSE_CONV_MAX_DENSITY`): its masked
-    weight through the training op's dense forward (im2col + one BLAS GEMM), no autograd."""
+    """A Conv2d layer too dense for the CSR product to pay (above `tuning.SPARSE_CONV_MAX_DENSITY`,
+    or `tuning.SPARSE_WIDE_CONV_MAX_DENSITY` at stride 1 without padding): its masked weight
+    through the training op's dense forward (im2col + one BLAS GEMM), no autograd."""
 
     runs_as = "dense im2col + GEMM (above the sparse break-even density)"
 
@@ -151,32 +143,39 @@ class ReshapeStage:
         return x.reshape(x.shape[0], *self.shape)
 
 
-_STAGES = {"linear": LinearStage, "conv2d": Conv2dStage, "max_pool2d": MaxPoolStage}
+def conv2d_stage(op, parallel: bool = False):
+    """The stage of a pruned Conv2d: sparse below its path's break-even density, else dense."""
+    if op.layer.stride == 1 and op.layer.padding == 0:
+        if op.csr.density > SPARSE_WIDE_CONV_MAX_DENSITY:
+            return DenseConv2dStage(op)
+        return WideConv2dStage(op, parallel)
+    if op.csr.density > SPARSE_CONV_MAX_DENSITY:
+        return DenseConv2dStage(op)
+    return Conv2dStage(op, parallel)
+
+
+# Layer type -> its stage, built from (op, parallel). Dropout has none (the identity).
+_STAGES = {
+    Linear: lambda op, parallel: LinearStage(op),
+    Conv2d: conv2d_stage,
+    MaxPool2d: lambda op, parallel: MaxPoolStage(op),
+    ReLU: lambda op, parallel: ReLUStage(),
+    Flatten: lambda op, parallel: ReshapeStage(op.output_shape),
+}
+_FLAT_INPUT = (Linear, Flatten)  # layers that take the input as (N, features)
 
 
 def per_layer_stages(ops: list, parallel: bool = False) -> tuple[list, list[str]]:
     """One stage per layer (Dropout: none, the identity at inference); returns (stages, runs_as
-    per op). The plain engine, and the reference the fused chain is tested against."""
+    per op). The per-layer engine, and the reference the fused chain is tested against."""
     stages, runs_as = [], []
-    if ops[0].kind not in ("linear", "flatten"):
+    if type(ops[0].layer) not in _FLAT_INPUT:
         stages.append(ReshapeStage(ops[0].input_shape))  # a flat (N, C*H*W) input -> (N, C, H, W)
     for op in ops:
-        if op.kind == "dropout":
+        if type(op.layer) is Dropout:
             runs_as.append("identity (inference)")
             continue
-        if op.kind == "conv2d" and _unit_stride_unpadded(op.layer):
-            dense = op.csr.density > SPARSE_WIDE_CONV_MAX_DENSITY
-            stage = DenseConv2dStage(op) if dense else WideConv2dStage(op, parallel)
-        elif op.kind == "conv2d" and op.csr.density > SPARSE_CONV_MAX_DENSITY:
-            stage = DenseConv2dStage(op)
-        elif op.kind == "conv2d":
-            stage = Conv2dStage(op, parallel)
-        elif op.kind in _STAGES:
-            stage = _STAGES[op.kind](op)
-        elif op.kind == "relu":
-            stage = ReLUStage()
-        else:  # flatten
-            stage = ReshapeStage(op.output_shape)
+        stage = _STAGES[type(op.layer)](op, parallel)
         stages.append(stage)
         runs_as.append(stage.runs_as)
     return stages, runs_as
@@ -186,18 +185,18 @@ def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
     """(end, linears, relu_after) of the run of Linear layers that starts at ``ops[start]``
     (after an optional Flatten), with the ReLU right after each Linear and Dropouts in between:
     ``ops[start:end]`` become one chain. No Linear there: ``(start, [], [])``."""
-    if ops[start].kind not in ("flatten", "linear"):
+    if type(ops[start].layer) not in _FLAT_INPUT:
         return start, [], []
-    end = start + (ops[start].kind == "flatten")
+    end = start + (type(ops[start].layer) is Flatten)
     linears, relu_after = [], []
     while end < len(ops):
-        kind = ops[end].kind
-        if kind == "linear":
+        kind = type(ops[end].layer)
+        if kind is Linear:
             linears.append(ops[end])
             relu_after.append(False)
-        elif kind == "relu" and ops[end - 1].kind == "linear":
+        elif kind is ReLU and type(ops[end - 1].layer) is Linear:
             relu_after[-1] = True
-        elif kind != "dropout":
+        elif kind is not Dropout:
             break  # anything else (a ReLU after a Dropout too) runs as its own stage
         end += 1
     return (end, linears, relu_after) if linears else (start, [], [])
@@ -209,18 +208,18 @@ def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],
     ``stages`` and ``runs_as`` are `per_layer_stages`'s; returns the same for the fused engine."""
     fused, labels, chains = [], list(runs_as), 0
     remaining = iter(stages)
-    if ops[0].kind not in ("linear", "flatten"):
+    if type(ops[0].layer) not in _FLAT_INPUT:
         fused.append(next(remaining))  # the input reshape
     index = 0
     while index < len(ops):
         end, linears, relu_after = _chain_at(ops, index)
         if not linears:
-            if ops[index].kind != "dropout":  # Dropout has no stage
+            if type(ops[index].layer) is not Dropout:  # Dropout has no stage
                 fused.append(next(remaining))
             index += 1
             continue
         for position in range(index, end):
-            if ops[position].kind != "dropout":
+            if type(ops[position].layer) is not Dropout:
                 next(remaining)  # a per-layer stage the chain replaces
                 labels[position] = f"fused CSR chain {chains}"
         # Dense columns where the inputs have zeros to skip: the network's input (an MNIST image

@@ -11,6 +11,7 @@ import numpy as np
 
 from minprune.kernels.cuda_support import blocks_for
 from minprune.kernels.inference import pool_relu_cuda
+from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 
 __all__ = ["cuda_stages"]
 
@@ -59,19 +60,19 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
     def reshape(op):
         return lambda x: x.reshape(x.shape[0], *op.output_shape)
 
-    build = {
-        "linear": (linear, "products_cuda.linear_forward_csr_cuda"),
-        "conv2d": (conv, "products_cuda.conv2d_forward_csr_cuda"),
-        "max_pool2d": (max_pool, "pool_relu_cuda.max_pool_cuda_kernel"),
-        "relu": (lambda op: relu, "pool_relu_cuda.relu_cuda_kernel"),
-        "flatten": (reshape, "reshape on the device"),
+    build = {  # layer type -> (its stage from the op, what it runs as)
+        Linear: (linear, "products_cuda.linear_forward_csr_cuda"),
+        Conv2d: (conv, "products_cuda.conv2d_forward_csr_cuda"),
+        MaxPool2d: (max_pool, "pool_relu_cuda.max_pool_cuda_kernel"),
+        ReLU: (lambda op: relu, "pool_relu_cuda.relu_cuda_kernel"),
+        Flatten: (reshape, "reshape on the device"),
     }
     stages, runs_as = [], []
     for op in ops:
-        if op.kind == "dropout":
+        if type(op.layer) is Dropout:
             runs_as.append("identity (inference)")
             continue
-        make, label = build[op.kind]
+        make, label = build[type(op.layer)]
         stages.append(make(op))
         runs_as.append(label)
     return stages, runs_as

@@ -1,8 +1,8 @@
 """The sparse engine's fast path for fully connected layers: a run of Linear (+ ReLU) layers packed
 into one `PackedChain` and run by ONE Numba call per forward
-(`minprune.kernels.inference.fc_chain_cpu`: gather or scatter per sample at small batch, SpMM from
-`SPMM_MIN_BATCH` on). The plain per-layer stages of `minprune.inference.engine` compute the same
-thing and are its reference in the tests. """
+(`minprune.kernels.inference.fc_chain_cpu`: gather, scatter or dense columns per sample below
+`minprune.base.tuning.SPMM_MIN_BATCH`, SpMM from there on). The per-layer stages
+(`compile_model(fused=False)`) compute the same thing and are its reference in the tests. """
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minprune.base.tuning import DENSE_COST, SCATTER_RATIO, SPMM_MIN_BATCH
 from minprune.kernels.inference import fc_chain_cpu as chain
 
-__all__ = ["PackedChain", "pack_fc_chain", "FusedFCChain", "SPMM_MIN_BATCH"]
-
-# From this batch size on the chain runs SpMM instead of one gather/scatter chain per sample
-# (the crossover measured by benchmarks/sparse_lenet.py --crossover: with the dense-columns form
-# the per-sample chain took 68.6 us at batch 16 against SpMM's 80.5, and 103 against 86 at 24).
-SPMM_MIN_BATCH = 20
+__all__ = ["PackedChain", "pack_fc_chain", "FusedFCChain"]
 
 
 class PackedChain(NamedTuple):
@@ -96,10 +92,12 @@ def pack_fc_chain(matrices, biases, relu_after, dense_columns=None) -> PackedCha
 
 class FusedFCChain:
     """Consecutive Linear (+ ReLU) layers as one stage: ``chain(x)`` maps (batch, in) -- or any
-    (batch, ...) of that many features -- to float32 (batch, out)."""
+    (batch, ...) of that many features -- to float32 (batch, out). Below `tuning.SPMM_MIN_BATCH`
+    samples it runs `fc_chain_cpu.fc_chain_per_sample`, from there on `fc_chain_spmm` (or, with
+    ``parallel``, `fc_chain_batched` on `fc_chain_cpu.spmm_blocks` blocks)."""
 
-    def __init__(self, matrices, biases, relu_after, scatter_ratio: float = chain.SCATTER_RATIO,
-                 dense_columns=None, dense_cost: float = chain.DENSE_COST, parallel: bool = False):
+    def __init__(self, matrices, biases, relu_after, scatter_ratio: float = SCATTER_RATIO,
+                 dense_columns=None, dense_cost: float = DENSE_COST, parallel: bool = False):
         flags = [False] * len(matrices) if dense_columns is None else list(dense_columns)
         self.packed = pack_fc_chain(matrices, biases, relu_after, flags)
         self.in_features = matrices[0].shape[1]

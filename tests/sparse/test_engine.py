@@ -4,6 +4,8 @@ kernels against plain NumPy twins.
 Random weights pruned to the paper's densities are enough for equality: the engine must reproduce
 ``weight * weight_mask`` whatever the values. Real MNIST images join in when $MINPRUNE_DATA is
 set. Batches 1 and 7 take the per-image kernel, batch 20 the SpMM kernel (`SPMM_MIN_BATCH`). The
+equality tests run on whichever backend MINPRUNE_BACKEND names (``make test-plain`` runs them on
+the plain NumPy path); those about the fast path's stages pin it with ``use_backend("fast")``. The
 kernel tests are small enough to run with ``NUMBA_DISABLE_JIT=1`` too; the CUDA test runs on a GPU
 or under ``NUMBA_ENABLE_CUDASIM=1`` and skips, saying why, otherwise.
 """
@@ -17,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minprune.base import random as minprune_random
+from minprune.base.settings import use_backend
+from minprune.base.tuning import DENSE_COST, MIN_BLOCK, SCATTER_RATIO, SPMM_MIN_BATCH
 from minprune.commands.cli_bench import add_bench_parser
 from minprune.inference import engine, fused_chain
 from minprune.inference.benchmarking import (
@@ -43,7 +47,7 @@ from minprune.sparse.csr import CSRMatrix
 from minprune.training.checkpoint import save_checkpoint
 
 BATCHES = [1, 7, 20]
-assert BATCHES[-1] >= fused_chain.SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
+assert BATCHES[-1] >= SPMM_MIN_BATCH > BATCHES[1]  # both kernels are covered
 
 
 def _assert_matches(actual, expected):
@@ -130,7 +134,8 @@ def test_density_one_is_the_dense_model(name, batch):
 def test_fused_chain_matches_the_plain_per_layer_engine(name):
     """The plain engine (one stage per layer) is the reference of the fused FC chain."""
     model = _pruned(name)
-    plain, fused = engine.compile_model(model, fused=False), engine.compile_model(model)
+    with use_backend("fast"):
+        plain, fused = engine.compile_model(model, fused=False), engine.compile_model(model)
     assert any("fused CSR chain" in layer.runs_as for layer in fused.layers)
     assert not any("fused" in layer.runs_as for layer in plain.layers)
     for batch in BATCHES:
@@ -200,7 +205,9 @@ def test_a_model_without_flatten_and_a_generic_conv_net():
 
 
 def test_layers_describe_the_network(lenet300, lenet5):
-    _, network = lenet300
+    model, _ = lenet300
+    with use_backend("fast"):
+        network = engine.compile_model(model)
     assert [layer.name for layer in network.layers] == [
         "flatten",
         "fc1",
@@ -344,8 +351,8 @@ def test_fc_chain_kernels_match_reference(chain, batch, seed, zeros):
     expected = _chain_reference(x, dense, biases, relu_after)
     rows = matrices[-1].shape[0]
     forms = [(0.0, np.inf), (np.inf, np.inf),  # gather, scatter (no dense columns)
-             (fc_chain_cpu.SCATTER_RATIO, 0.0),  # dense columns where stored
-             (fc_chain_cpu.SCATTER_RATIO, fc_chain_cpu.DENSE_COST)]  # the default choice
+             (SCATTER_RATIO, 0.0),  # dense columns where stored
+             (SCATTER_RATIO, DENSE_COST)]  # the default choice
     for ratio, dense_cost in forms:
         per_sample = np.full((batch, rows), np.nan, np.float32)
         fc_chain_cpu.fc_chain_per_sample(x, *packed, ratio, dense_cost, per_sample)
@@ -370,7 +377,7 @@ def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
     matrices = [CSRMatrix.from_dense(weight) for weight in dense]
     biases = [rng.standard_normal(20).astype(np.float32) for _ in range(2)]
     packed = fused_chain.pack_fc_chain(matrices, biases, [True, False])
-    batch = 3 * fc_chain_cpu.MIN_BLOCK + 5
+    batch = 3 * MIN_BLOCK + 5
     x = rng.standard_normal((batch, 30)).astype(np.float32)
     expected = _chain_reference(x, [w.astype(np.float64) for w in dense], biases, [True, False])
     assert 1 <= fc_chain_cpu.spmm_blocks(batch) <= 3
@@ -493,7 +500,7 @@ def test_parallel_engine_matches_the_serial_one(name):
     from minprune.inference.benchmarking import benchmark_model
 
     model, _ = benchmark_model(name)
-    images = np.random.default_rng(3).random((2 * fc_chain_cpu.MIN_BLOCK + 3, 1, 28, 28),
+    images = np.random.default_rng(3).random((2 * MIN_BLOCK + 3, 1, 28, 28),
                                              dtype=np.float32)
     images[images < 0.7] = 0.0
     serial, parallel = engine.compile_model(model), engine.compile_model(model, parallel=True)

@@ -5,7 +5,8 @@ Python. No checking here: `minprune.inference.products` passes a validated `CSRM
 ``prange`` runs only over independent output rows, so no two threads write the same element.
 Two tuning choices (benchmarks/sparse_spmv.py): unsigned index views (`unsigned_index_views`)
 spare Numba a negative-index test per access, and ``fastmath={"reassoc", "contract"}`` lets LLVM
-split a row's float32 sum over SIMD lanes (NaN and infinity still propagate).
+split a row's float32 sum over SIMD lanes (NaN and infinity still propagate). The engine's choice
+among these kernels (and dense) is made with `minprune.base.tuning`'s thresholds.
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ def _conv2d_patches(indptr, indices, data, bias, patches, out):
             row = patches[indices[k]]
             for n in range(batch):
                 # Slice first, then index by the loop counter alone: an index Numba cannot prove
-                # non-negative (start + s) gets a wrap-around test that stops LLVM vectorising;
-                # this way the loop ran ~8x faster (benchmarks/sparse_lenet.py, conv2).
+                # non-negative (start + s) gets a wrap-around test that stops LLVM vectorising.
                 source = row[n * positions : (n + 1) * positions]
                 target = out[n, o]
                 for s in range(positions):
@@ -101,9 +101,8 @@ def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stri
         out[n, o, :] = bias[o] + sum over k of data[k] * patches[indices[k], :]   (4 rows a pass)
 
     ``prange`` over images; out is (batch, out_channels, out_h, out_w). Loops index slices by the
-    loop counter alone (see `_conv2d_patches`). Measured on LeNet-5's conv2 (12% kept, one
-    thread): 35 -> 15 us at batch 1 and 12.5 -> 6.9 ms at batch 256 against `_conv2d_patches`
-    (without its patch matrix), 2.4x faster than the dense GEMM on the same patches.
+    loop counter alone (see `_conv2d_patches`). The engine runs it for convs with stride or
+    padding up to `minprune.base.tuning.SPARSE_CONV_MAX_DENSITY`.
     """
     batch, channels, height, width = images.shape
     out_channels = out.shape[1]
@@ -165,8 +164,8 @@ def _conv2d_wide(indptr, indices, data, offsets, bias, images, out):
             out[n, o] = wide's valid columns
 
     (W / OW - 1 more multiply-adds than the patches -- 50% on LeNet-5's conv2 -- but no patch
-    matrix to build: LeNet-5's conv2 at batch 256 took 3.9 ms against 6.2 ms with patches, one
-    thread.) ``offsets`` come from `conv2d_wide_offsets`.
+    matrix to build.) ``offsets`` come from `conv2d_wide_offsets`. The engine runs it for convs
+    with stride 1 and no padding up to `minprune.base.tuning.SPARSE_WIDE_CONV_MAX_DENSITY`.
     """
     batch, channels, height, width = images.shape
     out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]

@@ -14,13 +14,15 @@ Each layer is stored as the CSR of W (for each output, its inputs: a *gather*, o
 output) and of W.T (for each input, the outputs it feeds: a *scatter* that skips zero inputs, the
 activation sparsity EIE (Han et al., ISCA 2016) exploits; 82% of an MNIST image's pixels are 0).
 Per sample and layer `fc_chain_per_sample` scatters when the non-zero inputs' columns hold fewer
-than ``scatter_ratio`` x nnz stored weights, else gathers (0.0 forces the gather, ``inf`` the
-scatter: how the tests cover both). A third form, where the packed chain holds a layer's dense
-W.T, adds the dense column of each non-zero input, four inputs a pass: more multiply-adds (the
-pruned ones too), but vectorised along the outputs, it beats the scatter when few inputs are
-non-zero (an MNIST image into fc1). Skipping a zero input assumes ``0 * w == 0`` (finite weights).
-From `minprune.inference.engine.SPMM_MIN_BATCH` samples on, `fc_chain_spmm` runs one SpMM per layer
-on transposed activations (vectorised over the batch), `fc_chain_batched` one block per thread.
+than ``scatter_ratio`` x nnz stored weights (`minprune.base.tuning.SCATTER_RATIO`), else gathers
+(0.0 forces the gather, ``inf`` the scatter: how the tests cover both). A third form, where the
+packed chain holds a layer's dense W.T, adds the dense column of each non-zero input, four inputs
+a pass: more multiply-adds (the pruned ones too), but vectorised along the outputs, so it is
+taken when its cost (``dense_cost``, `tuning.DENSE_COST`, per multiply-add) is the lowest: when
+few inputs are non-zero (an MNIST image into fc1). Skipping a zero input assumes ``0 * w == 0``
+(finite weights). From `tuning.SPMM_MIN_BATCH` samples on, `fc_chain_spmm` runs one SpMM per
+layer on transposed activations (vectorised over the batch), `fc_chain_batched` one block of at
+least `tuning.MIN_BLOCK` samples per thread.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from minprune.base.tuning import MIN_BLOCK
+
 __all__ = [
-    "SCATTER_RATIO",
-    "DENSE_COST",
     "PLAN_COLUMNS",
     "fc_chain_per_sample",
     "fc_chain_spmm",
@@ -40,14 +42,6 @@ __all__ = [
 ]
 
 _FASTMATH = {"reassoc", "contract"}  # as in csr_cpu: lets LLVM split a row's sum over SIMD lanes
-
-# Scatter a layer when it touches fewer than this fraction of the layer's stored weights.
-SCATTER_RATIO = 0.5
-# One multiply-add of the dense-columns form (vectorised, four inputs a pass) costs about this
-# fraction of one scattered multiply-add (benchmarks/sparse_lenet.py, LeNet-300-100's fc1).
-DENSE_COST = 0.0625
-# The parallel SpMM gives each thread at least this many samples (below, one thread runs all).
-MIN_BLOCK = 32
 
 # Columns of the plan table (one row per layer): *_POINTERS are offsets into ``pointers``,
 # *_INDICES into ``indices``, *_VALUES, BIAS and DENSE into ``values``. "ROW_" is the CSR form of
@@ -97,8 +91,8 @@ def _fc_chain_per_sample(x, plan, pointers, indices, values, scatter_ratio, dens
 
     ``scatter_ratio`` 0.0 forces the gather, ``inf`` allows any scatter; ``dense_cost`` inf never
     takes the dense columns, 0.0 always does (where stored): how the tests cover every form.
-    One flat function on purpose: split into small jitted helpers the same loops ran ~20%
-    slower at batch 1.
+    One flat function on purpose: split into small jitted helpers the same loops ran slower at
+    batch 1 (`minprune.base.tuning`, kernel shapes).
     """
     layers = plan.shape[0]
     scratch = np.empty((2, plan[:, ROWS].max()), dtype=np.float32)  # layers alternate rows
