@@ -10,7 +10,7 @@ dense forward (`minprune.inference.benchmarking.dense_numpy_forward`: BLAS per L
 per Conv2d, the masked weights) run on the same MNIST test images, their calls interleaved over
 ``--rounds`` rounds; the median is kept. The target (issue: speed): the engine at least as fast
 as dense at every batch size, which the engine meets by picking per layer (dense convolution
-above `minprune.inference.engine_cpu.SPARSE_CONV_MAX_DENSITY`, the FC chain's SpMV or SpMM by
+above `minprune.base.tuning.SPARSE_CONV_MAX_DENSITY`, the FC chain's SpMV or SpMM by
 batch). Without checkpoints the weights are random, pruned to the paper's densities (speed depends
 on the pattern and on the inputs' zeros, not on the values). Records go to
 ``results/bench_engine_sweep.json`` (with the command, machine and thread settings) and the plot

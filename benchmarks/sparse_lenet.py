@@ -19,7 +19,7 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   LeNet-5: at least 2x dense at batch 256, 3x at batch 1. The script ends with each target's
   same-run speed-up.
 - ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
-  size, which sets `minprune.inference.fused_chain.SPMM_MIN_BATCH`.
+  size, which sets `minprune.base.tuning.SPMM_MIN_BATCH`.
 
 Weights are random and pruned to the paper's densities unless ``--checkpoint`` (LeNet-300-100) or
 ``--lenet5-checkpoint`` give trained ones: the time depends on the sparsity pattern and on the

@@ -173,7 +173,7 @@ def conv2d_forward_csr(
     (`csr_cpu.conv2d_images_cpu`); ``patch_matrix=True`` builds the patch matrix of the whole batch
     first (`im2col_patches`, then `csr_cpu.conv2d_patches_cpu`): the plainer path, kept as the
     reference the tests hold the fast one to. ``parallel=False`` keeps the image loop on one
-    thread (the sparse engine's default, see `minprune.sparse.compile_model`).
+    thread (the sparse engine's default, see `minprune.inference.compile_model`).
     """
     require_csr("csr", csr)
     kernel_h, kernel_w, in_channels = conv_filter_shape(csr.shape, kernel_size)

@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _require(name: str, array, **expected) -> None:
-    """`argument_checks.require_array`, accepting device arrays as well as numpy arrays."""
+    """`minprune.kernels.checks.require_array`, accepting device arrays as well as numpy arrays."""
     require_array(name, array, allow_device=True, **expected)
 
 
