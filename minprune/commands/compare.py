@@ -42,6 +42,7 @@ from minprune.base.settings import fast_mode
 from minprune.data.batching import batch_count
 from minprune.data.dataset import subset, validation_split
 from minprune.data.mnist_loader import mnist
+from minprune.nn.module import copy_model
 from minprune.prune.allocation import keep_ratios_for_compression
 from minprune.prune.criteria import keep_ratio_prune
 from minprune.prune.figures import plot_compression_curve
@@ -184,9 +185,10 @@ def _baseline(comparison: Comparison, recipe, train_set, validation, work: Path,
 
 
 def _copy(comparison: Comparison, model):
+    """A copy of ``model`` to prune, with the global generator reseeded at ``comparison.seed``
+    as each run has always begun."""
+    clone = copy_model(model)
     minprune_random.manual_seed(comparison.seed)
-    clone = models.build(comparison.model)
-    clone.load_state_dict(model.state_dict())
     return clone
 
 
