@@ -22,8 +22,8 @@ from minprune.autograd.gradcheck import gradcheck
 from minprune.autograd.tensor import Function, Tensor, no_grad
 from minprune.base import paper
 from minprune.base.random import manual_seed
-from minprune.base.settings import fast_mode
-from minprune.nn import models
+from minprune.base.settings import fast_mode, set_backend, use_backend
+from minprune.nn import copy_model, models
 from minprune.prune import recipes
 from minprune.training import optim
 from minprune.training.fit import evaluate, fit, fit_phase
@@ -39,6 +39,9 @@ __all__ = [
     "gradcheck",
     "manual_seed",
     "fast_mode",
+    "set_backend",
+    "use_backend",
+    "copy_model",
     "data",
     "functional",
     "nn",

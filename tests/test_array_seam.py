@@ -7,7 +7,8 @@ The rule, for the autograd core, the ops, the functional forms, the layers and t
 - for a type: ``np.float32``, ``np.int64``, ``np.integer``, ``np.ndarray``, ... (`TYPE_NAMES`) --
   in ``dtype=``, ``isinstance`` and annotations these pick or test a type and compute nothing
   (a dtype means the same to CuPy);
-- in a comparison, ``xp is np`` -- how an op picks its Numba CPU kernels for NumPy arrays;
+- in a comparison, ``xp is np`` -- how `minprune.autograd.backend` picks the Numba kernels for
+  NumPy arrays;
 - or where `ALLOWED` names the module, the function and the attribute, with the reason.
 
 Everything else -- ``np.zeros``, ``np.asarray``, ``np.sign``, ``from numpy import ...``, passing
@@ -24,9 +25,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "minprune"
 
+# The autograd and its plain backend (what a GPU runs), the layers and the optimiser. Not
+# autograd/fast.py: the fast backend is the NumPy-only one, reached through `backend.ops_for`.
 SCOPE = sorted(
-    [PACKAGE / "tensor.py", PACKAGE / "functional.py", PACKAGE / "optim.py"]
-    + list((PACKAGE / "ops").glob("*.py"))
+    [PACKAGE / "autograd" / name for name in ("tensor.py", "functional.py", "plain.py",
+                                               "backend.py")]
+    + [PACKAGE / "training" / "optim.py"]
+    + list((PACKAGE / "autograd" / "ops").glob("*.py"))
     + list((PACKAGE / "nn").glob("*.py"))
 )
 

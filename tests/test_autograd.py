@@ -212,3 +212,49 @@ def test_new_ops_record_nothing_under_no_grad():
     with no_grad():
         outputs = [x[[0, 0]], x.T, x.transpose(1, 0), x.exp(), x.log(), x.relu()]
     assert all(not out.requires_grad and out.is_leaf for out in outputs)
+
+
+def test_vector_at_vector_backward():
+    # Used to raise AxisError: the backward expanded the 0-d gradient at axis -2 first.
+    a = Tensor(np.arange(3.0), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    out = a @ b
+    assert out.item() == 3.0
+    out.backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0, 2.0])
+
+
+def test_each_leaf_owns_its_gradient():
+    # Add hands one gradient to both inputs; the leaves and the caller's grad used to share it.
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    g = np.full(3, 2.0, dtype=np.float32)
+    (a + b).backward(g)
+    assert a.grad is not b.grad and a.grad is not g and b.grad is not g
+    a.grad *= 0.5
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(g, [2.0, 2.0, 2.0])
+    c = Tensor(np.ones((2, 3)), requires_grad=True)  # a view of the caller's grad, too
+    c.reshape(6).backward(g2 := np.ones(6, dtype=np.float32))
+    c.grad *= 3.0
+    np.testing.assert_array_equal(g2, np.ones(6))
+
+
+def test_none_inputs_reach_forward_as_none_and_get_no_gradient():
+    from minprune.autograd.tensor import Function
+
+    class AddOptional(Function):
+        def forward(self, a, b=None):
+            self.seen = b
+            return a if b is None else a + b
+
+        def backward(self, grad):
+            assert self.needs_input_grad == (True, False)
+            return grad, None
+
+    a = Tensor(np.ones(2), requires_grad=True)
+    out = AddOptional.apply(a, None)
+    assert out._function.seen is None and out._function.inputs[1] is None
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(F.linear(np.ones((1, 2)), np.ones((3, 2))).data, [[2.0] * 3])

@@ -1,13 +1,15 @@
 """Conv2d's two CPU layouts (`minprune.autograd.ops.conv`): one GEMM for the batch, or one per image
-(`im2col.im2col_images`, chosen for layers with many output positions and few taps) give the
-same outputs and gradients, and each shape takes the layout the rule says."""
+(`minprune.autograd.fast.conv2d_per_image`, chosen by the fast backend for layers with many
+output positions and few taps) give the same outputs and gradients, and each shape takes the
+layout the rule says."""
 
 import numpy as np
 import pytest
 
 import minprune.autograd.functional as F
-from minprune.autograd.ops import conv
+from minprune.autograd import fast, plain
 from minprune.autograd.tensor import Tensor
+from minprune.base.settings import use_backend
 
 CASES = [
     # x shape, weight shape, stride, padding: LeNet-5's conv1 and conv2 at batch 2, and padded ones
@@ -20,7 +22,8 @@ CASES = [
 
 def _forward_backward(x, weight, bias, stride, padding):
     tensors = [Tensor(a, requires_grad=True) for a in (x, weight, bias)]
-    out = F.conv2d(*tensors, stride=stride, padding=padding)
+    with use_backend("fast"):  # the layouts are the fast backend's
+        out = F.conv2d(*tensors, stride=stride, padding=padding)
     grad_out = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
     (out * Tensor(grad_out)).sum().backward()
     return out.data, *(t.grad for t in tensors)
@@ -34,7 +37,7 @@ def test_per_image_and_batch_layouts_agree(monkeypatch, x_shape, w_shape, stride
     bias = rng.standard_normal(w_shape[0]).astype(np.float32)
     results = {}
     for per_image in (True, False):
-        monkeypatch.setattr(conv, "_one_gemm_per_image", lambda *args, choice=per_image: choice)
+        monkeypatch.setattr(fast, "per_image_layout", lambda *args, choice=per_image: choice)
         results[per_image] = _forward_backward(x, weight, bias, stride, padding)
     for name, a, b in zip(("out", "grad x", "grad weight", "grad bias"), *results.values(),
                           strict=True):
@@ -43,6 +46,7 @@ def test_per_image_and_batch_layouts_agree(monkeypatch, x_shape, w_shape, stride
 
 def test_the_rule_picks_per_image_for_lenet5_conv1_only():
     # (positions per image, taps per filter): conv1 576 >= 25; conv2 64 < 500; grouped: never
-    assert conv._one_gemm_per_image(np, 24 * 24, 25, groups=1)
-    assert not conv._one_gemm_per_image(np, 8 * 8, 500, groups=1)
-    assert not conv._one_gemm_per_image(np, 27 * 27, 48 * 25, groups=2)
+    assert fast.per_image_layout(24 * 24, 25, groups=1)
+    assert not fast.per_image_layout(8 * 8, 500, groups=1)
+    assert not fast.per_image_layout(27 * 27, 48 * 25, groups=2)
+    assert not plain.per_image_layout(24 * 24, 25, groups=1)  # plain: one GEMM for the batch

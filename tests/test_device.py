@@ -1,8 +1,8 @@
 """Devices without a GPU: the seam's helpers and errors, ``.to`` on the CPU, and the GPU code path
 of every op that has one, forced onto NumPy arrays.
 
-The ops pick their path with ``_runs_numba_kernels(xp)``; patching it to answer False sends
-NumPy arrays down the branch CuPy arrays take (the generic conv and pool formulations, the masked
+CuPy arrays always run the plain backend (`minprune.autograd.backend.ops_for`); choosing
+"plain" sends NumPy arrays down that branch (the plain conv and pool formulations, the masked
 dense sparse_linear), so its wiring -- saved state, groups, backward -- is checked here against
 the Numba path and by central differences. The GPU itself is exercised by tests/test_device_cuda.py.
 """
@@ -16,9 +16,8 @@ import pytest
 
 import minprune.autograd.functional as F
 import minprune.base.random as minprune_random
+from minprune.autograd import plain
 from minprune.autograd.gradcheck import gradcheck
-from minprune.autograd.ops import conv as conv_op
-from minprune.autograd.ops import pattern_linear as sparse_linear_op
 from minprune.autograd.tensor import Tensor
 from minprune.base.arrays import (
     DeviceUnavailable,
@@ -28,6 +27,7 @@ from minprune.base.arrays import (
     device_of,
     to_device,
 )
+from minprune.base.settings import use_backend
 from minprune.kernels.training.pattern_reference import reference_backward, reference_forward
 from minprune.nn import (
     Conv2d,
@@ -166,10 +166,10 @@ def test_state_dicts_are_host_copies():
 
 
 @pytest.fixture
-def generic_path(monkeypatch):
+def generic_path():
     """Send NumPy arrays down the ops' GPU branch (what CuPy arrays run)."""
-    for module in (conv_op, sparse_linear_op):
-        monkeypatch.setattr(module, "_runs_numba_kernels", lambda xp: False)
+    with use_backend("plain"):
+        yield
 
 
 def _alexnet_in_miniature():
@@ -203,12 +203,11 @@ def _images_and_labels():
     return rng.standard_normal((3, 3, 23, 23)).astype(np.float32), np.array([0, 3, 4])
 
 
-def test_the_gpu_path_trains_alexnet_in_miniature_like_the_numba_path(monkeypatch):
+def test_the_gpu_path_trains_alexnet_in_miniature_like_the_numba_path():
     images, labels = _images_and_labels()
     want_loss, want_grads, _ = _loss_and_grads(images, labels)
-    for module in (conv_op, sparse_linear_op):
-        monkeypatch.setattr(module, "_runs_numba_kernels", lambda xp: False)
-    got_loss, got_grads, mask = _loss_and_grads(images, labels)
+    with use_backend("plain"):
+        got_loss, got_grads, mask = _loss_and_grads(images, labels)
     np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
     for name, grad in want_grads.items():
         np.testing.assert_allclose(got_grads[name], grad, rtol=1e-4, atol=1e-6, err_msg=name)
@@ -249,11 +248,11 @@ def test_masked_dense_products_match_the_numpy_twins(density):
     x, weight = rng.standard_normal((3, 7)), rng.standard_normal((5, 7))
     bias, grad = rng.standard_normal(5), rng.standard_normal((3, 5))
     np.testing.assert_allclose(
-        sparse_linear_op.masked_dense_forward(x, weight, bias, mask),
+        plain.masked_dense_forward(x, weight, bias, mask),
         reference_forward(mask, x, weight, bias),
     )
     for got, want in zip(
-        sparse_linear_op.masked_dense_backward(x, weight, mask, grad),
+        plain.masked_dense_backward(x, weight, mask, grad),
         reference_backward(mask, x, weight, grad),
         strict=True,
     ):

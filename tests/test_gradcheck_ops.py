@@ -44,7 +44,8 @@ def test_neg_and_reflected_scalars():
 
 @pytest.mark.parametrize(
     "shape_a, shape_b",
-    [((3, 4), (4, 5)), ((1, 7), (7, 1)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3, 4), (4, 5))],
+    [((3, 4), (4, 5)), ((1, 7), (7, 1)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)),
+     ((4,), (2, 4, 3)), ((2, 3, 4), (4,)), ((2, 3, 4), (4, 5))],
 )
 def test_matmul(shape_a, shape_b):
     gradcheck(lambda a, b: a @ b, randn(*shape_a), randn(*shape_b, seed=2))

@@ -126,3 +126,27 @@ def test_replacing_a_child_keeps_its_place_in_a_sequential():
     model = models.lenet_300_100()
     model.fc2 = nn.Linear(300, 100)
     assert list(model._modules) == ["flatten", "fc1", "relu1", "fc2", "relu2", "fc3"]
+
+
+def test_copy_model_is_independent_and_draws_nothing_from_the_generator():
+    from minprune.base import random as minprune_random
+
+    minprune.manual_seed(0)
+    model = models.lenet_300_100()
+    mask = (np.random.default_rng(1).random(model.fc1.weight.shape) < 0.5).astype(np.float32)
+    model.fc1.weight_mask = mask
+    model.eval()
+    state = minprune_random.generator().bit_generator.state
+    copied = minprune.copy_model(model)
+    assert minprune_random.generator().bit_generator.state == state  # nothing drawn
+    assert copied is not model and not copied.training
+    assert repr(copied) == repr(model)
+    for (name, a), (_, b) in zip(model.state_dict().items(), copied.state_dict().items(),
+                                 strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert not copied.fc1.weight_mask.flags.writeable  # still frozen
+    copied.fc1.weight.data[...] = 0.0
+    copied.fc1.weight_mask = np.zeros_like(mask)
+    assert model.fc1.weight.data.any()
+    np.testing.assert_array_equal(model.fc1.weight_mask, mask)
+    assert minprune.nn.copy_model is minprune.copy_model

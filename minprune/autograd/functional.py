@@ -96,15 +96,14 @@ def linear(x, weight, bias=None, *, mask=None):
             f"linear: expected input of shape (..., {weight.shape[1]}) (in_features last), "
             f"got {x.shape}"
         )
-    if bias is None:
-        return linear_op.Linear.apply(x, weight, mask=mask)
     return linear_op.Linear.apply(x, weight, bias, mask=mask)
 
 
-def sparse_linear(x, weight, bias, mask):
+def sparse_linear(x, weight, bias, mask, *, patterns=None):
     """``x @ (weight * mask).T + bias`` computed on the kept connections only (mask != 0), for
-    x (N, in_features) and weight and mask (out_features, in_features). (On a GPU: the masked
-    dense product, `minprune.autograd.ops.pattern_linear`.)"""
+    x (N, in_features) and weight and mask (out_features, in_features). ``patterns``: the
+    calling layer's `PatternCache` (else the mask's index arrays are built for this call). (Plain
+    backend and GPU: the masked dense product, `minprune.autograd.ops.pattern_linear`.)"""
     x, weight = _tensor(x), _tensor(weight)
     mask = to_device(mask, weight.device)
     if x.ndim != 2 or weight.shape != mask.shape or x.shape[1] != mask.shape[1]:
@@ -112,9 +111,7 @@ def sparse_linear(x, weight, bias, mask):
             f"sparse_linear: expected input of shape (N, {mask.shape[1]}) and weight of the "
             f"mask's shape {mask.shape}, got input {x.shape} and weight {weight.shape}"
         )
-    if bias is None:
-        return sparse_linear_op.SparseLinear.apply(x, weight, mask=mask)
-    return sparse_linear_op.SparseLinear.apply(x, weight, bias, mask=mask)
+    return sparse_linear_op.SparseLinear.apply(x, weight, bias, mask=mask, patterns=patterns)
 
 
 def _positive_int(name, value, minimum=1):
@@ -163,10 +160,9 @@ def conv2d(x, weight, bias=None, stride: int = 1, padding: int = 0, groups: int 
             f"conv2d: kernel {kh}x{kw} is larger than the padded input "
             f"{x.shape[2] + 2 * padding}x{x.shape[3] + 2 * padding}"
         )
-    options = {"stride": stride, "padding": padding, "groups": groups, "mask": mask}
-    if bias is None:
-        return conv.Conv2d.apply(x, weight, **options)
-    return conv.Conv2d.apply(x, weight, bias, **options)
+    return conv.Conv2d.apply(
+        x, weight, bias, stride=stride, padding=padding, groups=groups, mask=mask
+    )
 
 
 def max_pool2d(x, kernel_size: int, stride: int | None = None):

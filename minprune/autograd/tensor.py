@@ -11,8 +11,9 @@ constants, follow the tensors' device).
 
 The backward pass orders the graph with an explicit stack (no recursion, so deep graphs cannot hit
 Python's recursion limit), then visits nodes from the output back to the leaves, accumulating
-gradients. Leaves that require grad get ``.grad`` (summed across calls, as in PyTorch);
-intermediate gradients are dropped as soon as they have been used.
+gradients. Leaves that require grad get ``.grad`` (summed across calls, as in PyTorch), an
+array each leaf owns: never the caller's ``grad`` nor another leaf's. Intermediate gradients are
+dropped as soon as they have been used.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Function:
 
     ``forward`` receives raw arrays and returns one array; it may keep what ``backward`` needs on
     ``self``. ``backward`` receives the gradient of the output and returns one gradient per tensor
-    input (or ``None`` where no gradient is needed; ``self.needs_input_grad`` says which).
+    input (or ``None`` where no gradient is needed; ``self.needs_input_grad`` says which). An
+    input given as ``None`` (a layer without bias) reaches ``forward`` as ``None`` and needs no
+    gradient, so an op has one ``forward(x, weight, bias=None)``.
     """
 
     def __init__(self):
@@ -96,14 +99,16 @@ class Function:
         device). Tensors on two devices raise ValueError, as in PyTorch."""
         device = _device_of_inputs(cls.__name__, inputs)
         tensors = tuple(
-            x if isinstance(x, Tensor) else Tensor(to_device(x, device)) for x in inputs
+            x if x is None or isinstance(x, Tensor) else Tensor(to_device(x, device))
+            for x in inputs
         )
         function = cls()
-        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        requires_grad = _grad_enabled and any(needs_input_grad)
         if requires_grad:
             function.inputs = tensors
-            function.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        out = function.forward(*(t.data for t in tensors), **options)
+            function.needs_input_grad = needs_input_grad
+        out = function.forward(*(None if t is None else t.data for t in tensors), **options)
         result = Tensor(out, requires_grad=requires_grad)
         if requires_grad:
             result._function = function
@@ -216,6 +221,7 @@ class Tensor:
             grad = to_device(_as_array(grad, self.data.dtype), self.device)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad shape {grad.shape} != tensor shape {self.shape}")
+            grad = grad.copy()  # the caller's array stays theirs: a leaf may receive it as is
 
         grads = {id(self): grad}
         for node in self._topological_order():
@@ -229,11 +235,15 @@ class Tensor:
             input_grads = function.backward(node_grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            handed_out = []
             for parent, needs, parent_grad in zip(
                 function.inputs, function.needs_input_grad, input_grads, strict=True
             ):
                 if not needs or parent_grad is None:
                     continue
+                if any(parent_grad is other for other in handed_out):
+                    parent_grad = parent_grad.copy()  # e.g. Add's one gradient for both inputs
+                handed_out.append(parent_grad)
                 key = id(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
 
@@ -252,7 +262,7 @@ class Tensor:
             stack.append((node, True))
             if node._function is not None:
                 for parent in node._function.inputs:
-                    if parent.requires_grad and id(parent) not in visited:
+                    if parent is not None and parent.requires_grad and id(parent) not in visited:
                         stack.append((parent, False))
         order.reverse()
         return order

@@ -21,6 +21,7 @@ __all__ = [
     "cupy_module",
     "default_float",
     "device_of",
+    "shape_of",
     "to_device",
 ]
 
@@ -84,3 +85,8 @@ def to_device(array, device: str):
     if check_device(device) == "cpu":
         return array.get() if _is_cupy_array(array) else numpy.asarray(array)
     return cupy_module().asarray(array)
+
+
+def shape_of(value) -> tuple:
+    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
+    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape

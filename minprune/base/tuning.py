@@ -16,6 +16,8 @@ __all__: list[str] = [
     "SCATTER_RATIO",
     "DENSE_COST",
     "MIN_BLOCK",
+    "PER_IMAGE_MIN_POSITIONS_PER_TAP",
+    "SPARSE_MAX_DENSITY",
 ]
 
 
@@ -60,3 +62,20 @@ MIN_BLOCK = 32
 # - csr_cpu.conv2d_wide (no patches): conv2 at batch 256 3.9 ms against 6.2 with patches (c42d019).
 # - fc_chain_cpu.fc_chain_per_sample is one flat function: split into small jitted helpers the
 #   same loops ran ~20% slower at batch 1 (LeNet-300-100).
+
+
+# -- training: the fast backend's layouts and the pattern op (minprune.autograd.fast, prune) ------
+
+# conv per-image layout: Conv2d lays its patches out image by image (fast.per_image_layout, one
+# GEMM per image whose result is already NCHW) when an ungrouped layer has at least this many
+# output positions per image per tap of a filter. LeNet-5's conv1 (576 positions, 25 taps),
+# kernels alone at batch 64: forward 3.66 -> 0.65 ms, weight and bias gradients 2.53 -> 0.55 ms;
+# conv2's shape (64 positions, 500 taps) ran 2.5x slower per image; AlexNet's conv1 (3025, 363)
+# forward 48.9 -> 40.7 ms at batch 16 (python benchmarks/train_speed.py for the whole step;
+# f8e5866). The break-even between 64/500 and 576/25 was not swept.
+PER_IMAGE_MIN_POSITIONS_PER_TAP = 1.0
+# pattern training max density: prune.sparse_kernels trains a Linear layer on its pattern (the
+# Numba pattern op, minprune.autograd.ops.pattern_linear) at or below this density. A 784 -> 300
+# layer at batch 64 broke even at 15-20% density; LeNet-300-100's retraining passes 0.91 -> 0.65 s
+# with the op (python benchmarks/sparse_retrain.py, results/bench_retrain.json; 41eb9bb).
+SPARSE_MAX_DENSITY = 0.12

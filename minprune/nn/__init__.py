@@ -10,7 +10,7 @@ from minprune.nn.layers import (
     ReLU,
     Sequential,
 )
-from minprune.nn.module import Module, Parameter
+from minprune.nn.module import Module, Parameter, copy_model
 
 __all__ = [
     "Module",
@@ -23,4 +23,5 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Sequential",
+    "copy_model",
 ]

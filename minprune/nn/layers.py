@@ -16,6 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 import minprune.autograd.functional as F
+from minprune.autograd.ops.pattern_linear import PatternCache
 from minprune.base.random import generator
 from minprune.nn.module import Module, Parameter
 
@@ -84,11 +85,13 @@ class Linear(_MaskedLayer):
         # Compute on the kept connections only (`F.sparse_linear`); `minprune.prune.retrain`
         # switches this on for sparse layers (`minprune.prune.sparse_kernels`).
         self.sparse_kernels = False
+        self.patterns = PatternCache()  # the mask's index arrays for the sparse op, kept here
 
     def forward(self, x):
         with self._named_errors():
             if self.sparse_kernels:
-                return F.sparse_linear(x, self.weight, self.bias, self.weight_mask)
+                return F.sparse_linear(x, self.weight, self.bias, self.weight_mask,
+                                       patterns=self.patterns)
             return F.linear(x, self.weight, self.bias, mask=self.weight_mask)
 
     def extra_repr(self) -> str:

@@ -13,14 +13,15 @@ device.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
 
 from minprune.autograd.tensor import Tensor
-from minprune.base.arrays import array_module, check_device, device_of, to_device
+from minprune.base.arrays import array_module, check_device, device_of, shape_of, to_device
 
-__all__ = ["Module", "Parameter"]
+__all__ = ["Module", "Parameter", "copy_model"]
 
 
 class Parameter(Tensor):
@@ -65,11 +66,6 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
-
-
-def _shape(value) -> tuple:
-    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
-    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
 
 
 class Module:
@@ -192,9 +188,9 @@ class Module:
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
         for name, shape in shapes.items():
-            if name in state and _shape(state[name]) != shape:
+            if name in state and shape_of(state[name]) != shape:
                 raise ValueError(
-                    f"load_state_dict: '{name}' has shape {_shape(state[name])}, "
+                    f"load_state_dict: '{name}' has shape {shape_of(state[name])}, "
                     f"the module expects {shape}"
                 )
         for name, parameter in parameters.items():
@@ -225,3 +221,14 @@ class Module:
             lines.append(f"  ({name}): " + "\n  ".join(child_lines))
         lines.append(")")
         return "\n".join(lines)
+
+
+def copy_model(model: Module) -> Module:
+    """An independent deep copy of ``model``: its layers, weights, gradients, masks (read-only
+    again, as `Parameter.mask` keeps them) and train/eval mode, on the same device. Nothing is
+    drawn from minprune's global generator, so the runs that follow are as without the copy."""
+    copied = copy.deepcopy(model)
+    for parameter in copied.parameters():
+        if parameter.mask is not None:
+            parameter.mask = parameter.mask  # the setter freezes the copy (deepcopy thaws it)
+    return copied

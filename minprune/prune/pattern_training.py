@@ -2,7 +2,8 @@
 the survivors with the mask fixed, Sec. 3.5). Inside ``sparse_kernels(model)`` each Linear layer
 at density <= ``max_density`` computes its forward and both gradients on its pattern
 (`minprune.autograd.ops.pattern_linear`), with the dense masked path's results up to float32
-summation order. `minprune.prune.retrain` uses it by default.
+summation order. `minprune.prune.retrain` uses it by default. Each layer keeps its pattern's
+index arrays while the block runs (``layer.patterns``); the block's end empties them.
 
     with sparse_kernels(model):          # layers at <= 12% density switch to the sparse op
         fit(model, ...)
@@ -12,14 +13,11 @@ from __future__ import annotations
 
 import contextlib
 
+from minprune.base.tuning import SPARSE_MAX_DENSITY  # measured: see its entry there
 from minprune.nn.layers import Linear
 from minprune.prune.masks import layer_density
 
 __all__ = ["SPARSE_MAX_DENSITY", "sparse_kernels"]
-
-# Below the sparse op's measured break-even on a 784 -> 300 layer at batch 64
-# (`python benchmarks/sparse_retrain.py`, results/bench_retrain.json).
-SPARSE_MAX_DENSITY = 0.12
 
 
 @contextlib.contextmanager
@@ -45,3 +43,4 @@ def sparse_kernels(model, max_density: float | None = SPARSE_MAX_DENSITY):
     finally:
         for module in switched:
             module.sparse_kernels = False
+            module.patterns.clear()  # the pattern goes with the block

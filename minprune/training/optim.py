@@ -11,10 +11,11 @@ The last line keeps pruned connections dead: without it momentum and weight deca
 (Han et al. 2015, Sec. 3). Departure: Caffe, which the paper used, folds the learning rate into
 the velocity (v <- m v + lr g; w <- w - v); the two agree while the learning rate is constant.
 
-For masked float32 weights the whole update is one fused kernel: the Numba CPU kernel for NumPy
-arrays, its Numba CUDA twin (`minprune.kernels.training.masked_sgd_cuda`, given the CuPy arrays
-through ``__cuda_array_interface__``, no copies) for a model on the GPU. Other parameters take the
-array expressions below, with the array module of their data.
+The update is `minprune.autograd.plain.masked_sgd_update`, those lines as array expressions. With
+the "fast" backend (the default; `minprune.autograd.backend.masked_sgd_update_for`) a masked
+float32 weight takes the same update fused into one Numba kernel: on the CPU, or its CUDA twin
+(`minprune.kernels.training.masked_sgd_cuda`, given the CuPy arrays through
+``__cuda_array_interface__``, no copies) for a model on the GPU.
 
 Devices: each velocity lives beside its parameter. The optimiser may be built before or after
 ``model.to(device)``: a velocity found on another device than its parameter is moved there at
@@ -27,8 +28,9 @@ import math
 
 import numpy as np
 
-from minprune.base.arrays import array_module, device_of, to_device
-from minprune.kernels.training.masked_sgd import MaskedSGDStep
+from minprune.autograd.backend import masked_sgd_update_for
+from minprune.base.arrays import array_module, device_of, shape_of, to_device
+from minprune.base.settings import backend
 
 __all__ = ["SGD"]
 
@@ -53,7 +55,8 @@ class SGD:
         self.lr, self.momentum = lr, momentum
         self.weight_decay, self.l1 = weight_decay, l1
         self.velocities = [array_module(p.data).zeros_like(p.data) for p in self.parameters]
-        self._cpu_steps = [MaskedSGDStep() for _ in self.parameters]  # fused, checked once
+        # Per parameter, the update chosen for it and what it was chosen for (see `_update_of`).
+        self._updates: list[tuple | None] = [None] * len(self.parameters)
 
     def _velocities(self):
         """(parameter, velocity) pairs, each velocity first moved to its parameter's device if
@@ -64,6 +67,16 @@ class SGD:
                 self.velocities[index] = to_device(self.velocities[index], device)
             yield parameter, self.velocities[index]
 
+    def _update_of(self, index, parameter):
+        """The backend's update for this parameter, chosen once and again only when the backend,
+        the device or the mask's presence has changed (the fused kernel checks its arrays once)."""
+        reason = (backend(), parameter.device, parameter.mask is None)
+        chosen = self._updates[index]
+        if chosen is None or chosen[0] != reason:
+            update = masked_sgd_update_for(parameter.data, parameter.mask)
+            chosen = self._updates[index] = (reason, update)
+        return chosen[1]
+
     def zero_grad(self) -> None:
         for parameter in self.parameters:
             parameter.grad = None
@@ -73,27 +86,11 @@ class SGD:
         for index, (parameter, velocity) in enumerate(self._velocities()):
             if parameter.grad is None:
                 continue
-            weight, grad = parameter.data, parameter.grad
-            xp = array_module(weight)
-            if parameter.mask is not None and weight.dtype == np.float32:
-                # The same update fused into one pass over memory: a Numba kernel, CPU or CUDA.
-                fused_update = self._cpu_steps[index] if xp is np else _masked_sgd_on_gpu()
-                fused_update(
-                    weight, velocity, xp.ascontiguousarray(grad, dtype=np.float32),
-                    parameter.mask, lr=self.lr, momentum=self.momentum,
-                    weight_decay=self.weight_decay, l1=self.l1,
-                )
-                continue
-            if self.weight_decay:
-                grad = grad + self.weight_decay * weight
-            if self.l1:
-                grad = grad + self.l1 * xp.sign(weight)
-            velocity *= self.momentum
-            velocity += grad
-            weight -= self.lr * velocity
-            if parameter.mask is not None:
-                weight *= parameter.mask
-                velocity *= parameter.mask
+            update = self._update_of(index, parameter)
+            update(
+                parameter.data, velocity, parameter.grad, parameter.mask, lr=self.lr,
+                momentum=self.momentum, weight_decay=self.weight_decay, l1=self.l1,
+            )
 
     def apply_masks(self) -> None:
         """Zero the weights and velocities that masks prune (call after changing a mask)."""
@@ -117,7 +114,7 @@ class SGD:
         velocities = list(self._velocities())
         for i, (_, velocity) in enumerate(velocities):
             key = f"velocity.{i}"
-            shape = None if key not in state else _shape(state[key])
+            shape = None if key not in state else shape_of(state[key])
             if shape != velocity.shape:
                 raise ValueError(
                     f"SGD.load_state_dict: '{key}' missing or of shape {shape},"
@@ -127,16 +124,3 @@ class SGD:
             source = to_device(state[f"velocity.{i}"], device_of(velocity))
             array_module(velocity).copyto(velocity, source)
         self.lr = float(state["lr"])
-
-
-def _shape(value) -> tuple:
-    """The shape of a state entry: an array's own (NumPy or CuPy), or that of a list as an array."""
-    return tuple(value.shape) if hasattr(value, "shape") else to_device(value, "cpu").shape
-
-
-def _masked_sgd_on_gpu():
-    """The fused update's Numba CUDA kernel, imported on the first GPU step (so that training on
-    the CPU never imports numba.cuda)."""
-    from minprune.kernels.training.masked_sgd_cuda import masked_sgd_momentum_update_cuda
-
-    return masked_sgd_momentum_update_cuda

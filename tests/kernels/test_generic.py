@@ -1,5 +1,6 @@
-"""The array-module-generic conv and pool formulations (the GPU path, `minprune.autograd.plain`),
-run here with ``xp=numpy`` against the Numba kernels and the NumPy references.
+"""The plain backend's conv and pool formulations (`minprune.autograd.plain`: what a GPU runs, and
+the CPU under ``MINPRUNE_BACKEND=plain``), run here on NumPy arrays against the Numba kernels and
+the NumPy references.
 
 That is how the code a GPU runs is covered without a GPU: CuPy executes the same Python, slice
 for slice. Cases include padding, strides larger and smaller than the kernel, 1 x 1 kernels,
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minprune.autograd import plain as generic
+from minprune.autograd import plain
 from minprune.kernels.training import im2col as im2col_kernels
 from minprune.kernels.training import pool as pool_kernels
 
@@ -37,7 +38,7 @@ ALEXNET_CONV2 = (np.random.default_rng(1).standard_normal((1, 4, 7, 7)).astype(n
 def _check_im2col(case):
     x, kh, kw, stride, pad = case
     want = im2col_kernels.im2col(x, kh, kw, stride, pad)
-    got = generic.im2col(np, x, kh, kw, stride, pad)
+    got = plain.im2col(x, kh, kw, stride, pad)
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
 
@@ -47,7 +48,7 @@ def _check_col2im(case):
     shape = im2col_kernels.im2col(x, kh, kw, stride, pad).shape
     cols = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     want = im2col_kernels.col2im(cols, x.shape, kh, kw, stride, pad)
-    got = generic.col2im(np, cols, x.shape, kh, kw, stride, pad)
+    got = plain.col2im(cols, x.shape, kh, kw, stride, pad)
     assert got.shape == x.shape and got.flags.c_contiguous
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_allclose(
@@ -80,10 +81,10 @@ def test_layout_moves_match_the_numba_kernels(n, channels, out_h, out_w, with_bi
     rows = rng.standard_normal((n * out_h * out_w, channels)).astype(np.float32)
     bias = rng.standard_normal(channels).astype(np.float32) if with_bias else None
     shape = (n, channels, out_h, out_w)
-    out = generic.rows_to_nchw(np, rows, bias, shape)
+    out = plain.rows_to_nchw(rows, bias, shape)
     np.testing.assert_array_equal(out, im2col_kernels.rows_to_nchw(rows, bias, shape))
     assert out.flags.c_contiguous
-    back = generic.nchw_to_rows(np, out)
+    back = plain.nchw_to_rows(out)
     np.testing.assert_array_equal(back, im2col_kernels.nchw_to_rows(out))
     assert back.flags.c_contiguous
 
@@ -103,12 +104,12 @@ def pool_cases(draw):
 
 def _check_pool(x, kernel, stride):
     out, argmax = pool_kernels.max_pool_forward(x, kernel, stride)
-    got_out, got_argmax = generic.max_pool_forward(np, x, kernel, stride)
+    got_out, got_argmax = plain.max_pool_forward(x, kernel, stride)
     np.testing.assert_array_equal(got_out, out)
     np.testing.assert_array_equal(got_argmax, argmax)  # same winner on ties: the first
     assert got_argmax.dtype == np.int32
     grad = np.random.default_rng(2).standard_normal(out.shape).astype(np.float32)
-    got = generic.max_pool_backward(np, grad, got_argmax, x.shape, kernel, stride)
+    got = plain.max_pool_backward(grad, got_argmax, x.shape, kernel, stride)
     want = pool_kernels.max_pool_backward(grad, argmax, x.shape)
     np.testing.assert_allclose(got, want, atol=1e-6)
     np.testing.assert_allclose(

@@ -1,12 +1,15 @@
 """Training pruned Linear layers on their pattern: the same numbers as the dense masked path (up
 to float32 summation order), switched on and off by `sparse_kernels`, and used by `retrain`."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from toy_data import blobs
 
 from minprune.autograd import functional as F
-from minprune.autograd.ops.pattern_linear import pattern_of
+from minprune.autograd.ops.pattern_linear import PatternCache
 from minprune.autograd.tensor import Tensor
 from minprune.base import random as minprune_random
 from minprune.nn import Linear, models
@@ -38,24 +41,58 @@ def test_sparse_layer_matches_the_dense_masked_layer():
 
 
 def test_a_newly_assigned_or_loaded_mask_gets_its_own_pattern():
-    """Patterns are cached by the (read-only) mask array; a new mask is a new array."""
+    """A layer caches its pattern by the (read-only) mask array; a new mask is a new array."""
     minprune_random.manual_seed(0)
     layer = Linear(6, 4)
     layer.sparse_kernels = True
-    first = pattern_of(layer.weight_mask)
-    assert pattern_of(layer.weight_mask) is first  # cached while the mask is unchanged
+    patterns = layer.patterns
+    first = patterns.pattern_of(layer.weight_mask)
+    assert patterns.pattern_of(layer.weight_mask) is first  # cached while the mask is unchanged
     set_mask(layer, np.eye(4, 6, dtype=np.float32))
-    second = pattern_of(layer.weight_mask)
+    second = patterns.pattern_of(layer.weight_mask)
     assert second is not first and second.nnz == 4
     state = layer.state_dict()
     state["weight_mask"] = np.ones((4, 6), np.float32)
     layer.load_state_dict(state)
-    assert pattern_of(layer.weight_mask).nnz == 24
+    assert patterns.pattern_of(layer.weight_mask).nnz == 24
     x = np.ones((2, 6), np.float32)
     np.testing.assert_allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data,
                                rtol=1e-6)
     writeable = np.ones((4, 6), np.float32)
-    assert pattern_of(writeable) is not pattern_of(writeable)  # could change: never cached
+    cache = PatternCache()
+    assert cache.pattern_of(writeable) is not cache.pattern_of(writeable)  # could change
+
+
+def test_patterns_and_masks_go_with_their_model():
+    """No module-level cache keeps masks alive: after retraining three pruned LeNet-300-100s on
+    their patterns and deleting them, neither a mask nor a pattern is still referenced."""
+    train = blobs(64)
+    masks, patterns = [], []
+    for seed in range(3):
+        minprune_random.manual_seed(seed)
+        model = models.lenet_300_100()
+        keep_ratio_prune(model, {"fc1.weight": 0.08, "fc2.weight": 0.09, "fc3.weight": 0.26})
+        with sparse_kernels(model) as switched:
+            assert switched
+            F.cross_entropy(model(Tensor(train.images[:8])), train.labels[:8]).backward()
+            layer = switched[0]
+            masks.append(weakref.ref(layer.weight_mask))
+            patterns.append(weakref.ref(layer.patterns.pattern_of(layer.weight_mask)))
+        assert layer.patterns._pattern is None  # the block's end dropped it
+        del model, layer, switched
+    gc.collect()
+    assert [ref() for ref in masks + patterns] == [None] * 6
+
+
+def test_a_replaced_mask_is_freed_while_its_layer_lives():
+    minprune_random.manual_seed(0)
+    layer = Linear(6, 4)
+    layer.sparse_kernels = True
+    layer(Tensor(np.ones((2, 6), np.float32)))
+    old_mask = weakref.ref(layer.weight_mask)
+    set_mask(layer, np.eye(4, 6, dtype=np.float32))
+    gc.collect()
+    assert old_mask() is None
 
 
 def test_sparse_kernels_switches_only_sparse_enough_linear_layers_and_restores():

@@ -99,11 +99,11 @@ class MatMul(Function):
         # Promote 1-D operands to matrices so one formula covers every case.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = grad
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
+        g2 = grad  # the output lacks the axes that 1-D operands dropped: put them back
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)  # after the last one: vector @ vector gives a 0-d grad
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
             grad_a = g2 @ xp.swapaxes(b2, -1, -2)

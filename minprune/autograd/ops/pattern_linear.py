@@ -2,104 +2,72 @@
 computing only the kept connections (Han et al. 2015 retrain the survivors with the mask fixed,
 Sec. 3.5; with 92% of LeNet-300-100's fc1 pruned, dense GEMMs waste most of their work).
 
-Three paths, chosen by the arrays:
+The backend (`minprune.autograd.backend.ops_for`) supplies the product, chosen once per forward:
 
-- float32 NumPy arrays run the Numba kernels (`minprune.kernels.training.pattern`);
-- other NumPy dtypes run their NumPy twins (`minprune.kernels.training.pattern_reference`), so the
-  op is gradient-checked in float64;
-- CuPy arrays (a model on the GPU) run the masked dense products, ``x @ (weight * mask).T`` and
-  its two gradients, through cuBLAS: the same products up to float32 summation order, with no
-  GPU sparse kernel to maintain. Whether a CSR kernel would beat cuBLAS at these densities on a
-  GPU was not measured.
+- fast, float32 NumPy arrays: the Numba kernels on the mask's index arrays
+  (`minprune.kernels.training.pattern`); other NumPy dtypes their float64 NumPy twins
+  (`minprune.kernels.training.pattern_reference`), so the op is gradient-checked;
+- plain, and CuPy arrays (a model on the GPU): the masked dense products, ``x @ (weight *
+  mask).T`` and its two gradients (through cuBLAS on a GPU): the same products up to float32
+  summation order. Whether a CSR kernel would beat cuBLAS at these densities on a GPU was not
+  measured.
+
+The index arrays of a mask (`LinearPattern`) cost more to build than one training step, so a
+layer keeps them in its own `PatternCache`: nothing outlives the layer, and a new mask replaces
+the old pattern.
 """
 
-import numpy as np
+from __future__ import annotations
 
-from minprune.autograd.ops.linear import bias_gradient
+import weakref
+
+from minprune.autograd.backend import ops_for
 from minprune.autograd.tensor import Function
 from minprune.base.arrays import array_module
-from minprune.kernels.training.pattern import (
-    LinearPattern,
-    sparse_linear_backward,
-    sparse_linear_forward,
-)
-from minprune.kernels.training.pattern_reference import reference_backward, reference_forward
+from minprune.kernels.training.pattern import LinearPattern
 
-__all__ = ["SparseLinear", "pattern_of", "masked_dense_forward", "masked_dense_backward"]
-
-# Patterns of the masks seen recently, by the mask array's identity. Sound because a layer's mask
-# is read-only (`minprune.nn.Parameter.mask`): a changed mask is a new array. Each entry keeps its
-# mask alive, so an id cannot be reused while it is cached.
-_PATTERNS: dict[int, tuple[np.ndarray, LinearPattern]] = {}
-_MAX_PATTERNS = 32
+__all__ = ["SparseLinear", "PatternCache"]
 
 
-def pattern_of(mask: np.ndarray) -> LinearPattern:
-    """The `LinearPattern` (index arrays of the kept connections) of ``mask``: built once per
-    read-only mask; a writeable mask could change under the cache, so it is built every call."""
-    if mask.flags.writeable:
-        return LinearPattern(mask)
-    cached = _PATTERNS.get(id(mask))
-    if cached is None:
-        if len(_PATTERNS) >= _MAX_PATTERNS:
-            _PATTERNS.pop(next(iter(_PATTERNS)))  # the oldest entry
-        cached = _PATTERNS[id(mask)] = (mask, LinearPattern(mask))
-    return cached[1]
+class PatternCache:
+    """The `LinearPattern` of the last mask one layer trained on, owned by that layer
+    (`minprune.nn.Linear`); `minprune.prune.sparse_kernels` empties it when its block ends.
 
+    It holds the mask weakly and the pattern strongly: a mask that is replaced and dropped is
+    freed, and the next lookup builds the new mask's pattern. Sound because a layer's mask is
+    read-only (`minprune.nn.Parameter.mask`): a changed mask is a new array. A writeable mask
+    could change under the cache, so its pattern is built every call.
+    """
 
-def _runs_numba_kernels(xp) -> bool:
-    """NumPy arrays run the Numba kernels (or their twins); CuPy arrays the masked dense path."""
-    return xp is np
+    def __init__(self):
+        self._mask = None  # a weak reference to the mask the pattern was built from
+        self._pattern = None
 
+    def pattern_of(self, mask) -> LinearPattern:
+        if mask.flags.writeable:
+            return LinearPattern(mask)
+        if self._mask is None or self._mask() is not mask:
+            self._mask, self._pattern = weakref.ref(mask), LinearPattern(mask)
+        return self._pattern
 
-def masked_dense_forward(x, weight, bias, mask):
-    """``x @ (weight * mask).T + bias`` as one dense product, in the inputs' dtype, for any array
-    module (the GPU path)."""
-    out = x @ (weight * mask).T
-    return out if bias is None else out + bias
+    def clear(self) -> None:
+        self._mask = self._pattern = None
 
-
-def masked_dense_backward(x, weight, mask, grad):
-    """(grad_x, grad_weight, grad_bias) of `masked_dense_forward`; grad_weight is zero where the
-    mask prunes, as the sparse kernels leave it."""
-    return grad @ (weight * mask), (grad.T @ x) * mask, bias_gradient(grad)
+    def __deepcopy__(self, memo):
+        return PatternCache()  # a copied layer builds its own pattern from its own mask
 
 
 class SparseLinear(Function):
-    def forward(self, x, weight, bias=None, mask=None):
-        self.mask = mask
-        xp = array_module(x, weight)
-        if not _runs_numba_kernels(xp):
-            self.path = "masked dense"
-            self.x, self.weight = x, weight
-            return masked_dense_forward(x, weight, bias, mask)
-        fast = x.dtype == weight.dtype == np.float32 and (
-            bias is None or bias.dtype == np.float32
-        )
-        if fast:
-            self.path = "numba"
-            self.pattern = pattern_of(mask)
-            y, self.saved = sparse_linear_forward(self.pattern, x, weight, bias)
-            return y
-        self.path = "reference"
-        self.x, self.weight = x, weight
-        return reference_forward(mask, x, weight, bias)
+    def forward(self, x, weight, bias=None, mask=None, patterns=None):
+        ops = ops_for(array_module(x, weight))
+        out, self.product_backward = ops.pattern_linear(x, weight, bias, mask, patterns)
+        return out
 
     def backward(self, grad):
-        need_x, need_weight = self.needs_input_grad[0], self.needs_input_grad[1]
-        if self.path == "numba":
-            grad_x, grad_weight, grad_bias = sparse_linear_backward(
-                self.pattern, grad.astype(np.float32, copy=False), self.saved, need_x, need_weight
-            )
-        elif self.path == "reference":
-            grad_x, grad_weight, grad_bias = reference_backward(
-                self.mask, self.x, self.weight, grad
-            )
-        else:
-            grad_x, grad_weight, grad_bias = masked_dense_backward(
-                self.x, self.weight, self.mask, grad
-            )
-        grads = (grad_x if need_x else None, grad_weight if need_weight else None)
-        if len(self.needs_input_grad) == 2:
-            return grads
-        return (*grads, grad_bias if self.needs_input_grad[2] else None)
+        need_x, need_weight, need_bias = self.needs_input_grad
+        grad_x, grad_weight, grad_bias = self.product_backward(grad, need_x, need_weight)
+        return (
+            grad_x if need_x else None,
+            grad_weight if need_weight else None,
+            grad_bias if need_bias else None,
+        )

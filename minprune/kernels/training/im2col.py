@@ -3,14 +3,15 @@
 
 Three layouts of the same patches, for three consumers:
 
-- `im2col` (training, `minprune.autograd.ops.conv`): one row per output position, one column per
-weight
-  tap, ``cols[(n*OH + oh)*OW + ow, (c*KH + i)*KW + j]``, so ``cols @ weight.reshape(O, -1).T``
-  is the convolution as one GEMM for the batch; `col2im` is its adjoint (the input gradient).
-- `im2col_images` (training, layers with many output positions and few taps, such as LeNet-5's
-  conv1): image by image, one row per tap, ``cols[n, (c*KH + i)*KW + j, oh*OW + ow]``, so
-  ``weight.reshape(O, -1) @ cols`` is one GEMM per image whose result is already NCHW;
-  `col2im_images` is its adjoint. The training kernels run on one thread, beside BLAS.
+- `im2col` (training, `minprune.autograd.ops.conv`): one row per output position, one column
+  per weight tap, ``cols[(n*OH + oh)*OW + ow, (c*KH + i)*KW + j]``, so
+  ``cols @ weight.reshape(O, -1).T`` is the convolution as one GEMM for the batch; `col2im` is
+  its adjoint (the input gradient).
+- `im2col_images` (training, the fast backend's per-image layout, `minprune.autograd.fast`, for
+  layers with many output positions and few taps, such as LeNet-5's conv1): image by image, one
+  row per tap, ``cols[n, (c*KH + i)*KW + j, oh*OW + ow]``, so ``weight.reshape(O, -1) @ cols``
+  is one GEMM per image whose result is already NCHW; `col2im_images` is its adjoint. The
+  training kernels run on one thread, beside BLAS.
 - `im2col_patches` (the sparse engine's reference path, `minprune.inference.products` with
   ``patch_matrix=True``): the transpose, one row per weight tap, so each stored weight of a CSR
   filter scales one contiguous patch row.
@@ -19,9 +20,8 @@ weight
 (N, O, OH, OW). Callers validate shapes first: the kernels do no bounds checking.
 
 The training kernels are compiled once per kernel size (`_patch_kernels`): with KH and KW
-compile-time constants LLVM unrolls the tap loop, which made LeNet-5's im2col 2.7-4x faster and
-its col2im 2-3x faster than one loop whose length is known only at run time (the kernels timed
-alone, 5 x 5 taps, batch 64).
+compile-time constants LLVM unrolls the tap loop, faster than one loop whose length is known
+only at run time.
 """
 
 import functools

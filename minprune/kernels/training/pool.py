@@ -25,7 +25,7 @@ __all__ = [
 @functools.cache
 def _forward_kernel(kernel, stride):
     """The forward compiled for one window size and stride, both constants in the code: LLVM
-    unrolls the window loops (LeNet's 2 x 2 pool 3-7x faster than with run-time sizes, batch 64)."""
+    unrolls the window loops (faster than with sizes known only at run time)."""
 
     def forward(x, out, argmax):
         n_images, channels, height, width = x.shape
@@ -53,7 +53,7 @@ def _forward_kernel(kernel, stride):
 @njit(cache=True)
 def _backward_jit(grad, argmax, dx):
     """Clear dx, then add each output gradient at its argmax; flat planes (argmax is already a
-    flat index into its plane), which runs 4x faster than the same loop over 4-D indices."""
+    flat index into its plane), which runs faster than the same loop over 4-D indices."""
     planes = dx.shape[0] * dx.shape[1]
     plane_size = dx.shape[2] * dx.shape[3]
     window_count = grad.shape[2] * grad.shape[3]
