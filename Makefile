@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-fast test-slow test-nojit test-cudasim test-notebooks exercises book bench clean
+.PHONY: demo test lint test-fast test-plain test-slow test-nojit test-cudasim test-notebooks exercises book bench clean
 
 $(RUNSTAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,18 @@ demo: $(RUNSTAMP)
 	$(VENV)/bin/minprune reproduce lenet-300-100
 
 ## Lint, then the whole suite: fast tests, the kernels without JIT, the CUDA simulator, slow subset, notebooks.
-test: $(STAMP) lint test-fast test-nojit test-cudasim test-slow test-notebooks book
+test: $(STAMP) lint test-fast test-plain test-nojit test-cudasim test-slow test-notebooks book
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minprune tests benchmarks tools chapters
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not cuda"
+
+# The fast suite once more on the plain backend (every op and update as NumPy expressions,
+# minprune.autograd.plain); tests that call a Numba kernel directly still run it.
+test-plain: $(STAMP)
+	MINPRUNE_BACKEND=plain $(PY) -m pytest -q -m "not slow and not cuda"
 
 # The Numba kernels once more as plain Python, so the kernel code itself is covered.
 test-nojit: $(STAMP)
