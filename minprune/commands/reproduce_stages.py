@@ -100,8 +100,9 @@ def _keep_ratio_round(ratios: dict, log):
         thresholds = keep_ratio_prune(model, ratios)
         qualities = Qualities({name: thresholds[name] / stds[name] if stds[name] else 0.0
                                for name in thresholds})
-        log(f"quality (std of: {QUALITY_STD_OF}) " + QUALITY_SOURCE + ": " + ", ".join(
-            f"{name} {quality:.3f}" for name, quality in qualities.items()))
+        log("pruned to keep ratios; the quality that is, after the fact (threshold / std of the "
+            f"{QUALITY_STD_OF} weights): "
+            + ", ".join(f"{name} {quality:.3f}" for name, quality in qualities.items()))
         return qualities
     return prune_round
 
