@@ -1,14 +1,19 @@
-"""fit/evaluate: learning, bit-identical resume, and stopping on a diverged loss."""
+"""fit/evaluate: learning, bit-identical resume, stopping on a diverged loss, and hooks."""
+
+import inspect
 
 import numpy as np
 import pytest
 from toy_data import blobs
 
 import minprune
+import minprune.training.fit as fit_module
 from minprune import nn
+from minprune.base import faults
 from minprune.nn import models
 from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.training.fit import TrainingDiverged, evaluate, fit
+from minprune.training.fit import TrainingDiverged, evaluate, fit, sgd_step
+from minprune.training.hooks import FitHook, KillPoints, process_hooks
 from minprune.training.optim import SGD
 from minprune.training.phase import Phase
 from minprune.training.schedules import LRPolicy
@@ -63,6 +68,67 @@ def test_on_step_sees_every_step_and_needs_a_fingerprint_with_a_checkpoint(tmp_p
         fit(model, opt, blobs(64), epochs=1, checkpoint=tmp_path / "ck.npz",
             on_step=lambda iteration, m: None, progress=False)
     assert not (tmp_path / "ck.npz").exists()
+
+
+class Counter(FitHook):
+    """Counts steps, adds the count to each epoch's record, and saves it with the checkpoint."""
+
+    def __init__(self):
+        self.steps, self.checkpoints = 0, []
+
+    def after_step(self, iteration, model):
+        self.steps += 1
+
+    def end_epoch(self, record):
+        record["steps_counted"] = self.steps
+
+    def after_checkpoint(self, path):
+        self.checkpoints.append(path.name)
+
+    def state(self):
+        return {"steps_counted": self.steps}
+
+    def load_state(self, meta):
+        self.steps = meta["steps_counted"]
+
+
+def test_hooks_see_steps_epochs_and_checkpoints_and_resume_with_their_state(tmp_path):
+    model, opt = make()
+    counter = Counter()
+    history = fit(model, opt, blobs(64), epochs=1, batch_size=32, checkpoint=tmp_path / "c.npz",
+                  fingerprint={"counter": 1}, hooks=[counter], progress=False, log=lambda s: 0)
+    assert history[0]["steps_counted"] == 2 and counter.checkpoints == ["c.npz"]
+    model, opt = make()
+    resumed = Counter()
+    history = fit(model, opt, blobs(64), epochs=2, batch_size=32, checkpoint=tmp_path / "c.npz",
+                  fingerprint={"counter": 1}, hooks=[resumed], progress=False, log=lambda s: 0)
+    assert [r["steps_counted"] for r in history] == [2, 4]  # the count came back from the file
+    with pytest.raises(ValueError, match="with hooks and a checkpoint, pass fingerprint="):
+        fit(model, opt, blobs(64), epochs=1, checkpoint=tmp_path / "d.npz", hooks=[Counter()],
+            progress=False)
+
+
+def test_a_step_function_replaces_the_sgd_step():
+    model, opt = make()
+    taken = []
+
+    def step(model, optimizer, images, labels):
+        taken.append(len(labels))
+        return sgd_step(model, optimizer, images, labels)
+
+    fit(model, opt, blobs(64), epochs=1, batch_size=32, step=step, progress=False,
+        log=lambda s: 0)
+    assert taken == [32, 32]
+
+
+def test_kill_points_are_a_hook_installed_only_when_the_variable_asks(monkeypatch):
+    assert "kill_point" not in inspect.getsource(fit_module)  # not written into the loop
+    monkeypatch.setattr(faults, "_target", None)
+    assert process_hooks() == []
+    monkeypatch.setattr(faults, "_target", ("epoch", 3))
+    assert [type(hook) for hook in process_hooks()] == [KillPoints]
+    monkeypatch.setattr(faults, "_target", ("stage", 1))  # not a point of training
+    assert process_hooks() == []
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):

@@ -6,11 +6,14 @@ comparison. The named points:
 
 - ``iteration``: after a training step, before the next batch;
 - ``epoch``: after an epoch's checkpoint is written;
+
+  (these two are not written into the training loop: `minprune.training.hooks.process_hooks`
+  installs them as a hook of every ``fit`` when the variable asks for one of them)
 - ``partial-write``: an .npz half-written to its temporary name (after one of its arrays);
 - ``file-write``: a file written and synced to its temporary name, not yet renamed over the old;
 - ``stage``: between two stages of ``minprune reproduce``.
 
-``tests/test_fault_injection.py`` drives them; nothing else should set the variable.
+``tests/reliability/test_fault_injection.py`` drives them; nothing else should set the variable.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["kill_point", "KILL_VARIABLE", "KILL_POINTS"]
+__all__ = ["kill_point", "kill_requested", "KILL_VARIABLE", "KILL_POINTS"]
 
 KILL_VARIABLE = "MINPRUNE_KILL_AT"
 KILL_POINTS = ("iteration", "epoch", "partial-write", "file-write", "stage")
@@ -38,6 +41,11 @@ def _parse(value: str) -> tuple[str, int] | None:
 
 _target = _parse(os.environ.get(KILL_VARIABLE, ""))
 _passed = dict.fromkeys(KILL_POINTS, 0)
+
+
+def kill_requested(*names: str) -> bool:
+    """Whether ``MINPRUNE_KILL_AT`` asks to be killed at one of the points ``names``."""
+    return _target is not None and _target[0] in names
 
 
 def kill_point(name: str) -> None:

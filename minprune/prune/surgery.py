@@ -17,9 +17,10 @@ The mask is re-evaluated at iteration t with probability sigma(t) = (1 + gamma t
 (Sec. 3.3; the repository's LeNet-5 example uses gamma 1e-4, power 1, c 4 for ip1), and no more
 from ``stop_step`` on (the code's ``iter_stop``). The per-layer ``c`` sets the compression.
 
-How minprune does it: between steps, ``layer.weight`` holds the dense W and ``layer.weight_mask``
+How minprune does it: `fit`'s loop, with the surgery as its step and a hook (`_Surgery`).
+Between steps, ``layer.weight`` holds the dense W and ``layer.weight_mask``
 the current T, so the forward, `evaluate` and `density` see the surgery's model as it is. For the
-step itself (`_straight_through_step`) each layer gets the data W * T and an all-ones mask: the
+step itself (`_Surgery.step`) each layer gets the data W * T and an all-ones mask: the
 forward is the same, autograd's gradient is then the gradient with respect to W * T, and
 `minprune.training.optim.SGD` applies it -- with momentum and weight decay -- to every weight of W,
 pruned ones too (as Caffe's solver does). W and T are put back before anything else runs. At the end
@@ -44,15 +45,9 @@ Where minprune departs from the paper and its code:
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
-from tqdm.auto import tqdm
 
 import minprune.autograd.functional as F
-import minprune.base.random as minprune_random
-from minprune.data.batching import batch_count, batches
 from minprune.prune.criteria import check_keep_ratio, largest
 from minprune.prune.masks import (
     density,
@@ -61,9 +56,8 @@ from minprune.prune.masks import (
     resolve_per_layer,
     set_mask,
 )
-from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minprune.training.fingerprint import check_same_run
-from minprune.training.fit import TrainingDiverged, evaluate, run_fingerprint
+from minprune.training.fit import TrainingDiverged, fit
+from minprune.training.hooks import FitHook
 from minprune.training.phase import Phase
 
 __all__ = ["surgery_thresholds", "surgery_mask", "hysteresis_top_k", "network_surgery"]
@@ -133,30 +127,67 @@ def hysteresis_top_k(weight, mask, keep_ratio: float) -> np.ndarray:
     return largest(score, keep).astype(np.float32).reshape(np.shape(weight))
 
 
-def _straight_through_step(model, layers, optimizer, images, labels):
-    """One SGD step in which the gradient with respect to W * T reaches every weight of W;
-    return the loss and the logits."""
-    dense = {name: layer.weight.data for name, layer in layers.items()}
-    masks = {name: layer.weight_mask for name, layer in layers.items()}
-    try:
-        for name, layer in layers.items():
-            layer.weight.data = dense[name] * masks[name]
-            layer.weight_mask = np.ones_like(masks[name])
-        optimizer.zero_grad()
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels)
-        if not np.isfinite(float(loss.item())):
-            raise TrainingDiverged(f"surgery: loss is {float(loss.item())} (lr "
-                                   f"{optimizer.lr:.3g}); lower the learning rate")
-        loss.backward()
-        for name, layer in layers.items():
-            layer.weight.data = dense[name]
-        optimizer.step()  # the masks are all ones here: pruned weights move too
-    finally:
-        for name, layer in layers.items():
-            layer.weight.data = dense[name]
-            layer.weight_mask = masks[name]
-    return float(loss.item()), logits.data
+class _Surgery(FitHook):
+    """The surgery inside `fit`: its straight-through ``step``, the masks re-evaluated after
+    every step, the densities added to every epoch's record, and its generator saved with each
+    checkpoint."""
+
+    def __init__(self, model, thresholds, held, gamma, power, every, stop_step, rng, log):
+        self.model, self.layers = model, layers_by_weight_name(model)
+        self.thresholds, self.held = thresholds, held
+        self.gamma, self.power, self.every, self.stop_step = gamma, power, every, stop_step
+        self.rng, self.log = rng, log
+
+    def reevaluate_masks(self, step: int) -> None:
+        """Re-evaluate each layer's mask with probability sigma(step) = (1 + gamma step)^-power."""
+        if step % self.every or (self.stop_step is not None and step >= self.stop_step):
+            return
+        for name, layer in self.layers.items():
+            if (1.0 + self.gamma * step) ** -self.power > self.rng.random():
+                layer.weight_mask = (
+                    hysteresis_top_k(layer.weight.data, layer.weight_mask, self.held[name])
+                    if self.held else
+                    surgery_mask(layer.weight.data, layer.weight_mask, *self.thresholds[name]))
+
+    def step(self, model, optimizer, images, labels):
+        """One SGD step in which the gradient with respect to W * T reaches every weight of W;
+        return the loss and the logits."""
+        layers = self.layers
+        dense = {name: layer.weight.data for name, layer in layers.items()}
+        masks = {name: layer.weight_mask for name, layer in layers.items()}
+        try:
+            for name, layer in layers.items():
+                layer.weight.data = dense[name] * masks[name]
+                layer.weight_mask = np.ones_like(masks[name])
+            optimizer.zero_grad()
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            if not np.isfinite(float(loss.item())):
+                raise TrainingDiverged(f"surgery: loss is {float(loss.item())}")
+            loss.backward()
+            for name, layer in layers.items():
+                layer.weight.data = dense[name]
+            optimizer.step()  # the masks are all ones here: pruned weights move too
+        finally:
+            for name, layer in layers.items():
+                layer.weight.data = dense[name]
+                layer.weight_mask = masks[name]
+        return float(loss.item()), logits.data
+
+    def after_step(self, iteration: int, model) -> None:
+        self.reevaluate_masks(iteration)
+
+    def end_epoch(self, record: dict) -> None:
+        record["density"] = density(self.model)
+        record["layer_density"] = {n: layer_density(layer) for n, layer in self.layers.items()}
+        record["thresholds"] = self.thresholds
+        self.log(f"surgery epoch {record['epoch']}: density {record['density']:.2%}")
+
+    def state(self) -> dict:
+        return {"surgery_rng": self.rng.bit_generator.state}
+
+    def load_state(self, meta: dict) -> None:
+        self.rng.bit_generator.state = meta["surgery_rng"]
 
 
 def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None, c=None,
@@ -196,78 +227,16 @@ def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None
             if hold_size else None)
     optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
     optimizer.apply_masks()
-    lr_policy = phase.policy()
     settings = {"c": c, "keep_ratio": keep_ratio, "thresholds": thresholds, "gamma": gamma,
                 "power": power, "every": every, "stop_step": stop_step, "hold_size": hold_size}
-    run = run_fingerprint(model, optimizer, train_set, eval_set, batch_size=phase.batch_size,
-                          lr_policy=lr_policy, seed=seed, extra={"surgery": settings})
-    shuffle_rng, surgery_rng = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
-
-    def reevaluate_masks(step: int) -> None:
-        """Re-evaluate each layer's mask with probability sigma(step)."""
-        if step % every or (stop_step is not None and step >= stop_step):
-            return
-        for name, layer in layers.items():
-            if (1.0 + gamma * step) ** -power > surgery_rng.random():
-                layer.weight_mask = (
-                    hysteresis_top_k(layer.weight.data, layer.weight_mask, held[name])
-                    if held else
-                    surgery_mask(layer.weight.data, layer.weight_mask, *thresholds[name]))
-
-    start_epoch, iteration, history = 0, 0, []
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        model_state, optimizer_state, meta = load_checkpoint(checkpoint)
-        check_same_run(checkpoint, meta.get("fingerprint"), run,
-                       f"delete {checkpoint} to start afresh, or give another checkpoint path")
-        try:
-            model.load_state_dict(model_state)
-            optimizer.load_state_dict(optimizer_state)
-            shuffle_rng.bit_generator.state = meta["shuffle_rng"]
-            surgery_rng.bit_generator.state = meta["surgery_rng"]
-            minprune_random.set_rng_state(meta["global_rng"])
-            start_epoch, iteration, history = meta["epoch"], meta["iteration"], meta["history"]
-        except (KeyError, ValueError, TypeError) as error:
-            raise CheckpointError(f"checkpoint {checkpoint}: not a surgery checkpoint of this "
-                                  f"run ({error})") from None
-        log(f"resumed from {checkpoint} at epoch {start_epoch}, iteration {iteration}")
-    else:
-        reevaluate_masks(0)
-
-    model.train()
-    for epoch in range(start_epoch, phase.epochs):
-        started, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
-        bar = tqdm(batches(train_set, phase.batch_size, rng=shuffle_rng), leave=False,
-                   total=batch_count(len(train_set), phase.batch_size), disable=not progress,
-                   desc=f"surgery epoch {epoch + 1}/{phase.epochs}")
-        for images, labels in bar:
-            optimizer.lr = lr_policy(iteration)
-            loss, logits = _straight_through_step(model, layers, optimizer, images, labels)
-            iteration += 1
-            reevaluate_masks(iteration)
-            if on_step is not None:
-                on_step(iteration, model)
-            total_loss += loss * len(labels)
-            correct += int((logits.argmax(axis=1) == labels).sum())
-            seen += len(labels)
-        record = {"epoch": epoch + 1, "iteration": iteration, "lr": optimizer.lr,
-                  "train_loss": total_loss / max(seen, 1),
-                  "train_error": 1.0 - correct / max(seen, 1),
-                  "seconds": time.perf_counter() - started, "density": density(model),
-                  "layer_density": {n: layer_density(layer) for n, layer in layers.items()},
-                  "thresholds": thresholds}
-        if eval_set is not None:
-            record["test_error"] = evaluate(model, eval_set)["error"]
-        history.append(record)
-        log(f"surgery epoch {epoch + 1}/{phase.epochs}  loss {record['train_loss']:.4f}  "
-            f"density {record['density']:.2%}"
-            + (f"  test error {record['test_error']:.2%}" if eval_set is not None else ""))
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model.state_dict(), optimizer.state_dict(),
-                            epoch=epoch + 1, iteration=iteration, history=history,
-                            shuffle_rng=shuffle_rng.bit_generator.state,
-                            surgery_rng=surgery_rng.bit_generator.state,
-                            global_rng=minprune_random.get_rng_state(), fingerprint=run)
+    shuffle_seed, surgery_seed = np.random.SeedSequence(seed).spawn(2)
+    surgery = _Surgery(model, thresholds, held, gamma, power, every, stop_step,
+                       np.random.default_rng(surgery_seed), log)
+    surgery.reevaluate_masks(0)  # a resumed run loads its masks and generator over these
+    history = fit(model, optimizer, train_set, eval_set, epochs=phase.epochs,
+                  batch_size=phase.batch_size, lr_policy=phase.policy(), seed=shuffle_seed,
+                  checkpoint=checkpoint, progress=progress, log=log, on_step=on_step,
+                  fingerprint={"surgery": settings}, step=surgery.step, hooks=[surgery])
     for layer in layers.values():
         set_mask(layer, layer.weight_mask)  # the pruned weights become zero
     return history

@@ -12,6 +12,11 @@ A NaN or infinite loss stops the run with ``TrainingDiverged`` before the step i
 weights that became NaN or infinite are never saved, so the last checkpoint stays the last good
 one.
 
+Anything else -- pruning during training, another kind of step, the fault-injection kill points --
+comes in from outside: a ``step`` function replaces `sgd_step`, and hooks
+(`minprune.training.hooks`) are called after each step, at the end of each epoch and after each
+checkpoint, and save their own state with it.
+
 Devices: each batch is copied to the model's device (``model.to("cuda")`` trains on the GPU);
 losses and counts come back as Python numbers.
 """
@@ -29,14 +34,15 @@ import minprune.autograd.functional as F
 import minprune.base.random as minprune_random
 from minprune.autograd.tensor import no_grad
 from minprune.base.arrays import to_device
-from minprune.base.faults import kill_point
 from minprune.data.batching import batch_count, batches, evaluation_batch_size
 from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.training.fingerprint import check_same_run, dataset_digest, state_digest
+from minprune.training.hooks import OnStep, process_hooks
 from minprune.training.phase import Phase
 from minprune.training.schedules import LRPolicy
 
-__all__ = ["fit", "fit_phase", "evaluate", "moved_to", "run_fingerprint", "TrainingDiverged"]
+__all__ = ["fit", "fit_phase", "sgd_step", "evaluate", "moved_to", "run_fingerprint",
+           "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,14 +84,22 @@ def run_fingerprint(model, optimizer, train_set, test_set, *, batch_size, lr_pol
                       "weight_decay": optimizer.weight_decay, "l1": optimizer.l1},
         "lr_policy": repr(lr_policy),
         "batch_size": batch_size,
-        "seed": seed,
+        "seed": _seed_description(seed),
         "train_data": dataset_digest(train_set),
         "test_data": dataset_digest(test_set),
         **(extra or {}),
     }
 
 
-def _restore(path: Path, model, optimizer, shuffle_rng, fingerprint: dict) -> dict:
+def _seed_description(seed):
+    """An int seed as itself; a `numpy.random.SeedSequence` (e.g. one spawned from a seed) as its
+    entropy and spawn key."""
+    if isinstance(seed, np.random.SeedSequence):
+        return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    return seed
+
+
+def _restore(path: Path, model, optimizer, shuffle_rng, fingerprint: dict, hooks) -> dict:
     model_state, optimizer_state, meta = load_checkpoint(path)
     check_same_run(path, meta.get("fingerprint"), fingerprint,
                    f"delete {path} to train from the start, or give another checkpoint path")
@@ -97,6 +111,8 @@ def _restore(path: Path, model, optimizer, shuffle_rng, fingerprint: dict) -> di
         optimizer.load_state_dict(optimizer_state)
         shuffle_rng.bit_generator.state = meta["shuffle_rng"]
         minprune_random.set_rng_state(meta["global_rng"])
+        for hook in hooks:
+            hook.load_state(meta)
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f"checkpoint {path}: does not fit this run ({error})") from None
     return meta
@@ -109,126 +125,126 @@ def _check_finite(model, epoch: int) -> None:
                                "not saved. Lower the learning rate.")
 
 
-def fit(
-    model,
-    optimizer,
-    train_set,
-    test_set=None,
-    *,
-    epochs: int,
-    batch_size: int = 64,
-    lr_policy: LRPolicy | None = None,
-    seed: int = 0,
-    checkpoint=None,
-    progress: bool = True,
-    log=print,
-    extra_meta: dict | None = None,
-    fingerprint: dict | None = None,
-    on_step=None,
-) -> list[dict]:
+def sgd_step(model, optimizer, images, labels):
+    """One step of mini-batch SGD: forward, cross-entropy loss, backward, update. Return the
+    loss (a float) and the logits (an array); a NaN or infinite loss raises `TrainingDiverged`
+    before anything is updated."""
+    optimizer.zero_grad()
+    logits = model(images)
+    loss = F.cross_entropy(logits, labels)
+    loss_value = float(loss.item())
+    if not np.isfinite(loss_value):
+        raise TrainingDiverged(f"loss is {loss_value}")
+    loss.backward()
+    optimizer.step()
+    return loss_value, logits.data
+
+
+def fit(model, optimizer, train_set, test_set=None, *, epochs: int, batch_size: int = 64,
+        lr_policy: LRPolicy | None = None, seed=0, checkpoint=None, progress: bool = True,
+        log=print, extra_meta: dict | None = None, fingerprint: dict | None = None,
+        on_step=None, step=sgd_step, hooks=()) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs; return one record per epoch (loss, errors, time).
 
     ``lr_policy`` sets ``optimizer.lr`` before every iteration (default: keep it fixed).
-    ``seed`` seeds the shuffling generator. ``checkpoint`` (a path) turns on saving and resuming.
-    ``extra_meta`` is stored in the checkpoint's meta (e.g. the command-line configuration);
-    ``fingerprint`` adds the caller's own settings to the run's fingerprint (`run_fingerprint`).
-    ``on_step(iteration, model)`` is called after every step, ``iteration`` counting the steps
-    taken (from 1); it may change masks (`minprune.prune.gradual` prunes during training). Its
-    settings make the run what it is, so with a checkpoint they must come in through
-    ``fingerprint``.
+    ``seed`` (an int or a `numpy.random.SeedSequence`) seeds the shuffling generator.
+    ``checkpoint`` (a path) turns on saving and resuming. ``extra_meta`` is stored in the
+    checkpoint's meta (e.g. the command-line configuration); ``fingerprint`` adds the caller's own
+    settings to the run's fingerprint (`run_fingerprint`).
+
+    ``step(model, optimizer, images, labels) -> (loss, logits)`` takes one step (`sgd_step`).
+    ``hooks`` (`minprune.training.hooks`) are called after every step, at the end of every epoch
+    and after every checkpoint, in order; ``on_step(iteration, model)`` is the after-step hook as
+    a function (``iteration`` counts the steps taken, from 1). They may change masks
+    (`minprune.prune.gradual` prunes during training). Their settings make the run what it is,
+    so with a checkpoint they must come in through ``fingerprint``.
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
-    if on_step is not None and checkpoint is not None and not fingerprint:
-        raise ValueError("fit: with on_step and a checkpoint, pass fingerprint= describing what "
-                         "on_step does, so that a resume with other settings is refused")
+    if (on_step is not None or hooks) and checkpoint is not None and not fingerprint:
+        what = "on_step" if on_step is not None else "hooks"
+        raise ValueError(f"fit: with {what} and a checkpoint, pass fingerprint= describing what "
+                         f"{what} do(es), so that a resume with other settings is refused")
+    hooks = [*hooks, *([OnStep(on_step)] if on_step is not None else []), *process_hooks()]
     lr_policy = lr_policy or LRPolicy("fixed", optimizer.lr)
     shuffle_rng = np.random.default_rng(seed)
     start_epoch, iteration, history = 0, 0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    run = None
     if checkpoint is not None:
         run = run_fingerprint(model, optimizer, train_set, test_set, batch_size=batch_size,
                               lr_policy=lr_policy, seed=seed, extra=fingerprint)
     if checkpoint is not None and checkpoint.exists():
-        meta = _restore(checkpoint, model, optimizer, shuffle_rng, run)
+        meta = _restore(checkpoint, model, optimizer, shuffle_rng, run, hooks)
         start_epoch, iteration, history = meta["epoch"], meta["iteration"], meta["history"]
         log(f"resumed from {checkpoint} at epoch {start_epoch}, iteration {iteration}")
 
     model.train()
-    per_epoch = batch_count(len(train_set), batch_size)
     for epoch in range(start_epoch, epochs):
-        started = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(
-            batches(train_set, batch_size, rng=shuffle_rng),
-            total=per_epoch,
-            desc=f"epoch {epoch + 1}/{epochs}",
-            disable=not progress,
-            leave=False,
-        )
-        for step, (images, labels) in enumerate(bar):
-            images, labels = to_device(images, model.device), to_device(labels, model.device)
-            optimizer.lr = lr_policy(iteration)
-            optimizer.zero_grad()
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            loss_value = float(loss.item())
-            if not np.isfinite(loss_value):
-                bar.close()
-                raise TrainingDiverged(
-                    f"loss is {loss_value} at epoch {epoch + 1}, iteration {iteration} "
-                    f"(lr {optimizer.lr:.3g}); lower the learning rate. "
-                    + (f"The last good checkpoint is {checkpoint}." if checkpoint else "")
-                )
-            loss.backward()
-            optimizer.step()
-            iteration += 1
-            if on_step is not None:
-                on_step(iteration, model)
-            kill_point("iteration")
-            total_loss += loss_value * len(labels)
-            correct += int((logits.data.argmax(axis=1) == labels).sum())
-            seen += len(labels)
-            if progress and step % 50 == 0:
-                rate = seen / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{correct / seen:.3f}",
-                                img_s=f"{rate:.0f}")
-        bar.close()
-        seconds = time.perf_counter() - started
-        record = {
-            "epoch": epoch + 1,
-            "iteration": iteration,
-            "lr": optimizer.lr,
-            "train_loss": total_loss / max(seen, 1),
-            "train_error": 1.0 - correct / max(seen, 1),
-            "seconds": seconds,
-        }
+        bar = tqdm(batches(train_set, batch_size, rng=shuffle_rng), leave=False,
+                   total=batch_count(len(train_set), batch_size),
+                   desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        try:
+            record, seen = _train_epoch(model, optimizer, bar, lr_policy, step, hooks, epoch + 1,
+                                        iteration)
+        except TrainingDiverged as error:
+            raise TrainingDiverged(f"{error}" + (f" The last good checkpoint is {checkpoint}."
+                                                 if checkpoint else "")) from None
+        finally:
+            bar.close()
+        iteration = record["iteration"]
+        for hook in hooks:
+            hook.end_epoch(record)
         if test_set is not None:
             record["test_error"] = evaluate(model, test_set)["error"]
         history.append(record)
-        test_part = f"  test error {record['test_error']:.2%}" if test_set is not None else ""
-        log(
-            f"epoch {epoch + 1}/{epochs}  loss {record['train_loss']:.4f}  "
-            f"train error {record['train_error']:.2%}{test_part}  lr {optimizer.lr:.3g}  "
-            f"{seconds:.1f} s ({seen / seconds:.0f} img/s)"
-        )
+        log(_epoch_line(record, epochs, seen))
         _check_finite(model, epoch + 1)
         if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                model.state_dict(),
-                optimizer.state_dict(),
-                epoch=epoch + 1,
-                iteration=iteration,
-                history=history,
-                shuffle_rng=shuffle_rng.bit_generator.state,
-                global_rng=minprune_random.get_rng_state(),
-                fingerprint=run,
-                **(extra_meta or {}),
-            )
-            kill_point("epoch")
+            save_checkpoint(checkpoint, model.state_dict(), optimizer.state_dict(),
+                            epoch=epoch + 1, iteration=iteration, history=history,
+                            shuffle_rng=shuffle_rng.bit_generator.state,
+                            global_rng=minprune_random.get_rng_state(), fingerprint=run,
+                            **{k: v for hook in hooks for k, v in hook.state().items()},
+                            **(extra_meta or {}))
+            for hook in hooks:
+                hook.after_checkpoint(checkpoint)
     return history
+
+
+def _train_epoch(model, optimizer, bar, lr_policy, step, hooks, epoch: int, iteration: int):
+    """Epoch ``epoch``: one pass over the batches of ``bar``, the first step being ``iteration``
+    + 1. Return its record and the number of images seen."""
+    started = time.perf_counter()
+    total_loss, correct, seen = 0.0, 0, 0
+    for index, (images, labels) in enumerate(bar):
+        images, labels = to_device(images, model.device), to_device(labels, model.device)
+        optimizer.lr = lr_policy(iteration)
+        try:
+            loss, logits = step(model, optimizer, images, labels)
+        except TrainingDiverged as error:
+            raise TrainingDiverged(f"{error} at epoch {epoch}, iteration {iteration} (lr "
+                                   f"{optimizer.lr:.3g}); lower the learning rate.") from None
+        iteration += 1
+        for hook in hooks:
+            hook.after_step(iteration, model)
+        total_loss += loss * len(labels)
+        correct += int((logits.argmax(axis=1) == labels).sum())
+        seen += len(labels)
+        if not bar.disable and index % 50 == 0:
+            rate = seen / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+    record = {"epoch": epoch, "iteration": iteration, "lr": optimizer.lr,
+              "train_loss": total_loss / max(seen, 1), "train_error": 1.0 - correct / max(seen, 1),
+              "seconds": time.perf_counter() - started}
+    return record, seen
+
+
+def _epoch_line(record: dict, epochs: int, seen: int) -> str:
+    """The log line of one epoch."""
+    test = f"  test error {record['test_error']:.2%}" if "test_error" in record else ""
+    return (f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
+            f"train error {record['train_error']:.2%}{test}  lr {record['lr']:.3g}  "
+            f"{record['seconds']:.1f} s ({seen / record['seconds']:.0f} img/s)")
 
 
 @contextmanager
