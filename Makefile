@@ -63,7 +63,7 @@ exercises: $(STAMP)
 ## the chapters (stored outputs, not re-executed) and the API reference, as
 ## static HTML in site/ (offline; --strict fails on a broken link or a missing page).
 book: $(STAMP)
-	rm -rf docs/index.md docs/results.md docs/chapters docs/results site
+	rm -rf docs/index.md docs/chapters docs/results site
 	mkdir -p docs/chapters docs/results
 	sed 's#](docs/#](#g' README.md > docs/index.md
 	$(PY) tools/results_page.py

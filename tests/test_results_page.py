@@ -71,6 +71,14 @@ def test_the_headline_numbers_come_from_their_records(rendered):
     assert "**not met**" in page and "is not met" in page  # the honest statements stay
 
 
+def test_the_committed_page_is_what_the_records_give(tmp_path):
+    out = tmp_path / "results.md"
+    results_page.main(["--out", str(out)])
+    committed = ROOT / "docs" / "results.md"
+    assert committed.read_text() == out.read_text(), (
+        "docs/results.md is stale: run `python tools/results_page.py` and commit it")
+
+
 def test_the_tool_writes_the_page(tmp_path, capsys):
     out = tmp_path / "results.md"
     results_page.main(["--out", str(out)])
