@@ -23,7 +23,7 @@ from minprune.base.random import get_rng_state, manual_seed  # noqa: E402
 from minprune.interop.torch import from_torch, to_torch  # noqa: E402
 from minprune.prune import density, layers_by_weight_name, set_mask  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PYTORCH_PAGE = Path(__file__).resolve().parents[1] / "docs" / "pytorch.md"  # the book's page
 ATOL = 1e-5
 
 
@@ -249,8 +249,8 @@ def test_grouped_convolutions_round_trip():
 
 
 def test_a_torchvision_layout_alexnet_rebuilt_as_a_sequential_converts():
-    """torchvision's alexnet() as the README rebuilds it (its avgpool is the identity at 224 x 224),
-    layer for layer, with random weights and a classifier pruned in PyTorch."""
+    """torchvision's alexnet() as docs/pytorch.md rebuilds it (its avgpool is the identity at
+    224 x 224), layer for layer, with random weights and a classifier pruned in PyTorch."""
     torch.manual_seed(0)
     relu = torch.nn.ReLU
     features = torch.nn.Sequential(
@@ -336,17 +336,16 @@ def test_a_soft_mask_is_refused():
         from_torch(net)
 
 
-# ---- the README's section "Moving to PyTorch" runs -----------------------------------------------
+# ---- the book's page "Moving to PyTorch" (docs/pytorch.md) runs ---------------------------------
 
 
-def _readme_blocks() -> list[str]:
-    section = README.read_text().split("## Moving to PyTorch", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+def _page_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", PYTORCH_PAGE.read_text(), re.S)
 
 
-def test_the_readme_example_runs(monkeypatch, capsys):
+def test_the_pages_example_runs(monkeypatch, capsys):
     monkeypatch.setattr(minprune.data, "mnist", lambda: (blobs(64, seed=0), blobs(64, seed=1)))
-    exec(compile(_readme_blocks()[0], str(README), "exec"), {})
+    exec(compile(_page_blocks()[0], str(PYTORCH_PAGE), "exec"), {})
     printed = capsys.readouterr().out
     keys = "['fc1.bias', 'fc1.weight_orig', 'fc1.weight_mask', 'fc2.weight', 'fc2.bias']"
     assert keys in printed
@@ -360,7 +359,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_readme_distributed_sketch_runs_as_one_process(monkeypatch, capsys):
+def test_the_pages_distributed_sketch_runs_as_one_process(monkeypatch, capsys):
     """What torchrun would set for one process; gloo on the CPU, one short epoch of toy data."""
     dist = pytest.importorskip("torch.distributed")
     if not dist.is_available():
@@ -369,8 +368,8 @@ def test_the_readme_distributed_sketch_runs_as_one_process(monkeypatch, capsys):
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(minprune.data, "mnist", lambda: (blobs(128, seed=0), blobs(64, seed=1)))
-    code = _readme_blocks()[1]
+    code = _page_blocks()[1]
     assert code.count("range(8)") == 1
-    exec(compile(code.replace("range(8)", "range(1)"), str(README), "exec"), {})
+    exec(compile(code.replace("range(8)", "range(1)"), str(PYTORCH_PAGE), "exec"), {})
     assert not dist.is_initialized()
     assert re.search(r"density \d+\.\d%, error \d+\.\d\d%", capsys.readouterr().out)
