@@ -1,5 +1,5 @@
 """Checked entry points for training a pruned Linear layer on its pattern (kernels:
-`sparse_linear_cpu`; NumPy twins: `sparse_linear_reference`). Used by the autograd op
+`pattern_cpu`; NumPy twins: `pattern_reference`). Used by the autograd op
 `minprune.autograd.ops.pattern_linear`, which `minprune.prune.retrain` switches on for sparse
 layers.
 
