@@ -258,3 +258,27 @@ def test_none_inputs_reach_forward_as_none_and_get_no_gradient():
     out.sum().backward()
     np.testing.assert_array_equal(a.grad, [1.0, 1.0])
     np.testing.assert_array_equal(F.linear(np.ones((1, 2)), np.ones((3, 2))).data, [[2.0] * 3])
+
+
+def test_relu_passes_no_gradient_where_its_input_is_exactly_zero():
+    # After pruning, a neuron whose inputs are all pruned and whose bias is 0 outputs exactly 0:
+    # no gradient may flow back through it (PyTorch's convention too).
+    x = Tensor(np.array([-1.0, 0.0, 2.0, 0.0]), requires_grad=True)
+    x.relu().sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0, 0.0])
+
+
+def test_a_neuron_with_every_input_pruned_gets_no_gradient_upstream():
+    import minprune as mp
+
+    layer = mp.nn.Linear(3, 2)
+    layer.bias.data[:] = 0.0
+    mask = np.ones((2, 3), dtype=np.float32)
+    mask[0, :] = 0.0  # neuron 0: no input connections left
+    mp.prune.set_mask(layer, mask)
+    x = Tensor(np.array([[1.0, -2.0, 0.5]], dtype=np.float32), requires_grad=True)
+    hidden = layer(x).relu()
+    assert hidden.data[0, 0] == 0.0
+    (hidden * Tensor(np.array([[5.0, 0.0]], dtype=np.float32))).sum().backward()
+    np.testing.assert_array_equal(layer.bias.grad, [0.0, 0.0])
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0, 0.0]])

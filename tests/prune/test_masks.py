@@ -1,0 +1,53 @@
+"""The pruning rule at its edge: |w| < threshold goes, |w| == threshold stays (Han et al. Sec. 3),
+and the criteria built on it prune exactly the count they promise."""
+
+import numpy as np
+
+import minprune
+from minprune import nn, prune
+from minprune.prune.masks import prune_below
+
+
+def _linear_with(weights):
+    layer = nn.Linear(len(weights), 1)
+    layer.weight.data = np.asarray([weights], dtype=np.float32)
+    return layer
+
+
+def test_a_weight_exactly_on_the_threshold_is_kept():
+    layer = _linear_with([0.5, -0.5, 0.25, 1.0, -0.125])
+    prune_below(layer, 0.5)
+    np.testing.assert_array_equal(layer.weight_mask, [[1, 1, 0, 1, 0]])
+    np.testing.assert_array_equal(layer.weight.data, [[0.5, -0.5, 0.0, 1.0, 0.0]])
+
+
+def test_pruned_weights_stay_pruned_when_the_threshold_falls():
+    layer = _linear_with([0.5, -0.5, 0.25, 1.0])
+    prune_below(layer, 0.75)
+    prune_below(layer, 0.1)
+    np.testing.assert_array_equal(layer.weight_mask, [[0, 0, 0, 1]])
+
+
+def test_global_unstructured_prunes_exactly_the_amount_asked():
+    minprune.manual_seed(0)
+    model = minprune.models.lenet_300_100()
+    total = sum(layer.weight.data.size for layer in prune.layers_by_weight_name(model).values())
+    for amount in (0.25, 0.9):
+        minprune.manual_seed(0)
+        model = minprune.models.lenet_300_100()
+        threshold = prune.global_unstructured(model, amount)
+        kept = sum(int(np.count_nonzero(layer.weight_mask))
+                   for layer in prune.layers_by_weight_name(model).values())
+        assert kept == total - int(round(amount * total))
+        # the smallest survivor sits exactly on the threshold: the rule keeps ties
+        smallest = min(np.abs(layer.weight.data[layer.weight_mask != 0]).min()
+                       for layer in prune.layers_by_weight_name(model).values())
+        assert smallest == np.float32(threshold)
+
+
+def test_keep_ratio_prune_keeps_exactly_its_share_of_each_layer():
+    minprune.manual_seed(1)
+    model = minprune.models.lenet_300_100()
+    prune.keep_ratio_prune(model, 0.1)
+    for layer in prune.layers_by_weight_name(model).values():
+        assert int(np.count_nonzero(layer.weight_mask)) == int(round(0.1 * layer.weight.data.size))
