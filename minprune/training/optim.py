@@ -25,6 +25,7 @@ the next `step` (or `apply_masks`, `load_state_dict`). `state_dict` gives host (
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -33,6 +34,11 @@ from minprune.base.arrays import array_module, device_of, shape_of, to_device
 from minprune.base.settings import backend
 
 __all__ = ["SGD"]
+
+
+def _finite_number(value) -> bool:
+    """A real, finite number (not a bool, not a string)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class SGD:
@@ -48,10 +54,10 @@ class SGD:
         if not self.parameters:
             raise ValueError("SGD: got no parameters that require grad")
         for name, value in (("lr", lr), ("weight_decay", weight_decay), ("l1", l1)):
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"SGD: {name} must be a finite number >= 0, got {value}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+            if not _finite_number(value) or value < 0:
+                raise ValueError(f"SGD: {name} must be a finite number >= 0, got {value!r}")
+        if not _finite_number(momentum) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
         self.lr, self.momentum = lr, momentum
         self.weight_decay, self.l1 = weight_decay, l1
         self.velocities = [array_module(p.data).zeros_like(p.data) for p in self.parameters]
