@@ -83,3 +83,19 @@ def test_learning_rate_policies():
     np.testing.assert_allclose(inv(10_000), 0.01 * 2 ** -0.75)
     with pytest.raises(ValueError, match="lr policy must be"):
         LRPolicy("cosine", 0.1)
+
+
+@pytest.mark.parametrize("settings, field", [
+    ({"lr": -0.1}, "lr"), ({"lr": "0.1"}, "lr"), ({"lr": 0.1, "weight_decay": float("nan")},
+                                                  "weight_decay"),
+    ({"lr": 0.1, "momentum": float("nan")}, "momentum"), ({"lr": 0.1, "l1": -1.0}, "l1"),
+])
+def test_sgd_refuses_a_setting_that_is_not_a_finite_number_in_range(settings, field):
+    p = Parameter(np.zeros(2, dtype=np.float32))
+    with pytest.raises(ValueError, match=f"SGD: {field} must be"):
+        SGD([p], **settings)
+
+
+def test_a_policy_refuses_a_base_rate_that_is_not_finite():
+    with pytest.raises(ValueError, match="base_lr must be a finite number > 0, got nan"):
+        LRPolicy("fixed", float("nan"))
