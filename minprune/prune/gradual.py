@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from minprune.data.batching import batch_count
+from minprune.data.entry import as_dataset
 from minprune.prune.criteria import check_keep_ratio, keep_ratio_prune
 from minprune.prune.masks import layers_by_weight_name, resolve_per_layer
-from minprune.training.fit import fit
+from minprune.training.fit import fit, log_function
 from minprune.training.phase import Phase
 
 __all__ = ["cubic_sparsity", "gradual_prune"]
@@ -54,7 +55,7 @@ def _check_step(name: str, value, least: int) -> None:
 def gradual_prune(model, train_set, eval_set, phase: Phase, *, final_keep_ratio,
                   initial_keep_ratio=1.0, begin_step: int = 0, end_step: int | None = None,
                   every: int = 100, seed: int = 0, checkpoint=None, on_step=None,
-                  progress: bool = False, log=print) -> list[dict]:
+                  progress: bool | None = None, log=print) -> list[dict]:
     """Train ``model`` for one phase while pruning it along the cubic ramp; return one record per
     epoch.
 
@@ -70,7 +71,14 @@ def gradual_prune(model, train_set, eval_set, phase: Phase, *, final_keep_ratio,
     Each record is `fit`'s (epoch, iteration, lr, losses, errors -- ``test_error`` on
     ``eval_set`` -- and seconds) with the ``keep_ratio`` the ramp had reached per layer (None
     before its first update), the ``layer_density`` that leaves and the overall ``density``.
+
+    ``train_set`` and ``eval_set`` (None: no ``test_error``) are each a `Dataset`, an
+    `ImageFolder` or an ``(images, labels)`` pair; ``progress`` (None: bars only when stderr is
+    a terminal) and ``log`` (None: quiet) as in `fit`.
     """
+    train_set = as_dataset(train_set, "gradual_prune: train_set")
+    eval_set = as_dataset(eval_set, "gradual_prune: eval_set", allow_none=True)
+    log = log_function(log)
     layers = layers_by_weight_name(model)
     final = resolve_per_layer(final_keep_ratio, layers, "final_keep_ratio", check_keep_ratio)
     initial = resolve_per_layer(initial_keep_ratio, layers, "initial_keep_ratio",

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import minprune.base.random as minprune_random
+from minprune.data.entry import as_dataset
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
 from minprune.prune.freezing import check_freeze, frozen
 from minprune.prune.loop import prune_retrain
@@ -24,14 +25,14 @@ from minprune.prune.pattern_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.rounds import round_functions
 from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.training.fingerprint import check_same_run, dataset_digest, plain, state_digest
-from minprune.training.fit import TrainingDiverged, fit_phase
+from minprune.training.fit import TrainingDiverged, fit_phase, log_function
 from minprune.training.phase import Phase
 
 __all__ = ["retrain", "iterative_prune", "geometric_keep_ratios"]
 
 
 def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, original_dropout=None,
-            seed=0, checkpoint=None, progress=False, log=print,
+            seed=0, checkpoint=None, progress=None, log=print,
             sparse_max_density=SPARSE_MAX_DENSITY, device=None) -> list[dict]:
     """Retrain the survivors of a pruned ``model`` for one phase (masks hold throughout).
 
@@ -41,7 +42,11 @@ def retrain(model, train_set, test_set, phase: Phase, *, freeze=None, original_d
     train on their kept connections only (`minprune.prune.pattern_training`; same results up to
     float32 summation order); None keeps every layer on the dense masked path. ``device``
     ("cuda") retrains there and brings the model back to where it was
-    (`minprune.training.fit.moved_to`)."""
+    (`minprune.training.fit.moved_to`). Data (a None ``test_set``: no test error), ``progress``
+    (None: bars only on a terminal) and ``log`` (None: quiet) as in `minprune.training.fit.fit`.
+    """
+    train_set = as_dataset(train_set, "retrain: train_set")
+    test_set = as_dataset(test_set, "retrain: test_set", allow_none=True)
     adjust_dropout(model, original_dropout)
     return _retrain_survivors(model, train_set, test_set, phase, freeze=freeze, seed=seed,
                               checkpoint=checkpoint, progress=progress, log=log,
@@ -111,7 +116,7 @@ def _resume(state_path: Path, model, fingerprint: dict, log) -> list[dict]:
 
 def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_dir=None,
                     freeze=None, seed=0, plan=None, original_dropout=None, stop_when=None,
-                    device=None, progress=False, log=print) -> list[dict]:
+                    device=None, progress=None, log=print) -> list[dict]:
     """Run prune-retrain ``rounds`` on ``model`` (`minprune.prune.loop.prune_retrain`), saved
     and resumable; return one record per round.
 
@@ -136,7 +141,18 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
     Each record holds the round's densities, what it pruned at (for thresholds, with the
     ``std_of`` they were taken from, `StdOf`), the dropout ratios, the test error before and
     after retraining, and the seconds spent retraining.
+
+    ``train_set`` and ``test_set`` (required: every round is measured on it) are each a
+    `Dataset`, an `ImageFolder` or an ``(images, labels)`` pair. ``progress`` (None: bars only
+    when stderr is a terminal) and ``log`` (None: quiet) as in `minprune.training.fit.fit`.
     """
+    train_set = as_dataset(train_set, "iterative_prune: train_set")
+    if test_set is None:
+        raise TypeError("iterative_prune: test_set is None; every round measures the test error "
+                        "before and after retraining, so give a Dataset or an (images, labels) "
+                        "pair (e.g. a validation_split part)")
+    test_set = as_dataset(test_set, "iterative_prune: test_set")
+    log = log_function(log)
     rounds = list(rounds)
     functions = round_functions(rounds, model)
     freezes = _freezes(freeze, len(functions))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from minprune.data.entry import as_dataset
 from minprune.prune.criteria import keep_ratio_prune, layer_std
 from minprune.prune.masks import layer_density, layers_by_weight_name, prune_below
-from minprune.training.fit import evaluate
+from minprune.training.fit import evaluate, show_progress
 
 __all__ = ["sensitivity_analysis", "qualities_for_tolerance", "keep_ratios_for_tolerance"]
 
@@ -79,7 +80,7 @@ def sensitivity_analysis(
     qualities=None,
     layers=None,
     batch_size: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> list[dict]:
     """Prune each layer alone at each level, evaluate on ``dataset``, restore; return the rows.
 
@@ -88,6 +89,9 @@ def sensitivity_analysis(
     prunable layer. Each row is ``{layer, keep_ratio | quality, threshold, density, accuracy,
     error, loss}``; ``layer`` is the weight name, as the criteria's per-layer dicts expect, and
     ``density`` is the layer's fraction of weights kept at that level.
+
+    ``dataset`` is a `Dataset`, an `ImageFolder` or an ``(images, labels)`` pair. ``progress``:
+    a bar when True, none when False, only when stderr is a terminal when None.
 
     Everything is checked before the model is touched; afterwards the model's weights and masks
     are exactly what they were.
@@ -103,13 +107,14 @@ def sensitivity_analysis(
         else ("quality", _check_levels(qualities, "qualities"))
     )
     chosen = _resolve_layers(model, layers)
+    dataset = as_dataset(dataset, "sensitivity_analysis: dataset")
     if len(dataset) == 0:
         raise ValueError("sensitivity_analysis: the dataset is empty")
 
     original = model.state_dict()
     rows = []
-    bar = tqdm(total=len(chosen) * len(levels), desc="sensitivity", disable=not progress,
-               leave=False)
+    bar = tqdm(total=len(chosen) * len(levels), desc="sensitivity",
+               disable=not show_progress(progress), leave=False)
     try:
         for name, layer in chosen.items():
             for level in levels:
@@ -124,11 +129,11 @@ def sensitivity_analysis(
                     "error": metrics["error"],
                     "loss": metrics["loss"],
                 })
-                model.load_state_dict(original)
+                model.load_state_dict(original, unprune=True)  # undo this scan's pruning
                 bar.update(1)
                 bar.set_postfix(layer=name, accuracy=f"{metrics['accuracy']:.4f}")
     finally:
-        model.load_state_dict(original)
+        model.load_state_dict(original, unprune=True)  # undo this scan's pruning
         bar.close()
     return rows
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 import minprune.autograd.functional as F
+from minprune.data.entry import as_dataset
 from minprune.prune.criteria import check_keep_ratio, largest
 from minprune.prune.masks import (
     density,
@@ -56,7 +57,7 @@ from minprune.prune.masks import (
     resolve_per_layer,
     set_mask,
 )
-from minprune.training.fit import TrainingDiverged, fit
+from minprune.training.fit import TrainingDiverged, fit, log_function
 from minprune.training.hooks import FitHook
 from minprune.training.phase import Phase
 
@@ -193,7 +194,7 @@ class _Surgery(FitHook):
 def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None, c=None,
                     gamma=1e-4, power=1.0, every: int = 1, stop_step: int | None = None,
                     hold_size: bool = False, seed=0, checkpoint=None, on_step=None,
-                    progress=False, log=print) -> list[dict]:
+                    progress=None, log=print) -> list[dict]:
     """Prune ``model`` (trained, usually dense) by dynamic network surgery for one phase; return
     one record per epoch. See the module docstring for the method.
 
@@ -209,7 +210,14 @@ def network_surgery(model, train_set, eval_set, phase: Phase, *, keep_ratio=None
     mask update (to watch the run). Records: epoch, iteration, lr, train loss and error,
     ``test_error`` on ``eval_set``, seconds, ``density``, ``layer_density`` and the
     ``thresholds`` [a, b] per layer.
+
+    ``train_set`` and ``eval_set`` (None: no ``test_error``) are each a `Dataset`, an
+    `ImageFolder` or an ``(images, labels)`` pair; ``progress`` (None: bars only when stderr is
+    a terminal) and ``log`` (None: quiet) as in `fit`.
     """
+    train_set = as_dataset(train_set, "network_surgery: train_set")
+    eval_set = as_dataset(eval_set, "network_surgery: eval_set", allow_none=True)
+    log = log_function(log)
     for name, value, least in (("every", every, 1), ("stop_step", stop_step, 0)):
         if value is not None and (not isinstance(value, int) or value < least):
             raise ValueError(f"network_surgery: {name} must be an int >= {least}, "

@@ -23,6 +23,7 @@ import numpy as np
 
 from minprune.autograd.tensor import Tensor, no_grad
 from minprune.data.batching import batches, evaluation_batch_size
+from minprune.data.entry import as_dataset
 from minprune.nn.layers import Conv2d, Linear, Sequential
 from minprune.prune.masks import layers_by_weight_name
 
@@ -94,8 +95,10 @@ def layer_table(model, dataset, batch_size: int | None = None) -> list[dict]:
     input_act}`` (fractions, not percent). ``input_act`` is the input density used for
     ``flop_kept`` (1.0 for the first layer by the paper's convention; None in the total row).
 
-    See the module docstring for each column's definition and the departures from the paper.
+    ``dataset`` is a `Dataset`, an `ImageFolder` or an ``(images, labels)`` pair. See the module
+    docstring for each column's definition and the departures from the paper.
     """
+    dataset = as_dataset(dataset, "layer_table: dataset")
     if len(dataset) == 0:
         raise ValueError("layer_table: the dataset is empty; activations cannot be measured")
     layers = {name.rsplit(".", 1)[0] if "." in name else "": layer

@@ -17,12 +17,24 @@ comes in from outside: a ``step`` function replaces `sgd_step`, and hooks
 (`minprune.training.hooks`) are called after each step, at the end of each epoch and after each
 checkpoint, and save their own state with it.
 
+Data comes in through `minprune.data.entry.as_dataset` at every public entry: a `Dataset`, an
+`ImageFolder` or an ``(images, labels)`` pair, checked once (NaN images and negative or
+non-integer labels refused, raw 0..255 pixels warned about); labels are also checked against the
+model's number of outputs before the first step.
+
+Reporting, the same in every training function of minprune (`fit`, `fit_phase`, `retrain`,
+`iterative_prune`, `gradual_prune`, `network_surgery`): ``progress=None`` (the default) shows
+tqdm bars only when stderr is a terminal, so a pipe or a log file gets none; True or False
+forces them. ``log`` is called with one line per epoch (default ``print``); ``log=None`` is
+quiet (`show_progress`, `log_function`).
+
 Devices: each batch is copied to the model's device (``model.to("cuda")`` trains on the GPU);
 losses and counts come back as Python numbers.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +47,8 @@ import minprune.base.random as minprune_random
 from minprune.autograd.tensor import no_grad
 from minprune.base.arrays import to_device
 from minprune.data.batching import batch_count, batches, evaluation_batch_size
+from minprune.data.dataset import Dataset
+from minprune.data.entry import as_dataset, check_labels_fit
 from minprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minprune.training.fingerprint import check_same_run, dataset_digest, state_digest
 from minprune.training.hooks import OnStep, process_hooks
@@ -42,25 +56,69 @@ from minprune.training.phase import Phase
 from minprune.training.schedules import LRPolicy
 
 __all__ = ["fit", "fit_phase", "sgd_step", "evaluate", "moved_to", "run_fingerprint",
-           "TrainingDiverged"]
+           "TrainingDiverged", "show_progress", "log_function"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def show_progress(progress) -> bool:
+    """Whether to draw progress bars: ``progress`` itself when True or False; for None (the
+    default everywhere), only when stderr is a terminal -- never into a pipe or a log file."""
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not isinstance(progress, bool | np.bool_):
+        raise TypeError(f"progress must be True, False or None (bars when stderr is a "
+                        f"terminal), got {progress!r}")
+    return bool(progress)
+
+
+def _quiet(message: str) -> None:
+    """``log=None``: say nothing."""
+
+
+def log_function(log):
+    """``log`` itself when it is a function of one string (e.g. ``print``); None gives a quiet
+    one."""
+    if log is None:
+        return _quiet
+    if not callable(log):
+        raise TypeError(f"log must be a function taking one line (e.g. print, or a list's "
+                        f"append), or None for quiet, got {log!r}")
+    return log
+
+
+def _output_width(model, dataset: Dataset) -> int:
+    """How many outputs ``model`` gives for one image of ``dataset`` (eval mode, no gradient)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return int(model(to_device(dataset.images[:1], model.device)).shape[-1])
+    finally:
+        model.train(was_training)
+
+
 def evaluate(model, dataset, batch_size: int | None = None) -> dict:
-    """Mean loss, accuracy and error (fractions) of ``model`` on ``dataset``, in eval mode,
-    ``batch_size`` images at a time (default: `evaluation_batch_size`, 1,000 for MNIST)."""
+    """Mean loss, accuracy and error (fractions) of ``model`` on ``dataset`` (a `Dataset`, an
+    `ImageFolder` or an ``(images, labels)`` pair), in eval mode, ``batch_size`` images at a time
+    (default: `evaluation_batch_size`, 1,000 for MNIST)."""
+    dataset = as_dataset(dataset, "evaluate: dataset")
+    if len(dataset) == 0:
+        raise ValueError("evaluate: dataset is empty; there is nothing to measure")
     batch_size = batch_size or evaluation_batch_size(dataset)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
     try:
         with no_grad():
-            for images, labels in batches(dataset, batch_size, shuffle=False):
+            for index, (images, labels) in enumerate(batches(dataset, batch_size,
+                                                             shuffle=False)):
                 images, labels = to_device(images, model.device), to_device(labels, model.device)
                 logits = model(images)
+                if index == 0:
+                    check_labels_fit(dataset, logits.shape[1], "evaluate: dataset")
                 total_loss += float(F.cross_entropy(logits, labels).item()) * len(labels)
                 correct += int((logits.data.argmax(axis=1) == labels).sum())
     finally:
@@ -141,11 +199,14 @@ def sgd_step(model, optimizer, images, labels):
 
 
 def fit(model, optimizer, train_set, test_set=None, *, epochs: int, batch_size: int = 64,
-        lr_policy: LRPolicy | None = None, seed=0, checkpoint=None, progress: bool = True,
+        lr_policy: LRPolicy | None = None, seed=0, checkpoint=None, progress: bool | None = None,
         log=print, extra_meta: dict | None = None, fingerprint: dict | None = None,
         on_step=None, step=sgd_step, hooks=()) -> list[dict]:
     """Train ``model`` for ``epochs`` epochs; return one record per epoch (loss, errors, time).
 
+    ``train_set`` and ``test_set`` (optional: without it no ``test_error``) are each a `Dataset`,
+    an `ImageFolder` or an ``(images, labels)`` pair. ``progress``: bars when True, none when
+    False, only on a terminal when None; ``log``: called with each epoch's line, None for quiet.
     ``lr_policy`` sets ``optimizer.lr`` before every iteration (default: keep it fixed).
     ``seed`` (an int or a `numpy.random.SeedSequence`) seeds the shuffling generator.
     ``checkpoint`` (a path) turns on saving and resuming. ``extra_meta`` is stored in the
@@ -161,6 +222,11 @@ def fit(model, optimizer, train_set, test_set=None, *, epochs: int, batch_size: 
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    train_set = as_dataset(train_set, "fit: train_set")
+    test_set = as_dataset(test_set, "fit: test_set", allow_none=True)
+    progress, log = show_progress(progress), log_function(log)
+    if isinstance(train_set, Dataset) and len(train_set):
+        check_labels_fit(train_set, _output_width(model, train_set), "fit: train_set")
     if (on_step is not None or hooks) and checkpoint is not None and not fingerprint:
         what = "on_step" if on_step is not None else "hooks"
         raise ValueError(f"fit: with {what} and a checkpoint, pass fingerprint= describing what "
@@ -216,12 +282,18 @@ def _train_epoch(model, optimizer, bar, lr_policy, step, hooks, epoch: int, iter
     + 1. Return its record and the number of images seen."""
     started = time.perf_counter()
     total_loss, correct, seen = 0.0, 0, 0
-    for index, (images, labels) in enumerate(bar):
-        images, labels = to_device(images, model.device), to_device(labels, model.device)
+    for index, (host_images, labels) in enumerate(bar):
+        images, labels = to_device(host_images, model.device), to_device(labels, model.device)
         optimizer.lr = lr_policy(iteration)
         try:
             loss, logits = step(model, optimizer, images, labels)
         except TrainingDiverged as error:
+            if not np.isfinite(host_images).all():
+                raise TrainingDiverged(
+                    f"{error} at epoch {epoch}, iteration {iteration}: this batch's images hold "
+                    f"{int(np.isnan(host_images).sum())} NaN and "
+                    f"{int(np.isinf(host_images).sum())} infinite values -- the data, not the "
+                    "learning rate; fix or drop those samples") from None
             raise TrainingDiverged(f"{error} at epoch {epoch}, iteration {iteration} (lr "
                                    f"{optimizer.lr:.3g}); lower the learning rate.") from None
         iteration += 1
@@ -262,11 +334,17 @@ def moved_to(model, device: str | None):
 
 
 def fit_phase(model, train_set, test_set, phase: Phase, *, seed: int = 0, checkpoint=None,
-              progress: bool = True, log=print, device: str | None = None) -> list[dict]:
+              progress: bool | None = None, log=print, device: str | None = None) -> list[dict]:
     """Train ``model`` for one `Phase`: SGD with the phase's settings over the parameters that
     require grad, its learning-rate policy, epochs and batch size. Masks hold: weights a mask
     prunes are zeroed first and stay zero (`minprune.training.optim.SGD`). ``device`` trains it
-    there and brings it back (`moved_to`)."""
+    there and brings it back (`moved_to`). Data, ``progress`` and ``log`` as in `fit` (a None
+    ``test_set``: no test error in the records)."""
+    if not isinstance(phase, Phase):
+        raise TypeError(f"fit_phase: phase must be a Phase (e.g. mp.Phase(epochs=10)), got "
+                        f"{type(phase).__name__}")
+    train_set = as_dataset(train_set, "fit_phase: train_set")
+    test_set = as_dataset(test_set, "fit_phase: test_set", allow_none=True)
     with moved_to(model, device):
         optimizer = phase.optimizer([p for p in model.parameters() if p.requires_grad])
         optimizer.apply_masks()
