@@ -53,6 +53,50 @@ def test_load_state_dict_checks_keys_and_shapes_before_writing():
         model.load_state_dict({"fc1.weight": before["fc1.weight"]})
 
 
+def _pruned_lenet_300_100():
+    from minprune.prune import keep_ratio_prune
+
+    minprune.manual_seed(0)
+    model = models.lenet_300_100()
+    dense_state = model.state_dict()
+    keep_ratio_prune(model, {"*": 0.1})
+    return model, dense_state
+
+
+def test_loading_a_dense_state_into_a_pruned_model_warns_naming_layers_and_densities():
+    model, dense_state = _pruned_lenet_300_100()
+    with pytest.warns(UserWarning, match=r"turns pruned connections back on in fc1.weight "
+                                         r"\(density 10.0% -> 100.0%\), fc2.weight.*"
+                                         r"density 10.0% -> 100.0%.*unprune=True"):
+        model.load_state_dict(dense_state)
+    assert model.fc1.weight_mask.all()  # still loaded: the warning says what happened
+
+
+def test_loading_with_unprune_or_loading_pruned_masks_does_not_warn():
+    import warnings
+
+    model, dense_state = _pruned_lenet_300_100()
+    pruned_state = model.state_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.load_state_dict(pruned_state)  # the same masks
+        models.lenet_300_100().load_state_dict(pruned_state)  # a dense model pruned by the state
+        model.load_state_dict(dense_state, unprune=True)
+    assert model.fc1.weight_mask.all()
+
+
+def test_a_path_given_to_load_state_dict_names_the_file_readers(tmp_path):
+    model = models.lenet_300_100()
+    before = model.state_dict()
+    for path in ("/tmp/dense.ckpt", tmp_path / "dense.ckpt"):
+        with pytest.raises(TypeError, match=r"got a path \('.*dense.ckpt'\).*"
+                                            r"load_model_checkpoint.*load_model\(path\)"):
+            model.load_state_dict(path)
+    with pytest.raises(TypeError, match="expected a mapping of names to arrays.*got list"):
+        model.load_state_dict([("fc1.weight", before["fc1.weight"])])
+    np.testing.assert_array_equal(model.fc1.weight.data, before["fc1.weight"])
+
+
 def test_mask_of_wrong_shape_or_values_is_refused():
     layer = nn.Linear(4, 3)
     with pytest.raises(ValueError, match=r"Linear 'Linear' weight_mask: expected an array of the "

@@ -14,7 +14,10 @@ device.
 from __future__ import annotations
 
 import copy
+import os
+import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -170,13 +173,34 @@ class Module:
             state[name] = to_device(buffer, "cpu").copy()
         return state
 
-    def load_state_dict(self, state, strict: bool = True) -> None:
+    def load_state_dict(self, state, strict: bool = True, *, unprune: bool = False) -> None:
         """Copy ``state`` (NumPy or CuPy arrays) into this module, onto the parameters' device:
         parameter values in place (the optimiser keeps its references), masks as new frozen arrays.
 
         Every shape is checked before anything is written, so a mismatch changes nothing. With
         ``strict``, missing and unexpected keys are errors too.
+
+        The masks in ``state`` replace this module's: a state saved before pruning (all-ones
+        masks) undoes the pruning. That warns (a UserWarning naming each layer and its density
+        before and after) unless ``unprune=True`` says it is meant, as when a sensitivity scan
+        restores the model it pruned, or a resumed run restores its own saved masks.
+        ``state`` is a mapping (``model.state_dict()``); a checkpoint file is read by
+        `minprune.training.checkpoint.load_model_checkpoint`, a sparse file by
+        `minprune.sparse.load_model`.
         """
+        if isinstance(state, str | bytes | os.PathLike):
+            raise TypeError(
+                f"load_state_dict: got a path ({os.fsdecode(state)!r}); it takes a state_dict "
+                "(a mapping of names to arrays, e.g. model.state_dict()). To load a file, use "
+                "minprune.training.checkpoint.load_model_checkpoint(model, path, model_name) "
+                "(or load_checkpoint(path), which returns (model_state, optimizer_state, meta)) "
+                "for a checkpoint, minprune.sparse.load_model(path) for a sparse file"
+            )
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict: expected a mapping of names to arrays (model.state_dict()), "
+                f"got {type(state).__name__}"
+            )
         parameters = dict(self.named_parameters())
         masks = {f"{name}_mask": p for name, p in parameters.items() if p.mask is not None}
         shapes = {name: p.shape for name, p in parameters.items()}
@@ -193,6 +217,8 @@ class Module:
                     f"load_state_dict: '{name}' has shape {shape_of(state[name])}, "
                     f"the module expects {shape}"
                 )
+        if not unprune:
+            _warn_if_unpruning(masks, state)
         for name, parameter in parameters.items():
             if name in state:
                 xp = array_module(parameter.data)
@@ -221,6 +247,30 @@ class Module:
             lines.append(f"  ({name}): " + "\n  ".join(child_lines))
         lines.append(")")
         return "\n".join(lines)
+
+
+def _warn_if_unpruning(masks: dict, state) -> None:
+    """Warn when ``state``'s masks turn on connections that ``masks`` (mask name -> parameter)
+    have pruned: say which layers, and their density before and after."""
+    changed, kept_before, kept_after, total = [], 0, 0, 0
+    for name, parameter in masks.items():
+        before = to_device(parameter.mask, "cpu") != 0
+        after = to_device(state[name], "cpu") != 0 if name in state else before
+        kept_before, kept_after = kept_before + int(before.sum()), kept_after + int(after.sum())
+        total += before.size
+        if np.any(after & ~before):
+            changed.append(f"{name.removesuffix('_mask')} (density {before.mean():.1%} -> "
+                           f"{after.mean():.1%})")
+    if changed:
+        warnings.warn(
+            f"load_state_dict: the state turns pruned connections back on in "
+            f"{', '.join(changed)}; masked weights' density {kept_before / total:.1%} -> "
+            f"{kept_after / total:.1%}. Its masks replace the model's, so a state saved before "
+            "pruning undoes the pruning. Load a state saved after pruning to keep it, or pass "
+            "load_state_dict(state, unprune=True) if restoring the unpruned connections is meant",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def copy_model(model: Module) -> Module:

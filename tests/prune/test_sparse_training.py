@@ -53,7 +53,7 @@ def test_a_newly_assigned_or_loaded_mask_gets_its_own_pattern():
     assert second is not first and second.nnz == 4
     state = layer.state_dict()
     state["weight_mask"] = np.ones((4, 6), np.float32)
-    layer.load_state_dict(state)
+    layer.load_state_dict(state, unprune=True)
     assert patterns.pattern_of(layer.weight_mask).nnz == 24
     x = np.ones((2, 6), np.float32)
     np.testing.assert_allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data,
