@@ -100,7 +100,8 @@ def _linear_output(name: str, layer: Linear, shape: tuple[int, ...]) -> tuple[in
     if shape != (layer.in_features,):
         raise ValueError(
             f"layer '{name}': Linear expects per-sample input ({layer.in_features},), but "
-            f"receives {shape}; add a Flatten before it or pass compile(input_shape=...)"
+            f"receives {shape}; add a Flatten before it, or give one sample's shape: "
+            f"compile_model(model, input_shape=(C, H, W) or (features,))"
         )
     return (layer.out_features,)
 
@@ -114,7 +115,8 @@ def _conv2d_output(name: str, layer: Conv2d, shape: tuple[int, ...]) -> tuple[in
     if len(shape) != 3 or shape[0] != layer.in_channels:
         raise ValueError(
             f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "
-            f"but receives {shape}"
+            f"but receives {shape}; give one sample's shape: "
+            f"compile_model(model, input_shape=({layer.in_channels}, H, W))"
         )
     try:
         out_h, out_w = conv2d_output_size(shape[1:], layer.kernel_size, layer.stride, layer.padding)
@@ -168,6 +170,17 @@ def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
     return _Op(name, kind, layer, shape, output, csr, bias)
 
 
+def _layers_in_order(model: Sequential, prefix: str = ""):
+    """Yield ``(dotted name, layer)`` for each layer of ``model``, nested ``Sequential``s (which
+    `minprune.interop.torch.from_torch` makes of nested ``torch.nn.Sequential``s) opened in place:
+    they run their layers in order, as the outer one does."""
+    for name, layer in model._modules.items():
+        if type(layer) is Sequential:
+            yield from _layers_in_order(layer, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", layer
+
+
 def _check_model(model, input_shape) -> list[_Op]:
     if not isinstance(model, Sequential):
         raise ValueError(
@@ -180,12 +193,12 @@ def _check_model(model, input_shape) -> list[_Op]:
         shape = ()
     if not shape or any(n < 1 for n in shape) or tuple(input_shape) != shape:
         raise ValueError(f"compile_model: input_shape must be positive ints, got {input_shape!r}")
-    if len(model) == 0:
-        raise ValueError("compile_model: the model has no layers")
     ops = []
-    for layer in model:
-        ops.append(_check_op(layer.name, layer, shape))
+    for name, layer in _layers_in_order(model):
+        ops.append(_check_op(name, layer, shape))
         shape = ops[-1].output_shape
+    if not ops:
+        raise ValueError("compile_model: the model has no layers")
     return ops
 
 
@@ -228,8 +241,15 @@ class SparseNetwork:
         if x.shape[1:] not in self._accepted:
             raise ValueError(
                 f"SparseNetwork: expected input of shape {self._expected}, got {tuple(x.shape)}"
+                + self._one_sample_hint(tuple(x.shape))
             )
         return self._forward(x)
+
+    def _one_sample_hint(self, shape: tuple[int, ...]) -> str:
+        """For one sample without its batch axis (``images[0]``): say how to add it."""
+        if shape not in self._accepted:
+            return ""
+        return f"; for one sample, add the batch axis: x[None] (shape {(1, *shape)})"
 
     def predict(self, x) -> np.ndarray:
         """The predicted class of each input: argmax of the logits (int64, shape (N,))."""

@@ -183,21 +183,23 @@ def per_layer_stages(ops: list, parallel: bool = False) -> tuple[list, list[str]
 
 def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
     """(end, linears, relu_after) of the run of Linear layers that starts at ``ops[start]``
-    (after an optional Flatten), with the ReLU right after each Linear and Dropouts in between:
-    ``ops[start:end]`` become one chain. No Linear there: ``(start, [], [])``."""
+    (after an optional Flatten), with the ReLU right after each Linear: ``ops[start:end]`` become
+    one chain. Dropouts anywhere in it are passed over (the identity at inference), so Linear ->
+    Dropout -> ReLU fuses as Linear -> ReLU does. No Linear there: ``(start, [], [])``."""
     if type(ops[start].layer) not in _FLAT_INPUT:
         return start, [], []
     end = start + (type(ops[start].layer) is Flatten)
-    linears, relu_after = [], []
+    linears, relu_after, previous = [], [], None  # previous: the last kind that is not Dropout
     while end < len(ops):
         kind = type(ops[end].layer)
         if kind is Linear:
             linears.append(ops[end])
             relu_after.append(False)
-        elif kind is ReLU and type(ops[end - 1].layer) is Linear:
+        elif kind is ReLU and previous is Linear:
             relu_after[-1] = True
         elif kind is not Dropout:
-            break  # anything else (a ReLU after a Dropout too) runs as its own stage
+            break  # anything else (a second ReLU too) runs as its own stage
+        previous = previous if kind is Dropout else kind
         end += 1
     return (end, linears, relu_after) if linears else (start, [], [])
 

@@ -33,6 +33,7 @@ from minprune.kernels.cuda_support import cuda_available
 from minprune.kernels.inference import fc_chain_cpu
 from minprune.nn import (
     Conv2d,
+    Dropout,
     Flatten,
     Linear,
     LocalResponseNorm,
@@ -162,6 +163,72 @@ def test_dropout_is_the_identity():
     ] * 2
     for batch in (1, 12):
         _assert_matches(network(_images(batch)), dense_logits(model, _images(batch)))
+
+
+def _mlp_64_128_64_10(dropout_before_relu: bool, nested: bool = False):
+    """The issue's first-hour MLP on 8x8 images, pruned, optionally with a Dropout between each
+    hidden Linear and its ReLU, optionally as nested Sequentials (as from_torch makes them)."""
+    minprune_random.manual_seed(5)
+    layers = OrderedDict(flatten=Flatten())
+    for number, (fan_in, fan_out) in enumerate(((64, 128), (128, 64)), 1):
+        layers[f"fc{number}"] = Linear(fan_in, fan_out)
+        if dropout_before_relu:
+            layers[f"drop{number}"] = Dropout(0.5)
+        layers[f"relu{number}"] = ReLU()
+    layers["fc3"] = Linear(64, 10)
+    if nested:
+        names = list(layers)
+        layers = OrderedDict(features=Sequential(OrderedDict((n, layers[n]) for n in names[:-1])),
+                             classifier=Sequential(OrderedDict(fc3=layers["fc3"])))
+    model = Sequential(layers)
+    keep_ratio_prune(model, {"*": 0.3})
+    return model.eval()
+
+
+@pytest.mark.parametrize("backend", ["fast", "plain"])
+def test_a_dropout_between_linear_and_relu_is_dropped_and_the_chain_still_fuses(backend):
+    with_dropout, without = _mlp_64_128_64_10(True), _mlp_64_128_64_10(False)
+    with use_backend(backend):
+        network = engine.compile_model(with_dropout, input_shape=(1, 8, 8))
+        reference = engine.compile_model(without, input_shape=(1, 8, 8))
+    if backend == "fast":
+        assert {layer.runs_as for layer in network.layers if layer.kind != "dropout"} == {
+            "fused CSR chain 0"}
+    images = np.random.default_rng(2).random((12, 1, 8, 8), dtype=np.float32)
+    for batch in (1, 12):
+        np.testing.assert_array_equal(network(images[:batch]), reference(images[:batch]))
+    _assert_matches(network(images), dense_logits(with_dropout, images))
+
+
+def test_nested_sequentials_compile_as_their_layers_in_order():
+    nested, flat = _mlp_64_128_64_10(True, nested=True), _mlp_64_128_64_10(True)
+    network = engine.compile_model(nested, input_shape=(64,))
+    assert [layer.name for layer in network.layers][:3] == [
+        "features.flatten", "features.fc1", "features.drop1"]
+    assert network.layers[-1].name == "classifier.fc3"
+    images = np.random.default_rng(3).random((5, 64), dtype=np.float32)
+    np.testing.assert_array_equal(network(images),
+                                  engine.compile_model(flat, input_shape=(64,))(images))
+
+
+def test_an_image_without_its_batch_axis_is_told_to_add_it(lenet300):
+    _, network = lenet300
+    with pytest.raises(ValueError, match=r"got \(1, 28, 28\); for one sample, add the batch "
+                                         r"axis: x\[None\] \(shape \(1, 1, 28, 28\)\)"):
+        network.predict(_images(3)[0])
+    with pytest.raises(ValueError, match=r"got \(784,\); .* x\[None\] \(shape \(1, 784\)\)"):
+        network(np.zeros(784, np.float32))
+
+
+def test_another_input_size_is_told_how_to_call_compile_model():
+    model = _mlp_64_128_64_10(False)
+    with pytest.raises(ValueError, match=r"layer 'fc1': Linear expects per-sample input \(64,\), "
+                                         r"but receives \(784,\); .*compile_model\(model, "
+                                         r"input_shape=\(C, H, W\) or \(features,\)\)"):
+        engine.compile_model(model)
+    conv = Sequential(OrderedDict(conv=Conv2d(3, 4, kernel_size=3)))
+    with pytest.raises(ValueError, match=r"compile_model\(model, input_shape=\(3, H, W\)\)"):
+        engine.compile_model(conv)
 
 
 def test_other_input_dtypes_are_converted(lenet300):
