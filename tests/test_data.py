@@ -564,3 +564,21 @@ def test_every_drawing_reader_checks_its_generator_the_same_way() -> None:
         checked_generator(None, "crops", "; hint")
     with pytest.raises(TypeError, match="numpy Generator .* got RandomState"):
         checked_generator(np.random.RandomState(0), "crops", "")
+
+
+def test_as_dataset_turns_a_pair_into_a_dataset_and_passes_a_dataset_through() -> None:
+    from minprune.data.entry import as_dataset
+
+    images, labels = np.zeros((4, 2), np.float32), np.arange(4)
+    converted = as_dataset((images, labels), "fit: train_set")
+    assert isinstance(converted, Dataset) and len(converted) == 4
+    assert converted.images is images and converted.labels is labels
+    assert as_dataset(converted, "fit: train_set") is converted
+    assert as_dataset(None, "fit: test_set", allow_none=True) is None
+    with pytest.raises(TypeError, match="fit: test_set is None; expected a Dataset"):
+        as_dataset(None, "fit: test_set")
+    with pytest.raises(TypeError, match="fit: train_set: images have dtype <U1; expected float32"):
+        as_dataset((np.array(["a", "b"]), np.arange(2)), "fit: train_set")
+    with pytest.raises(ValueError, match=r"the images hold 0 NaN and 1 infinite values, in 1 "
+                                         "samples \\(the first is sample 2\\)"):
+        as_dataset((np.array([[0.0], [1.0], [np.inf]]), np.arange(3)), "fit: train_set")

@@ -202,3 +202,43 @@ def test_a_policy_needs_the_options_it_reads():
         LRPolicy("step", 0.01)
     assert LRPolicy("fixed", 0.01)(10) == 0.01
     assert Phase().policy() == LRPolicy("inv", 0.01, gamma=1e-4, power=0.75, step_size=1)
+
+
+def test_progress_none_means_bars_only_on_a_terminal_and_other_values_are_refused(monkeypatch):
+    class Stream:
+        def __init__(self, terminal):
+            self.isatty = lambda: terminal
+
+    monkeypatch.setattr("sys.stderr", Stream(True))
+    assert fit_module.show_progress(None) and not fit_module.show_progress(False)
+    monkeypatch.setattr("sys.stderr", Stream(False))
+    assert not fit_module.show_progress(None) and fit_module.show_progress(True)
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        fit_module.show_progress("yes")
+    for function in (fit, fit_module.fit_phase):
+        assert inspect.signature(function).parameters["progress"].default is None
+
+
+def test_log_none_is_quiet_and_a_log_that_is_no_function_is_refused(capsys):
+    model, opt = make()
+    fit(model, opt, blobs(64), epochs=1, batch_size=32, progress=False, log=None)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="log must be a function taking one line.*got 'quiet'"):
+        fit(model, opt, blobs(64), epochs=1, batch_size=32, progress=False, log="quiet")
+
+
+def test_fit_and_evaluate_on_a_tuple_count_images_not_tuple_items():
+    model, opt = make()
+    train, test = blobs(), blobs(300, seed=1)
+    as_pair = (test.images, test.labels)
+    assert evaluate(model, as_pair) == evaluate(model, test)
+    history = fit(model, opt, (train.images, train.labels), as_pair, epochs=1, batch_size=32,
+                  progress=False, log=None)
+    assert 0 <= history[0]["test_error"] <= 1
+    assert history[0]["test_error"] == evaluate(model, test)["error"]
+
+
+def test_fit_phase_refuses_what_is_not_a_phase():
+    model, _ = make()
+    with pytest.raises(TypeError, match="fit_phase: phase must be a Phase"):
+        fit_module.fit_phase(model, blobs(64), None, {"epochs": 1}, progress=False, log=None)

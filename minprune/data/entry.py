@@ -102,7 +102,7 @@ def _check_images(images: np.ndarray, name: str) -> None:
             "(images.astype(np.float32) / 255)", DataWarning, stacklevel=3)
     elif low >= 0 and high > RAW_PIXEL_MAX:
         warnings.warn(
-            f"{name}: images are {images.dtype} with values {float(low):g}..{float(high):g}, "
+            f"{name}: images are {images.dtype} with values {float(low):.4g}..{float(high):.4g}, "
             "which look like raw 0..255 pixels; minprune's models (and their learning rates) "
             "expect about [0, 1]: divide by 255 (or standardise them)", DataWarning,
             stacklevel=3)

@@ -24,9 +24,9 @@ model's number of outputs before the first step.
 
 Reporting, the same in every training function of minprune (`fit`, `fit_phase`, `retrain`,
 `iterative_prune`, `gradual_prune`, `network_surgery`): ``progress=None`` (the default) shows
-tqdm bars only when stderr is a terminal, so a pipe or a log file gets none; True or False
-forces them. ``log`` is called with one line per epoch (default ``print``); ``log=None`` is
-quiet (`show_progress`, `log_function`).
+tqdm bars only when stderr is a terminal (or a notebook), so a pipe or a log file gets none;
+True or False forces them. ``log`` is called with one line per epoch (default ``print``);
+``log=None`` is quiet (`show_progress`, `log_function`).
 
 Devices: each batch is copied to the model's device (``model.to("cuda")`` trains on the GPU);
 losses and counts come back as Python numbers.
@@ -65,9 +65,12 @@ class TrainingDiverged(RuntimeError):
 
 def show_progress(progress) -> bool:
     """Whether to draw progress bars: ``progress`` itself when True or False; for None (the
-    default everywhere), only when stderr is a terminal -- never into a pipe or a log file."""
+    default everywhere), only when stderr is a terminal or a Jupyter kernel's output (where
+    tqdm draws a widget) -- never into a pipe or a log file."""
     if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+        stderr = sys.stderr
+        in_notebook = type(stderr).__module__.startswith("ipykernel")
+        return in_notebook or bool(getattr(stderr, "isatty", lambda: False)())
     if not isinstance(progress, bool | np.bool_):
         raise TypeError(f"progress must be True, False or None (bars when stderr is a "
                         f"terminal), got {progress!r}")

@@ -1,6 +1,8 @@
 """The prune-retrain loop: masks hold, dropout adjustment, freezing, resumable rounds, rounds as
 data, and the loop in memory."""
 
+import inspect
+
 import numpy as np
 import pytest
 from toy_data import blobs
@@ -65,7 +67,8 @@ def test_pruning_twice_to_the_same_density_gives_the_same_dropout_ratio():
     model = trained(dropout=0.5)
     rounds = [{"keep_ratio": {"fc1.weight": 0.25, "*": 1.0}}]
     first = iterative_prune(model, blobs(), blobs(64, seed=1), rounds, PHASE, **QUIET)
-    second = iterative_prune(model, blobs(), blobs(64, seed=1), rounds, PHASE, **QUIET)
+    with pytest.warns(UserWarning, match="round 1/1 pruned nothing"):  # already at 25%
+        second = iterative_prune(model, blobs(), blobs(64, seed=1), rounds, PHASE, **QUIET)
     assert first[0]["dropout"]["drop1"] == pytest.approx((0.5, 0.25))
     assert second[0]["dropout"]["drop1"] == pytest.approx((0.5, 0.25))
     assert model.drop1.p == pytest.approx(0.25) and model.drop1.original_p == 0.5
@@ -91,7 +94,8 @@ def test_records_say_which_std_the_thresholds_were_taken_from():
     model = trained()
     dense = {name: prune.layer_std(layer)
              for name, layer in prune.layers_by_weight_name(model).items()}
-    records = iterative_prune(model, blobs(), blobs(64), rounds, no_retraining, **QUIET)
+    with pytest.warns(UserWarning, match="round 2/4 pruned nothing"):
+        records = iterative_prune(model, blobs(), blobs(64), rounds, no_retraining, **QUIET)
     assert [r.get("std_of") for r in records] == ["dense", "dense", "surviving", None]
     assert records[1]["decided"] == pytest.approx(dense)  # the dense std, taken once
     assert records[1]["density"] == records[0]["density"]  # nothing moved: nothing new pruned
@@ -268,3 +272,26 @@ def test_the_chapter_vocabulary_is_callable():
                  "frozen", "layer_table", "plot_mask"):
         assert callable(getattr(prune, name)), name
     assert set(prune.__all__) <= set(dir(prune))
+
+
+def test_iterative_prune_without_a_test_set_names_test_set_before_touching_the_model():
+    model = trained()
+    before = model.state_dict()
+    with pytest.raises(TypeError, match="iterative_prune: test_set is None; every round measures"):
+        iterative_prune(model, blobs(), None, [{"keep_ratio": 0.5}], PHASE, **QUIET)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_retrain_and_iterative_prune_on_tuples_match_datasets_and_take_log_none(capsys):
+    train, test = blobs(), blobs(64, seed=1)
+    pairs = (train.images, train.labels), (test.images, test.labels)
+    rounds = [{"keep_ratio": {"fc1.weight": 0.25, "*": 1.0}}]
+    on_pairs = iterative_prune(trained(), *pairs, rounds, PHASE, progress=False, log=None)
+    on_datasets = iterative_prune(trained(), train, test, rounds, PHASE, **QUIET)
+    assert on_pairs[0]["error_retrained"] == on_datasets[0]["error_retrained"]
+    assert 0 <= on_pairs[0]["error_retrained"] <= 1
+    history = retrain(trained(), *pairs, PHASE, progress=False, log=None)
+    assert 0 <= history[0]["test_error"] <= 1
+    assert capsys.readouterr().out == ""
+    for function in (retrain, iterative_prune):
+        assert inspect.signature(function).parameters["progress"].default is None

@@ -163,3 +163,13 @@ def test_from_analysis_to_thresholds():
     assert set(qualities) == {"fc1.weight", "fc2.weight"}
     prune.threshold_prune(model, qualities)
     assert prune.density(model) < 1.0
+
+
+def test_a_tuple_dataset_gives_accuracies_that_are_fractions_as_its_dataset_does():
+    model = small_model()
+    data = own_predictions(model, n=300)
+    rows = sensitivity_analysis(model, (data.images, data.labels), keep_ratios=[1.0, 0.3])
+    assert rows == sensitivity_analysis(model, data, keep_ratios=[1.0, 0.3])
+    assert rows[0]["accuracy"] == 1.0 and all(0 <= row["error"] <= 1 for row in rows)
+    with pytest.raises(TypeError, match="sensitivity_analysis: dataset: got a list of 3 items"):
+        sensitivity_analysis(model, [data.images, data.labels, None], keep_ratios=[0.5])
