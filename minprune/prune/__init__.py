@@ -6,7 +6,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
 
     masks.py            which weights are prunable, mask bookkeeping, density
     criteria.py         threshold_prune (the paper's rule; StdOf: which std), keep-ratio, global
-    rounds.py           a round's pruning as a function or as data
+    rounds.py           a round's pruning as a function or as data; rounds_to a target
     dropout.py          Sec. 3.2: lower the dropout ratio as connections go
     freezing.py         Sec. 3.3: retrain one part with the other fixed
     loop.py             Sec. 3: prune_retrain, the paper's loop (prune, dropout, retrain, repeat)
@@ -57,6 +57,7 @@ from minprune.prune.masks import (
 )
 from minprune.prune.pattern_training import SPARSE_MAX_DENSITY, sparse_kernels
 from minprune.prune.retraining import geometric_keep_ratios, iterative_prune, retrain
+from minprune.prune.rounds import rounds_to
 from minprune.prune.sensitivity import (
     keep_ratios_for_tolerance,
     qualities_for_tolerance,
@@ -96,6 +97,7 @@ __all__ = [
     "iterative_prune",
     "prune_retrain",
     "retrain",
+    "rounds_to",
     "SPARSE_MAX_DENSITY",
     "sparse_kernels",
     # sizes

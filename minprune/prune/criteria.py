@@ -155,7 +155,12 @@ def largest(values: np.ndarray, k: int, threshold=None) -> np.ndarray:
 def keep_ratio_prune(model, keep_ratio) -> dict:
     """Keep the largest-magnitude ``keep_ratio`` of each layer's weights (counted over the whole
     layer; weights already pruned count as the smallest; equal magnitudes are kept in index
-    order). Return ``{name: threshold}``, the smallest magnitude kept."""
+    order). Return ``{name: threshold}``, the smallest magnitude kept.
+
+    ``keep_ratio`` is a fraction of the layer's *original* weights, pruned ones included, not of
+    its survivors: it is the density the layer ends at. Calling it twice with 0.5 leaves 50%
+    (the second call prunes nothing); a layer already below ``keep_ratio`` stays as it is. To
+    prune in rounds, give falling ratios (`minprune.prune.rounds.rounds_to`)."""
     layers = layers_by_weight_name(model)
     ratios = resolve_per_layer(keep_ratio, layers, "keep_ratio", check_keep_ratio)
     thresholds = {}

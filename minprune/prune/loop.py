@@ -6,10 +6,17 @@ values they have -- never re-initialised -- at a lower learning rate (Sec. 3.3);
 as many rounds as asked (Sec. 3.4: several gentle rounds beat one aggressive one). That is all
 of :func:`prune_retrain`. Saving, resuming and checking a run's fingerprint are
 `minprune.prune.retraining.iterative_prune`'s, around it.
+
+A round that prunes nothing is said out loud (a warning): it would retrain for nothing, and the
+usual cause is a keep ratio read as a fraction of the survivors. A keep ratio is a fraction of
+each layer's *original* weights, so ``[{"keep_ratio": 0.5}] * 3`` stays at 50% after round 1,
+while quality rounds compound (each prunes the survivors again). Falling keep ratios that reach
+a target in steps: `minprune.prune.rounds.rounds_to`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 
 from minprune.prune.dropout import adjust_dropout
@@ -27,10 +34,14 @@ def prune_retrain(model, rounds, retrain, test_set, phase, *, freezes, original_
     ``retrain(model, phase, freeze, index)`` retrains the survivors for one ``phase`` with the
     part ``freezes[index]`` fixed and returns `fit`'s epoch records; ``original_dropout`` is
     ``{name: D_o}``. The caller may stop between rounds (the loop holds no state of its own).
+    A round that prunes nothing warns (UserWarning, naming the round) and retrains anyway.
     """
     for index in range(first_round, len(rounds)):
         where = f"round {index + 1}/{len(rounds)}"
+        density_before = density(model)
         pruned_at = rounds[index](model)                      # 2. prune: |w| < threshold -> 0
+        if density(model) == density_before:
+            warnings.warn(_pruned_nothing(where, density_before), stacklevel=2)
         dropout = adjust_dropout(model, original_dropout)     # Sec. 3.2: D_r = D_o sqrt(C_r/C_o)
         error_pruned = evaluate(model, test_set)["error"]
         log(f"{where}: density {density(model):.2%}, error before retraining {error_pruned:.2%}")
@@ -55,3 +66,14 @@ def prune_retrain(model, rounds, retrain, test_set, phase, *, freezes, original_
             "retrain_seconds": sum(record["seconds"] for record in history),
             "phase": asdict(phase),
         }
+
+
+def _pruned_nothing(where: str, kept: float) -> str:
+    """The warning for a round whose prune step left the density where it was."""
+    return (f"{where} pruned nothing (density {kept:.2%} before and after its prune step) and "
+            "retrains anyway. If it is a keep-ratio round: a keep ratio is a fraction of each "
+            "layer's original weights, not of its survivors, so [{'keep_ratio': 0.5}] * 3 keeps "
+            "50% in every round. For rounds "
+            "that go further each time, give falling keep ratios, e.g. "
+            "mp.prune.rounds_to(keep_ratio=0.125, rounds=3) (round k keeps 0.125 ** (k/3), "
+            "mp.prune.geometric_keep_ratios)")

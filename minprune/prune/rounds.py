@@ -8,7 +8,11 @@ it pruned at, e.g. thresholds), or a dict with one kind of round:
   "surviving", minprune's reading). The dense std is taken from the model as the rounds start,
   before anything is pruned;
 - ``{"keep_ratio": r}``: keep the largest-magnitude fraction ``r`` of each layer
-  (`keep_ratio_prune`).
+  (`keep_ratio_prune`). ``r`` is a fraction of the layer's *original* weights, not of the ones
+  the last round left: ``[{"keep_ratio": 0.5}] * 3`` keeps 50% after every round (rounds 2 and 3
+  prune nothing, and `minprune.prune.loop.prune_retrain` warns), while quality rounds compound
+  (each prunes the survivors again). To reach a keep ratio in several rounds, give falling ones:
+  `rounds_to` (``rounds_to(keep_ratio=0.125, rounds=3)`` keeps 50%, 25%, 12.5%).
 
 ``q`` and ``r`` are one number for every layer or a per-layer dict with a ``'*'`` default, e.g.
 ``{"quality": {"fc1.weight": 1.3, "*": 1.0}}``. Data rounds are checked against the model before
@@ -18,6 +22,7 @@ any round runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 
 from minprune.prune.criteria import (
     STD_OF,
@@ -30,7 +35,7 @@ from minprune.prune.criteria import (
 )
 from minprune.prune.masks import layers_by_weight_name, resolve_per_layer
 
-__all__ = ["round_functions", "ROUND_KINDS", "ROUND_OPTIONS"]
+__all__ = ["round_functions", "rounds_to", "ROUND_KINDS", "ROUND_OPTIONS"]
 
 # The kinds of data round: its check and the criterion it runs.
 ROUND_KINDS = {
@@ -91,3 +96,31 @@ def round_functions(rounds, model) -> list:
     dense_std = _dense_std(model) if dense else {}
     return [spec if callable(spec) else _function_of(index, spec, names, dense_std)
             for index, spec in enumerate(rounds)]
+
+
+def rounds_to(keep_ratio, rounds: int) -> list[dict]:
+    """Data rounds that reach ``keep_ratio`` in ``rounds`` equal multiplicative steps (Sec. 3.4:
+    several gentle rounds beat one aggressive one): round k keeps ``keep_ratio ** (k / rounds)``
+    of each layer's original weights (`minprune.prune.retraining.geometric_keep_ratios`).
+
+    ``keep_ratio`` is one number in (0, 1] or a per-layer dict with a ``'*'`` default. E.g.
+    ``rounds_to(keep_ratio=0.125, rounds=3)`` is ``[{"keep_ratio": 0.5}, {"keep_ratio": 0.25},
+    {"keep_ratio": 0.125}]`` (up to rounding), ready for `iterative_prune`.
+    """
+    # Imported here: retraining imports this module (for round_functions).
+    from minprune.prune.retraining import geometric_keep_ratios
+
+    if not isinstance(rounds, Integral) or isinstance(rounds, bool) or rounds < 1:
+        raise ValueError(f"rounds_to: rounds must be an integer >= 1, got {rounds!r}")
+    per_layer = isinstance(keep_ratio, dict)
+    targets = keep_ratio if per_layer else {"*": keep_ratio}
+    if not targets:
+        raise ValueError("rounds_to: keep_ratio is an empty dict; give a number in (0, 1] or "
+                         "{layer name: ratio} with an optional '*' default")
+    for name, value in targets.items():
+        problem = check_keep_ratio(value)
+        if problem:
+            where = f"keep_ratio[{name!r}]" if per_layer else "keep_ratio"
+            raise ValueError(f"rounds_to: {where}: {problem}")
+    steps = geometric_keep_ratios(targets, rounds)
+    return [{"keep_ratio": step if per_layer else step["*"]} for step in steps]

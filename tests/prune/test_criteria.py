@@ -109,6 +109,17 @@ def test_l1_unstructured_and_global_and_bookkeeping():
         assert np.all(np.abs(layer.weight.data[layer.weight_mask == 1]) >= threshold)
 
 
+def test_a_keep_ratio_is_a_fraction_of_the_original_weights_not_of_the_survivors():
+    model = lenet()
+    prune.keep_ratio_prune(model, 0.5)
+    prune.keep_ratio_prune(model, 0.5)  # the layer already keeps 50%: nothing more goes
+    assert prune.density(model) == pytest.approx(0.5, abs=1e-4)
+    prune.keep_ratio_prune(model, 0.8)  # nor does a higher ratio bring anything back
+    assert prune.density(model) == pytest.approx(0.5, abs=1e-4)
+    prune.keep_ratio_prune(model, 0.25)
+    assert prune.layer_density(model.fc1) == pytest.approx(0.25, abs=1e-4)
+
+
 def test_remove_bakes_masks_into_weights():
     model = lenet()
     prune.keep_ratio_prune(model, 0.3)
