@@ -5,9 +5,14 @@ exactly the rates they always did."""
 import math
 from dataclasses import asdict, replace
 
+import numpy as np
 import pytest
+from toy_data import blobs
 
+import minprune
+from minprune.nn import models
 from minprune.prune.recipes import RECIPES, fast_recipe
+from minprune.training.fit import fit_phase
 from minprune.training.phase import Phase
 from minprune.training.schedules import COLLAPSE_FRACTION, LRPolicy
 
@@ -98,3 +103,16 @@ def test_a_policy_setting_out_of_range_is_refused_naming_it():
 def test_zero_epochs_and_zero_regularisation_are_allowed():
     phase = Phase(epochs=0, momentum=0.0, weight_decay=0.0, l1=0.0, lr_policy="fixed")
     assert phase.epochs == 0 and phase.policy()(5) == 0.01
+
+
+def test_fit_refuses_a_schedule_that_collapses_within_the_batches_it_will_run():
+    minprune.manual_seed(0)
+    model = models.lenet_300_100()
+    before = model.fc1.weight.data.copy()
+    # one epoch is at least one iteration, so Phase alone cannot tell; 256 images in batches
+    # of 32 are 8 iterations, and 0.1 ** 7 is below a millionth
+    phase = Phase(epochs=1, lr=0.01, batch_size=32, lr_policy="step", gamma=0.1, step_size=1)
+    with pytest.raises(ValueError, match=r"at iteration 7, within the 8 iterations it runs "
+                                         r"\(1 epochs of 8 batches\)"):
+        fit_phase(model, blobs(256), None, phase, progress=False, log=None)
+    np.testing.assert_array_equal(model.fc1.weight.data, before)  # refused before any step

@@ -236,6 +236,8 @@ def fit(model, optimizer, train_set, test_set=None, *, epochs: int, batch_size: 
                          f"{what} do(es), so that a resume with other settings is refused")
     hooks = [*hooks, *([OnStep(on_step)] if on_step is not None else []), *process_hooks()]
     lr_policy = lr_policy or LRPolicy("fixed", optimizer.lr)
+    per_epoch = batch_count(len(train_set), batch_size)  # a rate that would collapse: refused
+    lr_policy.check_iterations(epochs * per_epoch, f"{epochs} epochs of {per_epoch} batches")
     shuffle_rng = np.random.default_rng(seed)
     start_epoch, iteration, history = 0, 0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
