@@ -20,11 +20,13 @@ Modules, in the order data flows through them:
     prefetch.py      Prefetcher: the next few batches decoded in background threads
     generator.py     checked_generator: the one check on a caller's np.random.Generator
     image_folder.py  ImageFolder: ROOT/CLASS/IMAGE.jpg, Caffe's AlexNet crops, flips and mean
+    entry.py         as_dataset: a Dataset or an (images, labels) pair, checked at every entry
     batching.py      batches: seeded shuffling mini-batches, of a Dataset or an ImageFolder
 """
 
 from minprune.data.batching import batch_count, batches
 from minprune.data.dataset import Dataset, DatasetError, subset, validation_split
+from minprune.data.entry import DataWarning, as_dataset
 from minprune.data.image_folder import IMAGE_EXTENSIONS, IMAGENET_MEAN_RGB, ImageFolder
 from minprune.data.mnist_loader import MNIST_FILES, MNIST_MIRRORS, default_cache_folder, mnist
 from minprune.data.prefetch import Prefetcher
@@ -34,10 +36,12 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MNIST_FILES",
     "MNIST_MIRRORS",
+    "DataWarning",
     "Dataset",
     "DatasetError",
     "ImageFolder",
     "Prefetcher",
+    "as_dataset",
     "batch_count",
     "batches",
     "default_cache_folder",
