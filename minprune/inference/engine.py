@@ -15,6 +15,7 @@ another order (rtol 1e-5).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from minprune.kernels.cuda_support import cuda_available, finish, to_device
 from minprune.kernels.training.im2col import conv_output_size
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.model_files import read_model_file
 
 __all__ = [
     "compile_model",
@@ -306,12 +308,17 @@ class SparseNetwork:
         return finish(x, host_input)
 
 
-def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
+def compile_model(model, backend: str = "cpu", input_shape=None, *,
                   fused: bool = True, parallel: bool = False) -> SparseNetwork:
     """Compile a (pruned) ``Sequential`` model into a `SparseNetwork` on ``backend`` ("cpu" or
     "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
     validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
-    shape (MNIST: (1, 28, 28)); it fixes every layer's shape, which is checked here, once.
+    shape (default (1, 28, 28), MNIST's); it fixes every layer's shape, which is checked here,
+    once. Nested ``Sequential``s run as their layers in order; Dropout is the identity.
+
+    ``model`` may also be the path of a file written by `minprune.sparse.save_sparse(path,
+    model)`: the model is rebuilt from it (`minprune.sparse.read_model_file`), and the input shape
+    stored in it is used unless ``input_shape`` is given.
     ``fused=False`` keeps one stage per layer on the CPU (the per-layer engine the fused FC chain
     is tested against). The model is read, not kept: later changes to it do not reach the network.
 
@@ -332,6 +339,11 @@ def compile_model(model, backend: str = "cpu", input_shape=(1, 28, 28), *,
             "compile_model: backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set before "
             "Numba is imported (the simulator)"
         )
+    if isinstance(model, str | os.PathLike):
+        model, stored_shape = read_model_file(model)
+        input_shape = stored_shape if input_shape is None else input_shape
+    if input_shape is None:
+        input_shape = (1, 28, 28)
     ops = _check_model(model, input_shape)
     if backend == "cuda":
         stages, runs_as = cuda_stages(ops)

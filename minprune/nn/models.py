@@ -13,7 +13,11 @@ LeNets take (N, 1, 28, 28) images scaled to [0, 1]; AlexNet (N, 3, 227, 227) and
 (N, 3, 224, 224) mean-subtracted crops.
 """
 
+import math
+import re
 from collections import OrderedDict
+
+import numpy as np
 
 import minprune.base.random as minprune_random
 from minprune.nn import (
@@ -27,7 +31,17 @@ from minprune.nn import (
     Sequential,
 )
 
-__all__ = ["lenet_300_100", "lenet5", "alexnet", "vgg16", "build", "MODELS"]
+__all__ = [
+    "lenet_300_100",
+    "lenet5",
+    "alexnet",
+    "vgg16",
+    "build",
+    "MODELS",
+    "describe_layers",
+    "described_parameter_shapes",
+    "build_from_layers",
+]
 
 
 def lenet_300_100(dropout: float = 0.0) -> Sequential:
@@ -175,3 +189,172 @@ def build(name: str, **options) -> Sequential:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     return MODELS[name](**options)
+
+
+# -- architecture descriptions: the layer sequence a sparse file stores to rebuild its model -------
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _offset(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _flag(value) -> bool:
+    return isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Each described layer type: its constructor's arguments and what each must be. The description
+# of a layer is {"name": ..., "type": ...} plus these (Sequential: "layers", its own list).
+_FIELDS = {
+    Linear: {"in_features": (_count, "an int >= 1"), "out_features": (_count, "an int >= 1"),
+             "bias": (_flag, "true or false")},
+    Conv2d: {"in_channels": (_count, "an int >= 1"), "out_channels": (_count, "an int >= 1"),
+             "kernel_size": (_count, "an int >= 1"), "stride": (_count, "an int >= 1"),
+             "padding": (_offset, "an int >= 0"), "groups": (_count, "an int >= 1"),
+             "bias": (_flag, "true or false")},
+    MaxPool2d: {"kernel_size": (_count, "an int >= 1"), "stride": (_count, "an int >= 1")},
+    LocalResponseNorm: {"size": (_count, "an int >= 1"), "alpha": (_number, "a number"),
+                        "beta": (_number, "a number"), "k": (_number, "a number")},
+    Dropout: {"p": (_number, "a number"), "original_p": (_number, "a number")},
+    ReLU: {},
+    Flatten: {},
+}
+_TYPES = {kind.__name__: kind for kind in (*_FIELDS, Sequential)}
+MAX_DEPTH = 8  # nested Sequentials (from_torch makes a few levels)
+MAX_LAYERS = 10_000  # VGG-16 has 39
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+
+
+def describe_layers(model: Sequential) -> list[dict]:
+    """The layer sequence of ``model`` as JSON-ready dicts, in order: each layer's name, type and
+    constructor arguments (Linear: in_features, out_features, bias; Conv2d: in_channels,
+    out_channels, kernel_size, stride, padding, groups, bias; MaxPool2d: kernel_size, stride;
+    LocalResponseNorm: size, alpha, beta, k; Dropout: p, original_p; a nested Sequential: its own
+    "layers"). No weights: `build_from_layers` rebuilds the model, `minprune.sparse.save_sparse`
+    stores the description beside the pruned weights. Exact types only: any other layer (a
+    subclass too) is a ValueError naming it."""
+    if type(model) is not Sequential:
+        raise ValueError(f"describe_layers: expected a minprune.nn.Sequential, got "
+                         f"{type(model).__name__}")
+    described = [_describe(name, layer, name) for name, layer in model._modules.items()]
+    try:
+        _check_layers(described, "layers", 0, [])  # what a reader would refuse, refused now
+    except ValueError as error:
+        raise ValueError(f"describe_layers: {error}") from None
+    return described
+
+
+def _describe(name: str, layer, path: str) -> dict:
+    kind = type(layer)
+    entry = {"name": name, "type": kind.__name__}
+    if kind is Sequential:
+        entry["layers"] = [_describe(child, module, f"{path}.{child}")
+                           for child, module in layer._modules.items()]
+        return entry
+    if kind not in _FIELDS:
+        raise ValueError(f"describe_layers: layer '{path}' is a {kind.__name__}; a description "
+                         f"holds only {', '.join(_TYPES)}")
+    for field in _FIELDS[kind]:
+        value = layer.bias is not None if field == "bias" else getattr(layer, field)
+        entry[field] = value.item() if isinstance(value, np.generic) else value  # JSON-ready
+    return entry
+
+
+def _check_layers(layers, path: str, depth: int, seen: list) -> None:
+    """Check a (possibly hostile) description; a ValueError names the entry and the field."""
+    if not isinstance(layers, list):
+        raise ValueError(f"{path}: expected a list of layers, got {type(layers).__name__}")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{path}: Sequentials nested deeper than {MAX_DEPTH}")
+    names = set()
+    for index, entry in enumerate(layers):
+        where = f"{path}[{index}]"
+        seen.append(entry)
+        if len(seen) > MAX_LAYERS:
+            raise ValueError(f"{path}: more than {MAX_LAYERS} layers")
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
+        name, kind = entry.get("name"), _TYPES.get(entry.get("type"))
+        if (not isinstance(name, str) or not _NAME.fullmatch(name) or hasattr(Sequential, name)
+                or name in ("training", "name")):
+            raise ValueError(f"{where}.name: expected letters, digits and _ (not a Module "
+                             f"attribute), got {name!r}")
+        if name in names:
+            raise ValueError(f"{where}.name: {name!r} appears twice")
+        names.add(name)
+        if kind is None:
+            raise ValueError(f"{where}.type: expected one of {sorted(_TYPES)}, got "
+                             f"{entry.get('type')!r}")
+        fields = {"layers"} if kind is Sequential else set(_FIELDS[kind])
+        if set(entry) != fields | {"name", "type"}:
+            raise ValueError(f"{where}: a {kind.__name__} has the fields {sorted(fields)}, got "
+                             f"{sorted(set(entry) - {'name', 'type'})}")
+        if kind is Sequential:
+            _check_layers(entry["layers"], f"{where}.layers", depth + 1, seen)
+            continue
+        for field, (check, expected) in _FIELDS[kind].items():
+            if not check(entry[field]):
+                raise ValueError(f"{where}.{field}: expected {expected}, got {entry[field]!r}")
+        if kind is Conv2d and (entry["in_channels"] % entry["groups"]
+                               or entry["out_channels"] % entry["groups"]):
+            raise ValueError(f"{where}: channels not divisible by groups={entry['groups']}")
+        if kind is Dropout and not (0 <= entry["p"] < 1 and 0 <= entry["original_p"] < 1):
+            raise ValueError(f"{where}: dropout ratios must be in [0, 1), got p={entry['p']!r}, "
+                             f"original_p={entry['original_p']!r}")
+
+
+def described_parameter_shapes(layers, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """``{"fc1.weight": (300, 784), "fc1.bias": (300,), ...}``: the parameters a (checked)
+    description gives, found without building anything (a file's claims are compared with its
+    arrays before any layer allocates its weights). A malformed description is a ValueError
+    naming the entry and the field."""
+    if not prefix:
+        _check_layers(layers, "layers", 0, [])
+    shapes = {}
+    for entry in layers:
+        kind, name = _TYPES[entry["type"]], prefix + entry["name"]
+        if kind is Sequential:
+            shapes |= described_parameter_shapes(entry["layers"], name + ".")
+        elif kind is Linear:
+            shapes[name + ".weight"] = (entry["out_features"], entry["in_features"])
+        elif kind is Conv2d:
+            kernel = entry["kernel_size"]
+            shapes[name + ".weight"] = (entry["out_channels"],
+                                        entry["in_channels"] // entry["groups"], kernel, kernel)
+        if kind in (Linear, Conv2d) and entry["bias"]:
+            shapes[name + ".bias"] = (shapes[name + ".weight"][0],)
+    return shapes
+
+
+def build_from_layers(layers) -> Sequential:
+    """The ``Sequential`` a `describe_layers` description gives, its weights freshly initialised
+    and unpruned (load a state_dict into it). Nothing is drawn from minprune's global generator:
+    the runs that follow are as without the build. A malformed description is a ValueError."""
+    described_parameter_shapes(layers)  # checks every field first
+    state = minprune_random.get_rng_state()
+    try:
+        return _build(layers)
+    finally:
+        minprune_random.set_rng_state(state)
+
+
+def _build(layers) -> Sequential:
+    modules = OrderedDict()
+    for entry in layers:
+        kind = _TYPES[entry["type"]]
+        arguments = {field: entry[field] for field in _FIELDS.get(kind, ())}
+        if kind is Sequential:
+            modules[entry["name"]] = _build(entry["layers"])
+        elif kind is Dropout:
+            modules[entry["name"]] = layer = Dropout(arguments["original_p"])
+            layer.p = arguments["p"]
+        else:
+            modules[entry["name"]] = kind(**arguments)
+    return Sequential(modules)

@@ -1,5 +1,9 @@
-"""Save a pruned model's state_dict with its pruned weights in sparse form (CSR with 8-bit
-relative column steps, Han et al. 2015, Sec. 4), and load it back (`save_sparse`, `load_sparse`).
+"""Save a pruned model with its pruned weights in sparse form (CSR with 8-bit relative column
+steps, Han et al. 2015, Sec. 4), and load it back: `save_sparse(path, model)` also stores the
+layer sequence (`minprune.nn.models.describe_layers`) and, if given, the input shape, so that
+`minprune.sparse.load_model(path)` (`model_files`) rebuilds the pruned model;
+`load_sparse(path)` gives the state_dict of any sparse file (also one saved from a state_dict,
+which holds no architecture).
 
 Departure from the paper: its filler for an overflowing step is an entry with value 0, which could
 not be told apart from a surviving exact zero; here step code 0 is the filler ("advance 255
@@ -13,17 +17,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
 from minprune.base.files import CorruptFileError, read_npz, write_npz
+from minprune.nn.models import describe_layers
+from minprune.nn.module import Module
 from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
 
-__all__ = ["save_sparse", "load_sparse", "SparseFileError", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = [
+    "save_sparse",
+    "load_sparse",
+    "read_sparse_file",
+    "SparseFileError",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+]
 
 FORMAT_NAME = "minprune.sparse"
-FORMAT_VERSION = 2  # 2: a __sha256__ member checks the contents
+# 2: a __sha256__ member checks the contents; 3: an optional "architecture" (the layer sequence
+# and input shape) in the metadata. Version 2 files still load (without an architecture).
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
 _METADATA_KEY = "__minprune_sparse__"
 _SEPARATOR = "::"
 _FILLER_STEP = 255  # what step code 0 (a filler) advances by; codes 1..255 are entries
@@ -139,7 +156,7 @@ def _sparse_weight_keys(state_dict: Mapping[str, np.ndarray]) -> list[str]:
     return weight_keys
 
 
-def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
+def save_sparse(path, model, *, input_shape=None) -> None:
     # What is written (one uncompressed .npz, atomically: temporary file, fsync, os.replace):
     # - every ``X.weight`` with an ``X.weight_mask`` becomes a CSR matrix (out, in * kh * kw)
     #   whose pattern is the mask (a surviving exact 0.0 still loads with mask 1), stored as
@@ -147,11 +164,36 @@ def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
     #   the filler, codes 1..255 the step from the previous entry, -1 at a row start) and
     #   ``X.weight::step_indptr`` (int64, where each row's steps start);
     # - every other array (biases, masks) as it is, under its own name;
-    # - ``__minprune_sparse__``: UTF-8 JSON with the format version, the key order, and each
-    #   sparse weight's shape and mask dtype.
-    """Write ``state_dict`` to ``path`` (exactly that name; no ".npz" is appended), storing every
+    # - ``__minprune_sparse__``: UTF-8 JSON with the format version, the key order, each
+    #   sparse weight's shape and mask dtype, and (a model given) its "architecture": the
+    #   layers as `describe_layers` gives them and the input shape (null if not given).
+    """Write ``model`` to ``path`` (exactly that name; no ".npz" is appended), storing every
     ``X.weight`` that has an ``X.weight_mask`` as relative-index CSR. See the module docstring.
+
+    ``model`` is a ``Sequential`` of minprune's layers (nested ones too): the file then also
+    holds its layer sequence, and `minprune.sparse.load_model` rebuilds it. ``input_shape``
+    (one sample's shape, e.g. (1, 28, 28) or (64,)) is stored for
+    `minprune.inference.compile_model(path)`. A state_dict (any mapping of names to arrays) is
+    saved too, without an architecture.
+
+    Warns when the sparse weights take more bytes than the dense ones would (an unpruned or
+    barely pruned model: a stored weight costs 4 bytes of value and at least 1 of index).
     """
+    if isinstance(model, Module):
+        try:
+            layers = describe_layers(model)
+        except ValueError as error:
+            raise ValueError(
+                f"save_sparse: cannot store the model's architecture ({error}); "
+                "save_sparse(path, model.state_dict()) saves its weights and masks without it"
+            ) from None
+        architecture = {"layers": layers, "input_shape": _checked_input_shape(input_shape)}
+        state_dict = model.state_dict()
+    else:
+        if input_shape is not None:
+            raise ValueError("save_sparse: input_shape is stored with the model's architecture; "
+                             "pass the model itself, not its state_dict")
+        state_dict, architecture = model, None
     _check_state_dict(state_dict)
     sparse_keys = _sparse_weight_keys(state_dict)
     mask_keys = {_mask_key(key) for key in sparse_keys}
@@ -171,14 +213,50 @@ def save_sparse(path, state_dict: Mapping[str, np.ndarray]) -> None:
         arrays[key + _SEPARATOR + "steps"] = codes
         arrays[key + _SEPARATOR + "step_indptr"] = step_indptr
         sparse_metadata[key] = {"shape": list(value.shape), "mask_dtype": mask.dtype.str}
+    _warn_if_larger_than_dense(state_dict, sparse_keys, arrays)
     metadata = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "keys": list(state_dict),
         "sparse": sparse_metadata,
     }
+    if architecture is not None:
+        metadata["architecture"] = architecture
     arrays[_METADATA_KEY] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     write_npz(path, arrays)
+
+
+def _checked_input_shape(input_shape) -> list[int] | None:
+    if input_shape is None:
+        return None
+    try:
+        shape = [int(n) for n in input_shape]
+    except (TypeError, ValueError):
+        shape = []
+    if not shape or any(n < 1 for n in shape) or list(input_shape) != shape:
+        raise ValueError(f"save_sparse: input_shape must be one sample's shape, positive ints "
+                         f"such as (1, 28, 28) or (64,), got {input_shape!r}")
+    return shape
+
+
+def _warn_if_larger_than_dense(state_dict, sparse_keys: list[str], arrays: dict) -> None:
+    """Warn when the sparse form of the masked weights is larger than the weights dense."""
+    dense_bytes = sum(state_dict[key].nbytes for key in sparse_keys)
+    sparse_bytes = sum(arrays[key + _SEPARATOR + part].nbytes for key in sparse_keys
+                       for part in ("values", "steps", "step_indptr"))
+    if sparse_bytes <= dense_bytes:
+        return
+    kept = sum(arrays[key + _SEPARATOR + "values"].size for key in sparse_keys)
+    total = sum(state_dict[key].size for key in sparse_keys)
+    warnings.warn(
+        f"save_sparse: the masked weights keep {kept:,} of {total:,} "
+        f"(density {kept / max(total, 1):.1%}), so their sparse form ({sparse_bytes:,} bytes) is "
+        f"larger than the dense weights ({dense_bytes:,} bytes): the file compresses nothing. "
+        "Prune the model first (minprune.prune), or save an unpruned model's weights with "
+        "np.savez",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 # How far a sparse file may expand into dense weights and masks: a layer pruned to nothing
@@ -201,21 +279,23 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _read_metadata(arrays: dict, file_bytes: int) -> tuple[list[str], dict]:
-    """The key order and ``{weight key: (shape, mask dtype)}``, every field checked."""
+def _read_metadata(arrays: dict, file_bytes: int) -> tuple[list[str], dict, dict]:
+    """The key order, ``{weight key: (shape, mask dtype)}`` and the metadata (its
+    "architecture" is checked by `read_model_file`), every other field checked."""
     if _METADATA_KEY not in arrays:
         raise SparseFileError(f"not a minprune sparse file (no {_METADATA_KEY})")
     raw = arrays.pop(_METADATA_KEY)
     try:
         metadata = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise SparseFileError(f"{_METADATA_KEY} is not JSON ({error})") from None
     if not isinstance(metadata, dict):
         raise SparseFileError(f"{_METADATA_KEY}: expected a JSON object")
     format_seen = (metadata.get("format"), metadata.get("version"))
-    if format_seen != (FORMAT_NAME, FORMAT_VERSION):
+    if format_seen not in {(FORMAT_NAME, version) for version in _READABLE_VERSIONS}:
         raise SparseFileError(
-            f"expected format {FORMAT_NAME} version {FORMAT_VERSION}, got {format_seen}")
+            f"expected format {FORMAT_NAME} version {' or '.join(map(str, _READABLE_VERSIONS))}, "
+            f"got {format_seen}")
     keys, sparse = metadata.get("keys"), metadata.get("sparse")
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise SparseFileError(f"{_METADATA_KEY}.keys: expected a list of names, got {keys!r}")
@@ -248,7 +328,7 @@ def _read_metadata(arrays: dict, file_bytes: int) -> tuple[list[str], dict]:
             f"{_METADATA_KEY}: the shapes claim {dense_bytes} bytes of dense weights and masks, "
             f"more than a {file_bytes}-byte file can expand to ({allowed} bytes: at most "
             f"{MAX_EXPANSION}x the file, and this machine's memory)")
-    return keys, checked
+    return keys, checked, metadata
 
 
 def load_sparse(path) -> dict[str, np.ndarray]:
@@ -259,12 +339,18 @@ def load_sparse(path) -> dict[str, np.ndarray]:
     shapes whose dense weights would exceed `MAX_EXPANSION` times the file or this machine's
     memory, wrong dtypes, lengths that
     disagree, columns out of range, NaN or infinite weights, arrays the metadata does not list.
-    Nothing unvalidated reaches a kernel.
+    Nothing unvalidated reaches a kernel. `minprune.sparse.load_model` rebuilds the model too.
     """
+    return read_sparse_file(path)[0]
+
+
+def read_sparse_file(path) -> tuple[dict[str, np.ndarray], dict]:
+    """(the state_dict, the metadata JSON) of the sparse file ``path``, checked as in
+    `load_sparse`; `minprune.sparse.model_files` reads the architecture from the metadata."""
     name = os.fspath(path)
     arrays = read_npz(path, error=SparseFileError, what="sparse file")
     try:
-        keys, sparse = _read_metadata(arrays, os.path.getsize(name))
+        keys, sparse, metadata = _read_metadata(arrays, os.path.getsize(name))
 
         def take(member: str) -> np.ndarray:
             if member not in arrays:
@@ -296,4 +382,4 @@ def load_sparse(path) -> dict[str, np.ndarray]:
         raise SparseFileError(f"sparse file {name}: {error}") from None
     except ValueError as error:  # the CSR container's own checks
         raise SparseFileError(f"sparse file {name}: {error}") from None
-    return {key: restored[key] for key in keys}
+    return {key: restored[key] for key in keys}, metadata
