@@ -11,6 +11,9 @@
 All are ``Sequential`` so a reader (and the sparse engine) can walk the layers in order. The
 LeNets take (N, 1, 28, 28) images scaled to [0, 1]; AlexNet (N, 3, 227, 227) and VGG-16
 (N, 3, 224, 224) mean-subtracted crops.
+
+``describe_layers(model)`` writes any ``Sequential`` of minprune's layers as JSON-ready data (the
+layer sequence a sparse file stores) and ``build_from_layers`` builds the model back from it.
 """
 
 import math
