@@ -78,7 +78,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                        help="step policy: iterations per step")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--data", default=None, help="folder with the MNIST IDX files")
-    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (default: bars when stderr is a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,7 +226,8 @@ def run_prune(args) -> int:
     phase = Phase(epochs=args.retrain_epochs, lr=args.retrain_lr, l1=args.retrain_l1,
                   weight_decay=args.retrain_weight_decay)
     records = iterative_prune(model, train_set, test_set, rounds, phase, state_dir=args.out,
-                              freeze=args.freeze, plan=plan, progress=not args.no_progress)
+                              freeze=args.freeze, plan=plan,
+                              progress=False if args.no_progress else None)
     table = layer_table(model, test_set)
     row = summary_row(dense_error, records[-1]["error_retrained"], model)
     print(format_table(table) + "\n" + format_summary(row))
@@ -309,7 +311,7 @@ def run_train(args) -> int:
         lr_policy=phase.policy(),
         seed=args.seed,
         checkpoint=checkpoint,
-        progress=not args.no_progress,
+        progress=False if args.no_progress else None,
         extra_meta={"config": config},
     )
     result = evaluate(model, test_set)

@@ -154,6 +154,7 @@ def main_command(args) -> int:
     reproduce(args.model, results_dir=args.results, work_dir=args.work,
               fast=True if args.fast else None, data_dir=args.data, checkpoint=args.checkpoint,
               device=args.device,
-              tradeoff=False if args.no_tradeoff else None, progress=not args.no_progress,
+              tradeoff=False if args.no_tradeoff else None,
+              progress=False if args.no_progress else None,
               command="minprune " + shlex.join(args.argv))
     return 0
