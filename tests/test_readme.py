@@ -1,4 +1,5 @@
-"""The README's "Using it" example runs as printed, with one epoch per training phase."""
+"""The README's examples run as printed: "Using it" with one epoch per training phase, "Your own
+model and data" whole (it takes seconds)."""
 
 import re
 from pathlib import Path
@@ -50,3 +51,14 @@ def test_the_folder_tree_lists_every_folder_of_the_package():
     assert listed == folders
     for folder in listed:
         assert (package / folder).is_dir(), folder
+
+
+def test_your_own_model_and_data_runs_as_printed(tmp_path, monkeypatch, capsys):
+    section = README.read_text().split("## Your own model and data", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)  # it writes my_model.npz
+    exec(compile(code, str(README), "exec"), {})
+    assert (tmp_path / "my_model.npz").exists()
+    density, error = re.search(r"density (\d+\.\d)%, error (\d+\.\d\d)%",
+                               capsys.readouterr().out).groups()
+    assert float(density) == 10.0 and float(error) < 30.0  # learnt, at a tenth of the weights
