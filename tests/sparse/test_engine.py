@@ -268,6 +268,22 @@ def test_a_model_without_flatten_and_a_generic_conv_net():
     _assert_matches(network(images), dense_logits(conv, images))
 
 
+@pytest.mark.parametrize("stride, padding, keep", [(1, 1, 0.5), (1, 2, 0.2), (2, 1, 0.2),
+                                                   (1, 0, 0.5), (1, 0, 0.2)])
+def test_pruned_convs_of_every_stride_and_padding_match_the_dense_model(stride, padding, keep):
+    """Each sparse conv path (patch-free for stride 1 and no padding, patches otherwise) on a
+    pruned layer, against the masked dense model: a padded conv must never take the no-padding
+    path."""
+    minprune_random.manual_seed(5)
+    conv = Sequential(OrderedDict(conv=Conv2d(1, 4, kernel_size=3, stride=stride,
+                                              padding=padding), flatten=Flatten()))
+    keep_ratio_prune(conv, keep)
+    images = _images(3) - 0.5
+    network = engine.compile_model(conv)
+    assert network.layers[0].runs_as != "dense", network.layers[0].runs_as
+    _assert_matches(network(images), dense_logits(conv, images))
+
+
 # -- description ---------------------------------------------------------------------------------
 
 
