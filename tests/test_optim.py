@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minprune import nn
+from minprune.base.settings import use_backend
 from minprune.nn import Parameter, models
 from minprune.training.optim import SGD
 from minprune.training.schedules import LRPolicy
@@ -49,6 +50,33 @@ def test_pruned_weights_stay_exactly_zero_through_momentum_and_regularisation(re
     assert np.all(layer.weight.data[mask == 0] == 0.0)
     assert np.all(layer.weight.data[mask == 1] != 0.0)
     np.testing.assert_array_equal(layer.weight_mask, mask)
+
+
+@pytest.mark.parametrize("backend", ["fast", "plain"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_update_path_keeps_pruned_weights_and_their_velocity_at_zero(backend, dtype):
+    """The update itself holds the mask (Sec. 3): a gradient that reaches pruned positions --
+    as a hook or a straight-through step can give -- moves neither the weight nor its velocity
+    there. float32 under "fast" is the fused kernel; float64, or anything under "plain", is the
+    NumPy code in minprune/autograd/plain.py."""
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((6, 5)).astype(dtype)
+    mask = (rng.random((6, 5)) > 0.5).astype(np.float32)
+    p = Parameter(weight * mask)
+    p.mask = mask
+    with use_backend(backend):
+        opt = SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, l1=0.001)
+        w, v = (weight * mask).astype(np.float64), np.zeros((6, 5))
+        for _ in range(3):
+            grad = rng.standard_normal((6, 5))
+            p.grad = grad.astype(dtype)  # non-zero at pruned positions too
+            opt.step()
+            v = (0.9 * v + grad + 0.01 * w + 0.001 * np.sign(w)) * mask
+            w = (w - 0.1 * v) * mask
+            np.testing.assert_allclose(p.data, w, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(opt.velocities[0], v, rtol=1e-5, atol=1e-6)
+    assert np.all(p.data[mask == 0] == 0.0)
+    assert np.all(opt.velocities[0][mask == 0] == 0.0)
 
 
 def test_bad_hyperparameters_are_rejected():
