@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-fast test-plain test-slow test-nojit test-cudasim test-notebooks exercises book bench clean
+.PHONY: demo test lint test-fast test-plain test-slow test-nojit test-cudasim test-notebooks exercises book bench mutation clean
 
 $(RUNSTAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ book: $(STAMP)
 	cd results && find . -name '*.png' -exec cp --parents {} ../docs/results/ \;
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 	@echo "book: open site/index.html"
+
+## Mutation testing of the code that implements the paper (10-20 minutes, so not in `make test`):
+## would the tests catch a wrong line? Writes results/mutation/ (score per module, survivors).
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,mutation]"
+	$(PY) tools/mutation.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
