@@ -153,8 +153,8 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
                         "pair (e.g. a validation_split part)")
     test_set = as_dataset(test_set, "iterative_prune: test_set")
     log = log_function(log)
+    functions = round_functions(rounds, model)  # checks that rounds is a list first
     rounds = list(rounds)
-    functions = round_functions(rounds, model)
     freezes = _freezes(freeze, len(functions))
     if plan is None and not any(callable(spec) for spec in rounds):
         plan = list(rounds)

@@ -90,6 +90,10 @@ def _dense_std(model) -> dict:
 def round_functions(rounds, model) -> list:
     """``rounds`` (functions or data rounds, see the module docstring) as functions, every data
     round checked against ``model``'s prunable layers first."""
+    if isinstance(rounds, dict) or callable(rounds) or isinstance(rounds, str):
+        raise TypeError(f"rounds must be a list, one entry per round, got {rounds!r}; for one "
+                        f"round write [{rounds!r}], for several falling keep ratios "
+                        "mp.prune.rounds_to(keep_ratio=..., rounds=...)")
     rounds = list(rounds)
     names = list(layers_by_weight_name(model))
     dense = any(isinstance(spec, dict) and spec.get("std_of") == StdOf.DENSE for spec in rounds)

@@ -82,3 +82,9 @@ def test_rounds_to_refuses_a_bad_target_or_count(keep_ratio, rounds, message):
     with pytest.raises(ValueError, match=f"rounds_to: {message}"):
         rounds_to(keep_ratio, rounds)
 
+
+
+def test_rounds_given_as_one_dict_are_told_to_be_a_list():
+    with pytest.raises(TypeError, match=r"rounds must be a list.*\[\{'keep_ratio': 0.5\}\]"):
+        iterative_prune(_model(), blobs(32), blobs(32, seed=1), {"keep_ratio": 0.5},
+                        Phase(epochs=1, lr=0.01, lr_policy="fixed"), log=None)
