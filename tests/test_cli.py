@@ -8,7 +8,7 @@ from fake_mnist import write_fake_mnist
 
 import minprune.commands.reproduce as reproduce
 from minprune.base.paper import RETRAIN_LR_FACTOR
-from minprune.commands.cli import build_parser, main
+from minprune.commands.cli import _policy_settings, build_parser, main
 from minprune.training.checkpoint import load_checkpoint
 from minprune.training.phase import Phase
 
@@ -44,6 +44,14 @@ def test_train_refuses_to_resume_a_different_configuration(tiny_mnist, tmp_path,
     assert main(base + ["--model", "lenet-300-100"]) == 0
     assert main(base + ["--model", "lenet-300-100", "--lr", "0.1"]) == 2
     assert "different configuration" in capsys.readouterr().err
+
+
+def test_a_step_policy_without_its_gamma_and_step_size_names_the_flags(tmp_path, capsys):
+    code = main(["train", "--model", "lenet-300-100", "--epochs", "1", "--out", str(tmp_path),
+                 "--lr-policy", "step"])
+    assert code == 2
+    assert "--lr-policy step needs --gamma and --step-size" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoint.npz").exists()
 
 
 def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, capsys):
@@ -136,6 +144,7 @@ def test_version_prints_the_installed_version(capsys):
 def test_training_defaults_are_phases():
     train = build_parser().parse_args(["train", "--model", "lenet5", "--epochs", "1", "--out",
                                        "x"])
+    _policy_settings(train)  # --gamma and --step-size: Caffe's inv defaults unless step needs them
     defaults = Phase()
     for option in ("lr", "momentum", "weight_decay", "l1", "lr_policy", "gamma", "power",
                    "step_size", "batch_size"):

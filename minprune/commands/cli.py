@@ -71,11 +71,11 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 regularisation")
     group.add_argument("--lr-policy", choices=["fixed", "step", "inv"],
                        default=DEFAULTS.lr_policy)
-    group.add_argument("--gamma", type=float, default=DEFAULTS.gamma,
-                       help="inv/step policy gamma")
+    group.add_argument("--gamma", type=float, default=None,
+                       help=f"inv/step policy gamma (inv: {DEFAULTS.gamma}; step: required)")
     group.add_argument("--power", type=float, default=DEFAULTS.power, help="inv policy power")
-    group.add_argument("--step-size", type=int, default=DEFAULTS.step_size,
-                       help="step policy: iterations per step")
+    group.add_argument("--step-size", type=int, default=None,
+                       help="step policy: iterations per step (required with --lr-policy step)")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--data", default=None, help="folder with the MNIST IDX files")
     group.add_argument("--no-progress", action="store_true",
@@ -275,10 +275,21 @@ def run_compare(args) -> int:
     return main_command(args)
 
 
+def _policy_settings(args) -> None:
+    """Fill --gamma and --step-size with Caffe's inv defaults, unless --lr-policy step needs the
+    user's own (Phase's gamma 1e-4 and step size 1 would take the rate to nothing at once)."""
+    if args.lr_policy == "step" and (args.gamma is None or args.step_size is None):
+        raise ValueError("--lr-policy step needs --gamma and --step-size, e.g. --gamma 0.1 "
+                         "--step-size 14000 (iterations between drops)")
+    args.gamma = DEFAULTS.gamma if args.gamma is None else args.gamma
+    args.step_size = DEFAULTS.step_size if args.step_size is None else args.step_size
+
+
 def run_train(args) -> int:
     """``minprune train``: train from scratch (resuming from OUT's checkpoint), write a summary."""
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    _policy_settings(args)
     config = {
         key: (str(value) if isinstance(value, Path) else value)
         for key, value in vars(args).items()
