@@ -153,16 +153,27 @@ def main(argv=None) -> int:
     # reasons.toml: one table per module, ``"mutant name" = "why it is harmless"``
     tables = tomllib.loads(REASONS.read_text()) if REASONS.exists() else {}
     reasons = {mutant: why for table in tables.values() for mutant, why in table.items()}
-    runs = {}
+    runs, missing = {}, []
     for name in args.group or list(GROUPS):
         print(f"mutation group {name}: {', '.join(GROUPS[name][0])}", flush=True)
         runs[name] = run_group(name, mutmut)
+        missing = write_results(runs, reasons, args.group)  # after each group: partial runs count
+    if missing:
+        print(f"{len(missing)} surviving mutants have no reason in {REASONS}:")
+        print("\n".join(f"  {m}" for m in missing))
+        return 1
+    return 0
+
+
+def write_results(runs: dict, reasons: dict, groups) -> list[str]:
+    """Write summary.json and survivors.md for the groups run so far; return the survivors that
+    have no reason."""
     modules, missing = summarise(runs, reasons)
     killed = sum(row["killed"] for row in modules.values())
     total = sum(row["mutants"] for row in modules.values())
     OUT.mkdir(parents=True, exist_ok=True)
     summary = {
-        "command": "python tools/mutation.py" + "".join(f" --group {g}" for g in args.group or []),
+        "command": "python tools/mutation.py" + "".join(f" --group {g}" for g in groups or []),
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "tool": f"mutmut {_mutmut_version()}",
@@ -176,7 +187,8 @@ def main(argv=None) -> int:
     lines = ["# Surviving mutants", "",
              f"`{summary['command']}`, {summary['date']}, {summary['machine']}: "
              f"{killed} of {total} mutants killed ({summary['score']:.1%}). Every survivor below "
-             "with the reason it is harmless (from `results/mutation/reasons.toml`).", ""]
+             "with the reason it is harmless (from `results/mutation/reasons.toml`), or marked "
+             "as a gap in the tests.", ""]
     for run in runs.values():
         for mutant, diff in sorted(run["diffs"].items()):
             reason = reasons.get(mutant, "NO REASON: a gap in the tests")
@@ -187,12 +199,8 @@ def main(argv=None) -> int:
         score = f"{row['score']:.1%}" if row["score"] is not None else "-"
         print(f"{module:50s} {row['killed']:4d}/{row['mutants']:4d} killed  {score}")
     print(f"total {killed}/{total} ({summary['score']:.1%}); wrote {OUT}/summary.json, "
-          "survivors.md")
-    if missing:
-        print(f"{len(missing)} surviving mutants have no reason in {REASONS}:")
-        print("\n".join(f"  {m}" for m in missing))
-        return 1
-    return 0
+          "survivors.md", flush=True)
+    return missing
 
 
 def _mutmut_version() -> str:
