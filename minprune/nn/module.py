@@ -258,7 +258,7 @@ def _warn_if_unpruning(masks: dict, state) -> None:
         after = to_device(state[name], "cpu") != 0 if name in state else before
         kept_before, kept_after = kept_before + int(before.sum()), kept_after + int(after.sum())
         total += before.size
-        if np.any(after & ~before):
+        if (after & ~before).any():
             changed.append(f"{name.removesuffix('_mask')} (density {before.mean():.1%} -> "
                            f"{after.mean():.1%})")
     if changed:
