@@ -2,6 +2,7 @@
 and the criteria built on it prune exactly the count they promise."""
 
 import numpy as np
+import pytest
 
 import minprune
 from minprune import nn, prune
@@ -51,3 +52,37 @@ def test_keep_ratio_prune_keeps_exactly_its_share_of_each_layer():
     prune.keep_ratio_prune(model, 0.1)
     for layer in prune.layers_by_weight_name(model).values():
         assert int(np.count_nonzero(layer.weight_mask)) == int(round(0.1 * layer.weight.data.size))
+
+
+def test_remove_bakes_the_masks_into_the_weights_and_resets_them():
+    minprune.manual_seed(2)
+    model = minprune.models.lenet_300_100()
+    prune.keep_ratio_prune(model, 0.3)
+    pruned = {name: layer.weight.data.copy()
+              for name, layer in prune.layers_by_weight_name(model).items()}
+    prune.remove(model)
+    assert not prune.is_pruned(model)
+    for name, layer in prune.layers_by_weight_name(model).items():
+        np.testing.assert_array_equal(layer.weight.data, pruned[name])
+        np.testing.assert_array_equal(layer.weight_mask, np.ones_like(pruned[name]))
+
+
+def test_global_unstructured_on_a_pruned_model_counts_the_pruned_as_smallest():
+    minprune.manual_seed(3)
+    model = minprune.models.lenet_300_100()
+    prune.keep_ratio_prune(model, 0.5)
+    total = sum(layer.weight.data.size for layer in prune.layers_by_weight_name(model).values())
+    prune.global_unstructured(model, 0.75)
+    kept = sum(int(np.count_nonzero(layer.weight_mask))
+               for layer in prune.layers_by_weight_name(model).values())
+    assert kept == total - int(round(0.75 * total))
+
+
+def test_global_unstructured_amount_zero_prunes_nothing_and_bad_amounts_are_named():
+    minprune.manual_seed(4)
+    model = minprune.models.lenet_300_100()
+    assert prune.global_unstructured(model, 0.0) == 0.0
+    assert not prune.is_pruned(model)
+    for amount in (1.0, 1.5, -0.1, "0.5"):
+        with pytest.raises(ValueError, match=r"amount must be in \[0, 1\), got"):
+            prune.global_unstructured(model, amount)
