@@ -14,6 +14,7 @@ from minprune.prune import (
     hysteresis_top_k,
     layers_by_weight_name,
     network_surgery,
+    set_mask,
     surgery_mask,
     surgery_thresholds,
 )
@@ -65,6 +66,21 @@ def test_thresholds_from_c_follow_the_papers_code_and_keep_ratio_aims_at_a_size(
         target = 0.1 if name == "fc1.weight" else 0.5
         assert kept == round(target * layer.weight.data.size)
         assert thresholds[name][1] == pytest.approx(thresholds[name][0] * 1.1 / 0.9)
+
+
+def test_thresholds_at_the_edges_keep_everything_and_survive_an_empty_layer():
+    model = trained()
+    for name, (lower, upper) in surgery_thresholds(model, keep_ratio=1.0).items():
+        assert lower == upper == 0.0, name  # keep everything: nothing lies at or below 0
+    layers = layers_by_weight_name(model)
+    set_mask(layers["fc3.weight"], np.zeros_like(layers["fc3.weight"].weight_mask))
+    assert surgery_thresholds(model, c=1.0)["fc3.weight"] == [0.0, 0.0]  # no survivors: no t
+    pruned_half = surgery_thresholds(model, keep_ratio=0.5)["fc2.weight"][0]
+    layer = layers["fc2.weight"]
+    set_mask(layer, (np.abs(layer.weight.data) > pruned_half).astype(np.float32))
+    # counted over the layer's weights, pruned ones as zeros: half of half is a quarter
+    lower = surgery_thresholds(model, keep_ratio=0.25)["fc2.weight"][0]
+    assert np.count_nonzero(np.abs(layer.weight.data) > lower) == round(0.25 * layer.weight.size)
 
 
 def _linear_model_with_the_signal_cut():
