@@ -284,7 +284,8 @@ def _check_layers(layers, path: str, depth: int, seen: list) -> None:
             raise ValueError(f"{path}: more than {MAX_LAYERS} layers")
         if not isinstance(entry, dict):
             raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
-        name, kind = entry.get("name"), _TYPES.get(entry.get("type"))
+        name, type_name = entry.get("name"), entry.get("type")  # any JSON, lists included
+        kind = _TYPES.get(type_name) if isinstance(type_name, str) else None
         if (not isinstance(name, str) or not _NAME.fullmatch(name) or hasattr(Sequential, name)
                 or name in ("training", "name")):
             raise ValueError(f"{where}.name: expected letters, digits and _ (not a Module "

@@ -292,7 +292,8 @@ def _read_metadata(arrays: dict, file_bytes: int) -> tuple[list[str], dict, dict
     if not isinstance(metadata, dict):
         raise SparseFileError(f"{_METADATA_KEY}: expected a JSON object")
     format_seen = (metadata.get("format"), metadata.get("version"))
-    if format_seen not in {(FORMAT_NAME, version) for version in _READABLE_VERSIONS}:
+    # a list, not a set: the values may be any JSON, and a list is unhashable
+    if format_seen not in [(FORMAT_NAME, version) for version in _READABLE_VERSIONS]:
         raise SparseFileError(
             f"expected format {FORMAT_NAME} version {' or '.join(map(str, _READABLE_VERSIONS))}, "
             f"got {format_seen}")

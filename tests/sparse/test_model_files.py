@@ -151,6 +151,7 @@ HOSTILE = {
     "method name": (lambda m: _layer(2)(m).update(name="forward"), r"layers\[2\].name"),
     "twice": (lambda m: _layer(2)(m).update(name="flatten"), "'flatten' appears twice"),
     "unknown type": (lambda m: _layer(2)(m).update(type="Tanh"), r"layers\[2\].type"),
+    "list for a type": (lambda m: _layer(2)(m).update(type=["ReLU"]), r"layers\[2\].type"),
     "bool for an int": (lambda m: _layer(1)(m).update(out_features=True),
                         r"layers\[1\].out_features: expected an int >= 1"),
     "dropout ratio": (lambda m: _layer(3)(m).update(p=1.5), "dropout ratios must be in"),

@@ -207,6 +207,11 @@ def _tamper(path, key, new_value):
         ("fc1.weight::step_indptr", lambda a: a[::-1].copy(), "step_indptr: must rise from 0"),
         ("fc1.weight::steps", lambda a: a.astype(np.int32), "steps: expected 1-D uint8"),
         ("__minprune_sparse__", lambda a: a[:10], "__minprune_sparse__ is not JSON"),
+        ("__minprune_sparse__", lambda a: np.frombuffer(b'{"format": []}', np.uint8),
+         r"expected format minprune.sparse version .*, got \(\[\], None\)"),
+        ("__minprune_sparse__", lambda a: np.frombuffer(b'{"format": "minprune.sparse", '
+                                                        b'"version": {"a": 1}}', np.uint8),
+         "expected format minprune.sparse version"),
     ],
 )
 def test_corrupted_files_are_value_errors(tmp_path, key, make_value, message):
