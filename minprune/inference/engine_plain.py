@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from minprune.autograd import plain
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from minprune.sparse.csr import CSRMatrix
 
@@ -35,12 +36,9 @@ def csr_times(csr: CSRMatrix, x: np.ndarray) -> np.ndarray:
 
 def conv2d_patches(images: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
     """im2col: (N * OH * OW, C * K * K) patches of images (N, C, H, W), row (n, oh, ow) holding
-    the window of output pixel (oh, ow), its columns in the order of weight.reshape(O, C*K*K)."""
-    channels = images.shape[1]
-    pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
-    windows = sliding_window_view(np.pad(images, pad), (kernel, kernel), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, OH, OW, K, K)
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, channels * kernel * kernel)
+    the window of output pixel (oh, ow), its columns in the order of weight.reshape(O, C*K*K) --
+    the training path's plain im2col (`minprune.autograd.plain.im2col`)."""
+    return plain.im2col(images, kernel, kernel, stride, padding)
 
 
 def _linear(op):
