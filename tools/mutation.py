@@ -3,17 +3,27 @@
 Would the tests catch a wrong line? mutmut (``pip install -e ".[mutation]"``) plants one small
 mistake at a time -- ``>=`` for ``>``, a dropped ``*=``, a changed constant -- in the modules of
 ``GROUPS`` and runs the tests that cover the mutated function; a mutant the tests let through
-*survived*. Each group runs in a scratch copy of the checkout (its ``mutants/`` folder never
-touches the repository), the Numba kernels with ``NUMBA_DISABLE_JIT=1`` so that mutmut can
-rewrite them as plain Python.
+*survived*. Each group runs in its own copy of the checkout, ``.mutation/<group>/`` (git-ignored;
+mutmut's ``mutants/`` folder never touches the repository), the Numba kernels with
+``NUMBA_DISABLE_JIT=1`` so that mutmut can rewrite them as plain Python. The copy is kept: a
+second run tests only the mutants of functions changed since, then every survivor again against
+today's tests, so the loop "read a survivor, write the test it asks for, run again" takes minutes,
+not the hour a full run takes on 2 cores.
+
+The modules are the paper's method and its storage (issue 25): the threshold and masks, the
+criteria, the dropout adjustment, the prune/retrain loop and its resumable wrapper, the
+schedules, the masked SGD (both paths and the kernel), the ops' backward passes, CSR, export,
+storage accounting and the engine's path choice. Gradual pruning and surgery (the comparisons,
+not the paper) are left out.
 
 Writes ``results/mutation/summary.json`` (the command, date, machine, and per module: mutants,
 killed, survived, score) and ``results/mutation/survivors.md`` (every survivor with its diff and
 the reason it is harmless, from ``results/mutation/reasons.toml``). A survivor without a reason is
 a gap in the tests: the run exits 1 and lists it.
 
-    python tools/mutation.py                  # every group (about 10-20 minutes on 2 cores)
-    python tools/mutation.py --group pruning  # one group
+    python tools/mutation.py                  # every group (a first run: hours on 2 cores)
+    python tools/mutation.py --group pruning  # one group; the others keep their last result
+    python tools/mutation.py --fresh          # forget the kept verdicts, test every mutant
 """
 
 from __future__ import annotations
@@ -25,7 +35,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -33,13 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "mutation"
 REASONS = OUT / "reasons.toml"
+WORK = ROOT / ".mutation"  # one work folder per group, kept between runs (git-ignored)
 
 # name: (modules to mutate, tests that may kill their mutants, extra environment)
 GROUPS = {
     "pruning": (
         ["minprune/prune/masks.py", "minprune/prune/criteria.py", "minprune/prune/dropout.py",
-         "minprune/prune/loop.py", "minprune/prune/retraining.py", "minprune/prune/rounds.py",
-         "minprune/prune/gradual.py", "minprune/prune/surgery.py"],
+         "minprune/prune/loop.py", "minprune/prune/retraining.py", "minprune/prune/rounds.py"],
         ["tests/prune", "tests/test_backends.py"],
         {},
     ),
@@ -68,15 +77,18 @@ GROUPS = {
 }
 
 
-def _scratch_copy(target: Path) -> None:
-    """The tracked files of the checkout, as they are in the working tree."""
+def _refresh(work: Path) -> None:
+    """Copy the tracked files of the checkout, as they are in the working tree, over ``work``
+    (the package and the tests first removed, so that a deleted file does not linger)."""
+    for folder in ("minprune", "tests"):
+        shutil.rmtree(work / folder, ignore_errors=True)
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split()
     for name in files:
         source = ROOT / name
         if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / name)
 
 
 def _config(modules: list[str], tests: list[str]) -> str:
@@ -92,33 +104,67 @@ def _config(modules: list[str], tests: list[str]) -> str:
             'also_copy = ["tests"]\n')
 
 
-def run_group(name: str, mutmut: str) -> dict:
-    """Run mutmut over one group in a scratch copy; return ``{mutant: status}``."""
+def _statuses(work: Path) -> dict:
     from mutmut.stats import status_by_exit_code
 
+    statuses = {}
+    for meta in sorted((work / "mutants").rglob("*.meta")):
+        for mutant, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            statuses[mutant] = status_by_exit_code[code]
+    return statuses
+
+
+def _commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
+def run_group(name: str, mutmut: str, fresh: bool) -> dict:
+    """Run mutmut over one group in its work folder (``.mutation/<group>``, never the checkout);
+    return ``{mutant: status}`` and the diffs of those not killed.
+
+    The folder is kept between runs, and mutmut keeps each mutant's verdict while its function
+    is unchanged: a later run tests only new or changed mutants, then tests every survivor again
+    against today's tests (a test added since can kill it; a killed mutant stays killed, as
+    tests are added, not weakened -- ``--fresh`` starts over)."""
     modules, tests, environment = GROUPS[name]
-    with tempfile.TemporaryDirectory(prefix=f"minprune-mutation-{name}-") as scratch:
-        work = Path(scratch)
-        _scratch_copy(work)
-        with open(work / "pyproject.toml", "a") as config:
-            config.write(_config(modules, tests))
-        env = {**os.environ, **environment, "MINPRUNE_FAST": "1"}
-        started = time.perf_counter()
-        subprocess.run([mutmut, "run", "--max-children", str(os.cpu_count() or 1)], cwd=work,
-                       env=env, stdout=subprocess.DEVNULL, check=True)
-        seconds = time.perf_counter() - started
-        statuses, diffs = {}, {}
-        for meta in sorted((work / "mutants").rglob("*.meta")):
-            codes = json.loads(meta.read_text())["exit_code_by_key"]
-            for mutant, code in codes.items():
-                statuses[mutant] = status_by_exit_code[code]
-        for mutant, status in statuses.items():
-            if status != "killed":
-                shown = subprocess.run([mutmut, "show", mutant], cwd=work, env=env,
-                                       capture_output=True, text=True)
-                diffs[mutant] = shown.stdout.strip()
-    return {"statuses": statuses, "diffs": diffs, "seconds": seconds, "modules": modules,
-            "tests": tests, "environment": environment}
+    work = WORK / name
+    if fresh:
+        shutil.rmtree(work, ignore_errors=True)
+    first = not (work / "mutants").exists()
+    work.mkdir(parents=True, exist_ok=True)
+    _refresh(work)
+    with open(work / "pyproject.toml", "a") as config:
+        config.write(_config(modules, tests))
+    env = {**os.environ, **environment, "MINPRUNE_FAST": "1"}
+    run = [mutmut, "run", "--max-children", str(os.cpu_count() or 1)]
+    started = time.perf_counter()
+    subprocess.run(run, cwd=work, env=env, stdout=subprocess.DEVNULL, check=True)
+    if not first:
+        again = [m for m, status in _statuses(work).items() if status != "killed"]
+        if again:
+            subprocess.run(run + again, cwd=work, env=env, stdout=subprocess.DEVNULL, check=True)
+    seconds = time.perf_counter() - started
+    history_file = work / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.exists() else []
+    history.append({"commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                    "kind": "every mutant" if first else "new mutants and survivors",
+                    "seconds": round(seconds)})
+    history_file.write_text(json.dumps(history, indent=1) + "\n")
+    statuses = _statuses(work)
+    diffs = {}
+    for mutant, status in statuses.items():
+        if status != "killed":
+            shown = subprocess.run([mutmut, "show", mutant], cwd=work, env=env,
+                                   capture_output=True, text=True)
+            diffs[mutant] = shown.stdout.strip()
+    result = {"statuses": statuses, "diffs": diffs, "history": history, "modules": modules,
+              "tests": tests, "environment": environment}
+    (work / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def _module_of(mutant: str) -> str:
@@ -148,16 +194,21 @@ def summarise(runs: dict, reasons: dict) -> tuple[dict, list[str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", choices=list(GROUPS), action="append")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget earlier verdicts and test every mutant again")
     args = parser.parse_args(argv)
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
     # reasons.toml: one table per module, ``"mutant name" = "why it is harmless"``
     tables = tomllib.loads(REASONS.read_text()) if REASONS.exists() else {}
     reasons = {mutant: why for table in tables.values() for mutant, why in table.items()}
-    runs, missing = {}, []
+    missing = []
     for name in args.group or list(GROUPS):
         print(f"mutation group {name}: {', '.join(GROUPS[name][0])}", flush=True)
-        runs[name] = run_group(name, mutmut)
-        missing = write_results(runs, reasons, args.group)  # after each group: partial runs count
+        run_group(name, mutmut, args.fresh)
+        # after each group, over every group that has a result (a group run alone keeps the rest)
+        runs = {group: json.loads((WORK / group / "result.json").read_text())
+                for group in GROUPS if (WORK / group / "result.json").exists()}
+        missing = write_results(runs, reasons)
     if missing:
         print(f"{len(missing)} surviving mutants have no reason in {REASONS}:")
         print("\n".join(f"  {m}" for m in missing))
@@ -165,7 +216,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def write_results(runs: dict, reasons: dict, groups) -> list[str]:
+def write_results(runs: dict, reasons: dict) -> list[str]:
     """Write summary.json and survivors.md for the groups run so far; return the survivors that
     have no reason."""
     modules, missing = summarise(runs, reasons)
@@ -173,13 +224,13 @@ def write_results(runs: dict, reasons: dict, groups) -> list[str]:
     total = sum(row["mutants"] for row in modules.values())
     OUT.mkdir(parents=True, exist_ok=True)
     summary = {
-        "command": "python tools/mutation.py" + "".join(f" --group {g}" for g in groups or []),
+        "command": "python tools/mutation.py",
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "tool": f"mutmut {_mutmut_version()}",
         "killed": killed, "mutants": total, "score": round(killed / total, 4) if total else None,
         "groups": {name: {"modules": run["modules"], "tests": run["tests"],
-                          "environment": run["environment"], "seconds": round(run["seconds"])}
+                          "environment": run["environment"], "runs": run["history"]}
                    for name, run in runs.items()},
         "modules": modules,
     }
