@@ -30,12 +30,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check minprune tests benchmarks tools chapters
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not cuda"
+	$(PY) -m pytest -q -m "not slow and not cuda and not chapters"
 
 # The fast suite once more on the plain backend (every op and update as NumPy expressions,
 # minprune.autograd.plain); tests that call a Numba kernel directly still run it.
 test-plain: $(STAMP)
-	MINPRUNE_BACKEND=plain $(PY) -m pytest -q -m "not slow and not cuda"
+	MINPRUNE_BACKEND=plain $(PY) -m pytest -q -m "not slow and not cuda and not chapters"
 
 # The Numba kernels once more as plain Python, so the kernel code itself is covered.
 test-nojit: $(STAMP)
@@ -50,14 +50,14 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m "slow and not cuda" || [ $$? -eq 5 ]
 
 # Chapters in fast mode: MINPRUNE_FAST is read by minprune.base.settings.fast_mode().
+# Each chapter twice (tests/chapters/test_execution.py): with its solutions (chapters/solutions/),
+# every check passes; as a student's copy, every other cell runs and each check fails with a hint.
 test-notebooks: $(STAMP)
-	@if ls chapters/*.ipynb >/dev/null 2>&1; then \
-		MINPRUNE_FAST=1 $(PY) -m pytest -q --nbmake chapters/*.ipynb; \
-	else echo "no chapter notebooks yet"; fi
+	MINPRUNE_FAST=1 $(PY) -m pytest -q -m chapters tests/chapters
 
-## Student copies of the chapters (solutions stubbed, outputs cleared) in chapters/exercises/.
+## Student copies of the chapters (no answers, no outputs) in chapters/exercises/, with checks/.
 exercises: $(STAMP)
-	$(PY) tools/make_exercises.py
+	$(PY) tools/chapters.py exercises
 
 ## The book: README, the Results page (written from results/*.json by tools/results_page.py),
 ## the chapters (stored outputs, not re-executed) and the API reference, as
