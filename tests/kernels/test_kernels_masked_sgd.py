@@ -1,5 +1,7 @@
 """The fused masked SGD-momentum kernel (CPU) against its reference."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -108,3 +110,161 @@ def test_checked_once_step_still_refuses_a_bad_gradient_or_a_new_bad_mask():
     with pytest.raises(ValueError, match="lr"):
         step(weight, velocity, grad, mask, lr=-1.0, momentum=0.9)
     np.testing.assert_array_equal(weight, np.full((3, 2), 1 - 0.1 * 1, np.float32))
+
+
+class _DeviceArrayStandIn:
+    """Stands in for a GPU array (a CuPy array): shape, dtype, flags and
+    ``__cuda_array_interface__``, nothing else -- no kernel can run on it."""
+
+    def __init__(self, shape, dtype=np.float32):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.flags = type("Flags", (), {"c_contiguous": True})()
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": self.dtype.str, "version": 3}
+
+
+def _update_arguments(**changes):
+    """Valid arguments of a (3, 4) masked update, with ``changes`` applied."""
+    arguments = {
+        "weight": np.ones((3, 4), np.float32),
+        "velocity": np.zeros((3, 4), np.float32),
+        "grad": np.ones((3, 4), np.float32),
+        "mask": np.ones((3, 4), np.bool_),
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "l1": 0.0,
+    }
+    arguments.update(changes)
+    return arguments
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+_SHARED = np.zeros((3, 4), np.float32)  # one buffer, seen below through two separate views
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"weight": np.ones((3, 4), np.float64)},
+            "weight: expected float32 array of shape (any, any), got float64 array of shape (3, 4)",
+        ),
+        (
+            {"weight": np.ones((4, 3), np.float32).T},
+            "weight: expected a C-contiguous float32 array of shape (any, any), got a "
+            "non-contiguous float32 array of shape (3, 4) (use np.ascontiguousarray)",
+        ),
+        (
+            {"weight": _DeviceArrayStandIn((3, 4))},
+            "weight: expected numpy float32 array of shape (any, any), got _DeviceArrayStandIn",
+        ),
+        (
+            {"velocity": np.zeros((3, 4), np.float64)},
+            "velocity: expected float32 array of shape (3, 4), got float64 array of shape (3, 4)",
+        ),
+        (
+            {"grad": np.ones((4, 3), np.float32)},
+            "grad: expected float32 array of shape (3, 4), got float32 array of shape (4, 3)",
+        ),
+        (
+            {"mask": np.ones((3, 4), np.int64)},
+            "mask: expected float32 or bool array of shape (3, 4), got int64 array of shape (3, 4)",
+        ),
+        (
+            {"weight": _read_only(np.ones((3, 4), np.float32))},
+            "weight: is read-only, but the update writes it in place",
+        ),
+        (
+            {"velocity": _read_only(np.zeros((3, 4), np.float32))},
+            "velocity: is read-only, but the update writes it in place",
+        ),
+        (
+            {"weight": _SHARED[:], "velocity": _SHARED.reshape(3, 4)},
+            "weight and velocity: must be separate arrays, they share memory",
+        ),
+        (
+            {"weight": _SHARED[:], "grad": _SHARED.reshape(3, 4)},
+            "weight and grad: must be separate arrays, they share memory",
+        ),
+        (
+            {"velocity": _SHARED[:], "grad": _SHARED.reshape(3, 4)},
+            "velocity and grad: must be separate arrays, they share memory",
+        ),
+        ({"lr": -0.1}, "lr: expected a finite number >= 0, got -0.1"),
+        ({"momentum": float("nan")}, "momentum: expected a finite number >= 0, got nan"),
+        ({"weight_decay": "5e-4"}, "weight_decay: expected a finite number >= 0, got '5e-4'"),
+        ({"l1": True}, "l1: expected a finite number >= 0, got True"),
+    ],
+)
+def test_update_refuses_bad_arguments_naming_the_argument_the_value_and_what_it_expects(
+    changes, message
+):
+    """Numba kernels do no bounds checking, so every bad argument is refused before the kernel
+    runs -- separate views of one buffer included, not only the same object twice -- with the
+    whole message; the caller's arrays are left as they were."""
+    arguments = _update_arguments(**changes)
+    hyper = {name: arguments.pop(name) for name in ("lr", "momentum", "weight_decay", "l1")}
+    before = {name: np.array(a, copy=True) for name, a in arguments.items()
+              if isinstance(a, np.ndarray)}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        masked_sgd.masked_sgd_momentum_update(**arguments, **hyper)
+    for name, array in before.items():
+        np.testing.assert_array_equal(arguments[name], array)
+
+
+def test_the_cuda_path_check_accepts_device_arrays_and_returns_float32_hyper_parameters():
+    """With ``allow_device`` (the CUDA update's check) GPU arrays pass for all four arrays, and the
+    hyper-parameters come back as float32 scalars so every kernel computes like the reference."""
+    arrays = [_DeviceArrayStandIn((3, 4)) for _ in range(3)] + [
+        _DeviceArrayStandIn((3, 4), np.bool_)
+    ]
+    hyper = masked_sgd.validate_sgd_arguments(*arrays, 0.1, 0.9, 5e-4, 0, allow_device=True)
+    assert list(hyper) == ["lr", "momentum", "weight_decay", "l1"]
+    assert all(type(value) is np.float32 for value in hyper.values())
+    assert [hyper[name] for name in hyper] == [
+        np.float32(0.1), np.float32(0.9), np.float32(5e-4), np.float32(0.0)
+    ]
+
+
+def test_checked_once_step_runs_the_full_check_only_when_something_but_the_gradient_changes(
+    monkeypatch,
+):
+    """`MaskedSGDStep` pays the full argument check on the first step and again only when the
+    weight, velocity, mask or a hyper-parameter changes or the new gradient does not fit; a
+    gradient that shares memory with the velocity is still refused."""
+    full_checks = []
+    check = masked_sgd.validate_sgd_arguments
+
+    def counting_check(*args, **kwargs):
+        full_checks.append(args[4:])
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(masked_sgd, "validate_sgd_arguments", counting_check)
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((3, 4)).astype(np.float32)
+    velocity = np.zeros((3, 4), np.float32)
+    mask = np.ones((3, 4), np.float32)
+    step = masked_sgd.MaskedSGDStep()
+
+    def new_grad():
+        return rng.standard_normal((3, 4)).astype(np.float32)
+
+    for _ in range(3):
+        step(weight, velocity, new_grad(), mask, lr=0.1, momentum=0.9)
+    assert len(full_checks) == 1
+    step(weight, velocity, new_grad(), mask, lr=0.01, momentum=0.9)  # a new rate
+    step(weight, velocity, new_grad(), mask, lr=0.01, momentum=0.9)
+    assert len(full_checks) == 2
+    mask = mask.copy()  # a new mask object, as after a pruning round
+    step(weight, velocity, new_grad(), mask, lr=0.01, momentum=0.9)
+    step(weight, velocity, new_grad(), mask, lr=0.01, momentum=0.9, l1=1e-4)
+    assert len(full_checks) == 4
+    with pytest.raises(
+        ValueError, match="^velocity and grad: must be separate arrays, they share memory$"
+    ):
+        step(weight, velocity, velocity[:], mask, lr=0.01, momentum=0.9, l1=1e-4)
+    assert len(full_checks) == 5
