@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-fast test-plain test-slow test-nojit test-cudasim test-notebooks exercises book bench mutation clean
+.PHONY: demo test lint test-fast test-plain test-slow test-nojit test-cudasim test-notebooks exercises book test-book bench mutation clean
 
 $(RUNSTAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,18 +24,18 @@ demo: $(RUNSTAMP)
 	$(VENV)/bin/minprune reproduce lenet-300-100
 
 ## Lint, then the whole suite: fast tests, the kernels without JIT, the CUDA simulator, slow subset, notebooks.
-test: $(STAMP) lint test-fast test-plain test-nojit test-cudasim test-slow test-notebooks book
+test: $(STAMP) lint test-fast test-plain test-nojit test-cudasim test-slow test-notebooks book test-book
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minprune tests benchmarks tools chapters
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not cuda and not chapters"
+	$(PY) -m pytest -q -m "not slow and not cuda and not chapters and not book"
 
 # The fast suite once more on the plain backend (every op and update as NumPy expressions,
 # minprune.autograd.plain); tests that call a Numba kernel directly still run it.
 test-plain: $(STAMP)
-	MINPRUNE_BACKEND=plain $(PY) -m pytest -q -m "not slow and not cuda and not chapters"
+	MINPRUNE_BACKEND=plain $(PY) -m pytest -q -m "not slow and not cuda and not chapters and not book"
 
 # The Numba kernels once more as plain Python, so the kernel code itself is covered.
 test-nojit: $(STAMP)
@@ -63,14 +63,21 @@ exercises: $(STAMP)
 ## the chapters (stored outputs, not re-executed) and the API reference, as
 ## static HTML in site/ (offline; --strict fails on a broken link or a missing page).
 book: $(STAMP)
-	rm -rf docs/index.md docs/chapters docs/results site
-	mkdir -p docs/chapters docs/results
+	rm -rf docs/index.md docs/chapters docs/solutions docs/results site
+	mkdir -p docs/chapters docs/solutions docs/results
 	sed 's#](docs/#](#g' README.md > docs/index.md
 	$(PY) tools/results_page.py
 	cp chapters/*.ipynb docs/chapters/
+	cp chapters/solutions/*.ipynb docs/solutions/
+	$(PY) tools/book_math.py docs/chapters/*.ipynb docs/solutions/*.ipynb
 	cd results && find . -name '*.png' -exec cp --parents {} ../docs/results/ \;
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 	@echo "book: open site/index.html"
+
+# The built book in headless Chromium (tests/test_book.py): math drawn, images loaded, no code cut,
+# no solution on a chapter page. Skips, saying why, without chromium or site/.
+test-book: $(STAMP)
+	$(PY) -m pytest -q -m book tests/test_book.py
 
 ## Mutation testing of the code that implements the paper (10-20 minutes, so not in `make test`):
 ## would the tests catch a wrong line? Writes results/mutation/ (score per module, survivors).
@@ -82,4 +89,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache site docs/index.md docs/chapters docs/results
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache site docs/index.md docs/chapters docs/solutions docs/results

@@ -138,7 +138,7 @@ def store_outputs(chapter: Path, run) -> None:
     notebook = nbformat.read(chapter, as_version=4)
     ran = [cell for cell in run.cells if "solution" not in tags(cell)]
     assert len(ran) == len(notebook.cells), "the solved run and the chapter differ in cells"
-    for cell, result in zip(notebook.cells, ran):
+    for cell, result in zip(notebook.cells, ran, strict=True):
         if cell.cell_type != "code":
             continue
         if "exercise" in tags(cell) or "check" in tags(cell):

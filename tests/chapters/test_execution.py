@@ -2,11 +2,9 @@
 passes; as a student's copy, every other cell still runs and every check fails with its hint."""
 
 import os
-
 from pathlib import Path
 
 import pytest
-
 
 pytestmark = pytest.mark.chapters
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"

@@ -3,12 +3,10 @@ decimals in a markdown cell (``1.57%``, ``0.82x`` is not checked) appears in som
 the same chapter, so prose cannot drift from the run that the chapter shows."""
 
 import re
-
 from pathlib import Path
 
 import nbformat
 import pytest
-
 
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"
 CHAPTER_FILES = sorted(CHAPTERS.glob("*.ipynb"))

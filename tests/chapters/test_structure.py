@@ -6,7 +6,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"
 CHAPTER_FILES = sorted(CHAPTERS.glob("*.ipynb"))
 
