@@ -2,13 +2,17 @@
 survivors from the values they had when pruned -- never re-initialised (Sec. 3.3) -- and the
 next round prunes what the retraining left."""
 
+from dataclasses import asdict
+
 import numpy as np
+import pytest
 from toy_data import blobs
 
 import minprune
 from minprune import prune
 from minprune.nn import models
 from minprune.prune.loop import prune_retrain
+from minprune.training.fit import evaluate
 from minprune.training.phase import Phase
 
 QUIET = dict(progress=False, log=lambda s: None)
@@ -60,3 +64,64 @@ def test_iterative_prune_without_learning_leaves_the_survivors_untouched():
                           **QUIET)
     for name, layer in prune.layers_by_weight_name(model).items():
         np.testing.assert_array_equal(layer.weight.data, start[name] * layer.weight_mask)
+
+
+def test_a_round_record_says_what_the_round_did():
+    """Each record holds the round's densities, thresholds, dropout (Sec. 3.2, from the D_o
+    given), the freeze handed to retraining, the errors before and after it, and its seconds."""
+    minprune.manual_seed(0)
+    model = models.lenet_300_100(dropout=0.5)
+    test_set, phase = blobs(32, seed=1), Phase(epochs=2, lr=0.02)
+    handed = []
+
+    def retrain(model, phase_given, freeze, index):
+        handed.append((phase_given, freeze, index, evaluate(model, test_set)["error"]))
+        model.fc3.bias.data[:] = np.arange(10) == 3  # stands in for training: always answer 3
+        model.fc3.weight.data[:] = 0.0
+        return [{"seconds": 1.5}, {"seconds": 2.0}]
+
+    thresholds = []
+
+    def round_(model):
+        thresholds.append(prune.keep_ratio_prune(model, {"fc1.weight": 0.25, "*": 1.0}))
+        return thresholds[-1]
+
+    [record] = prune_retrain(model, [round_], retrain, test_set, phase, freezes=["fc"],
+                             original_dropout={"drop1": 0.4, "drop2": 0.2}, log=lambda s: None)
+    error_pruned = handed[0][3]
+    assert handed == [(phase, "fc", 0, error_pruned)]
+    assert record == {
+        "round": 1,
+        "density": prune.density(model),
+        "layer_density": {"fc1.weight": 0.25, "fc2.weight": 1.0, "fc3.weight": 1.0},
+        "decided": thresholds[0],
+        "dropout": {"drop1": (0.4, pytest.approx(0.2)), "drop2": (0.2, 0.2)},
+        "freeze": "fc",
+        "error_pruned": error_pruned,
+        "error_retrained": pytest.approx(np.mean(test_set.labels != 3)),
+        "retrain_seconds": 3.5,
+        "phase": asdict(phase),
+    }
+    assert set(thresholds[0]) == {"fc1.weight", "fc2.weight", "fc3.weight"}
+    assert model.drop1.p == pytest.approx(0.2) and model.drop2.p == 0.2
+
+
+def test_a_round_that_prunes_nothing_says_so_where_the_loop_is_driven():
+    """A prune step that leaves the density where it was warns, with the whole explanation, at
+    the line that drives the loop (the caller's, not minprune's)."""
+    minprune.manual_seed(0)
+    model = models.lenet_300_100()
+    with pytest.warns(UserWarning) as caught:
+        records = list(prune_retrain(model, [lambda m: prune.keep_ratio_prune(m, 1.0)],
+                                     lambda *args: [], blobs(32), Phase(epochs=1),
+                                     freezes=[None], original_dropout={}, log=lambda s: None))
+    assert len(records) == 1
+    [warning] = caught
+    assert str(warning.message) == (
+        "round 1/1 pruned nothing (density 100.00% before and after its prune step) and "
+        "retrains anyway. If it is a keep-ratio round: a keep ratio is a fraction of each "
+        "layer's original weights, not of its survivors, so [{'keep_ratio': 0.5}] * 3 keeps "
+        "50% in every round. For rounds that go further each time, give falling keep ratios, "
+        "e.g. mp.prune.rounds_to(keep_ratio=0.125, rounds=3) (round k keeps 0.125 ** (k/3), "
+        "mp.prune.geometric_keep_ratios)")
+    assert warning.filename == __file__
