@@ -150,6 +150,16 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
     assert meta["epoch"] == 1 and np.all(np.isfinite(state["fc1.weight"]))
 
 
+def test_a_diverged_run_names_its_last_good_checkpoint_only_when_there_is_one(tmp_path):
+    explodes = LRPolicy("step", 0.05, gamma=1e31, step_size=1)  # diverges in epoch 1
+    checkpoint = tmp_path / "ck.npz"
+    model, opt = make()
+    with pytest.raises(TrainingDiverged) as error:
+        fit(model, opt, blobs(), epochs=2, batch_size=32, lr_policy=explodes,
+            checkpoint=checkpoint, progress=False, log=lambda s: 0)
+    assert "last good checkpoint" not in str(error.value) and not checkpoint.exists()
+
+
 def test_checkpoint_errors_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "missing.npz")

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import minprune.base.random as minprune_random
+from minprune.base.arrays import check_device, cupy_module
 from minprune.data.entry import as_dataset
 from minprune.prune.dropout import adjust_dropout, dropout_ratios
 from minprune.prune.freezing import check_freeze, frozen
@@ -152,6 +153,9 @@ def iterative_prune(model, train_set, test_set, rounds, phase: Phase, *, state_d
                         "before and after retraining, so give a Dataset or an (images, labels) "
                         "pair (e.g. a validation_split part)")
     test_set = as_dataset(test_set, "iterative_prune: test_set")
+    if device is not None:  # before round 1 prunes: a device that cannot train loses nothing
+        if check_device(device) == "cuda":
+            cupy_module()
     log = log_function(log)
     functions = round_functions(rounds, model)  # checks that rounds is a list first
     rounds = list(rounds)

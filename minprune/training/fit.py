@@ -258,8 +258,9 @@ def fit(model, optimizer, train_set, test_set=None, *, epochs: int, batch_size: 
             record, seen = _train_epoch(model, optimizer, bar, lr_policy, step, hooks, epoch + 1,
                                         iteration)
         except TrainingDiverged as error:
+            kept = checkpoint is not None and Path(checkpoint).exists()
             raise TrainingDiverged(f"{error}" + (f" The last good checkpoint is {checkpoint}."
-                                                 if checkpoint else "")) from None
+                                                 if kept else "")) from None
         finally:
             bar.close()
         iteration = record["iteration"]

@@ -491,6 +491,17 @@ def test_retraining_runs_on_the_device_asked_for():
         iterative_prune(tiny(), TRAIN, TEST, [{"keep_ratio": 0.5}], PHASE, device="tpu", **QUIET)
 
 
+def test_a_device_that_cannot_train_is_refused_before_anything_is_pruned():
+    """A bad ``device`` loses nothing: iterative_prune refuses it before round 1 prunes, so the
+    model is left as it was (running again would otherwise prune twice)."""
+    model = tiny()
+    before = {name: value.copy() for name, value in model.state_dict().items()}
+    with pytest.raises(ValueError, match="got 'tpu'"):
+        iterative_prune(model, TRAIN, TEST, [{"keep_ratio": 0.5}], PHASE, device="tpu", **QUIET)
+    after = model.state_dict()
+    assert all(np.array_equal(before[name], after[name]) for name in before)
+
+
 def test_a_round_interrupted_mid_retraining_resumes_from_its_last_epoch(tmp_path):
     """Each round's retraining saves its epochs in ``round<k>.npz``; a resume continues from
     there, and a finished run leaves only ``rounds.npz`` (with its previous copy)."""
