@@ -35,17 +35,21 @@ def adjust_dropout(model, original_p: dict | None = None) -> dict:
     ``p``, changes. Returns ``{dropout name: (D_o, D_r)}``; a model without dropout returns ``{}``.
     """
     original_p = dropout_ratios(model) if original_p is None else original_p
-    adjusted, previous = {}, None
+    after, previous = [], None  # (dropout name, dropout, the prunable layer before it)
     for name, module in model.named_modules():
         if isinstance(module, Linear | Conv2d):
             previous = module
         elif isinstance(module, Dropout) and previous is not None:
-            if name not in original_p:
-                raise ValueError(
-                    f"adjust_dropout: no original ratio for dropout {name!r}; original_p has "
-                    f"{sorted(original_p)} (give D_o for every dropout, or None for the built "
-                    "ratios)"
-                )
-            module.p = original_p[name] * float(np.sqrt(layer_density(previous)))
-            adjusted[name] = (original_p[name], module.p)
+            after.append((name, module, previous))
+    for name, _, _ in after:  # every D_o is checked before any ratio changes
+        if name not in original_p:
+            raise ValueError(
+                f"adjust_dropout: no original ratio for dropout {name!r}; original_p has "
+                f"{sorted(original_p)} (give D_o for every dropout, or None for the built "
+                "ratios)"
+            )
+    adjusted = {}
+    for name, module, layer in after:
+        module.p = original_p[name] * float(np.sqrt(layer_density(layer)))
+        adjusted[name] = (original_p[name], module.p)
     return adjusted
