@@ -1,11 +1,15 @@
 """Masks and pruning criteria: the paper's threshold rule, keep ratios, global, bad input."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
 import minprune
 from minprune import nn, prune
 from minprune.nn import models
+from minprune.prune.criteria import check_quality, magnitude_threshold
 
 
 def lenet(seed=0):
@@ -186,3 +190,99 @@ def test_keep_ratio_prune_equals_a_stable_sort_ties_and_all(seed):
         threshold = prune.keep_ratio_prune(model, ratio)["0.weight"]
         np.testing.assert_array_equal(layer.weight_mask, expected_mask)
         assert threshold == expected_threshold
+
+
+@pytest.mark.parametrize("quality, valid", [
+    (1, True), (0.5, True), (np.float32(2.0), True),
+    (0, False), (-1.0, False), (float("inf"), False), (float("nan"), False), ("1.0", False),
+    (None, False),
+])
+def test_a_quality_is_a_finite_number_above_zero(quality, valid):
+    """quality x std is a threshold (Sec. 3): an infinite quality would prune everything."""
+    expected = None if valid else f"quality must be a number > 0, got {quality!r}"
+    assert check_quality(quality) == expected
+
+
+def test_a_fully_pruned_layer_has_std_zero_and_prunes_nothing_more():
+    """No weights survive, so their std is 0 (not NaN with a warning); the threshold is 0."""
+    model = lenet()
+    prune.set_mask(model.fc2, np.zeros_like(model.fc2.weight_mask))
+    assert prune.layer_std(model.fc2) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thresholds = prune.threshold_prune(model, 1.0)
+    assert thresholds["fc2.weight"] == 0.0 and thresholds["fc1.weight"] > 0
+    assert prune.layer_density(model.fc2) == 0.0
+
+
+def test_a_layer_whose_keep_ratio_rounds_to_nothing_is_emptied_and_the_next_ones_still_pruned():
+    """fc1 (235,200 weights) at 1e-7 keeps round(0.02) = 0 weights; fc2 and fc3 still get 50%."""
+    model = lenet()
+    thresholds = prune.keep_ratio_prune(model, {"fc1.weight": 1e-7, "*": 0.5})
+    assert prune.layer_density(model.fc1) == 0.0 and thresholds["fc1.weight"] == np.inf
+    assert not model.fc1.weight.data.any()
+    assert prune.layer_density(model.fc2) == 0.5 and prune.layer_density(model.fc3) == 0.5
+    assert list(thresholds) == ["fc1.weight", "fc2.weight", "fc3.weight"]
+
+
+def test_l1_unstructured_amount_zero_prunes_nothing_of_that_layer():
+    """amount is in [0, 1): 0 is allowed and leaves the layer dense, as in PyTorch."""
+    model = lenet()
+    prune.l1_unstructured(model, {"fc1.weight": 0.5, "*": 0.0})
+    assert prune.layer_density(model.fc1) == 0.5
+    assert prune.layer_density(model.fc2) == prune.layer_density(model.fc3) == 1.0
+
+
+@pytest.mark.parametrize("weights, keep_ratio, expected", [
+    ([], 0.5, 0.0),  # nothing to keep or prune
+    ([5.0], 1.0, 0.0),  # keep everything: a threshold nothing is below
+    ([5.0], 0.4, np.inf),  # round(0.6) = 1 weight pruned: all of them
+    ([3.0, -1.0, 2.0, 4.0], 1.0, 0.0),
+    ([3.0, -1.0, 2.0, 4.0], 0.75, 2.0),  # one pruned: |w| >= 2 keeps three
+    ([3.0, -1.0, 2.0, 4.0], 0.5, 3.0),
+    ([3.0, -1.0, 2.0, 4.0], 0.0, np.inf),  # all pruned
+])
+def test_magnitude_threshold_keeps_the_asked_share_at_every_edge(weights, keep_ratio, expected):
+    weights = np.asarray(weights, dtype=np.float32)
+    threshold = magnitude_threshold(weights, keep_ratio)
+    assert threshold == expected
+    assert np.count_nonzero(np.abs(weights) >= threshold) == round(keep_ratio * weights.size)
+
+
+def _pruned_fc2(model):
+    prune.keep_ratio_prune(model, {"fc2.weight": 0.5, "*": 1.0})
+
+
+NAMES = "['fc1.weight', 'fc2.weight', 'fc3.weight']"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: prune.threshold_prune(m, {"fc1.weight": -1, "*": 1}),
+     "quality for 'fc1.weight': quality must be a number > 0, got -1"),
+    (lambda m: prune.threshold_prune(m, float("inf")),
+     "quality for 'fc1.weight': quality must be a number > 0, got inf"),
+    (lambda m: prune.threshold_prune(m, {"fc9.weight": 1, "*": 1}),
+     f"quality: 'fc9.weight' names no prunable layer; expected one of {NAMES} or '*'"),
+    (lambda m: prune.threshold_prune(m, {"fc1.weight": 1}),
+     "quality: no value for 'fc2.weight' and no '*' default"),
+    (lambda m: prune.threshold_prune(m, 1.0, std_of="median"),
+     "std_of must be one of ['surviving', 'dense'], got 'median'"),
+    (lambda m: prune.threshold_prune(m, 1.0, std_of="dense", dense_std={"fc1.weight": 0.1}),
+     "dense_std has no entry for 'fc2.weight'"),
+    (lambda m: _pruned_fc2(m) or prune.threshold_prune(m, 1.0, std_of="dense"),
+     "std_of='dense': 'fc2.weight' is already pruned, so its dense std is gone; pass dense_std "
+     "recorded before the first round"),
+    (lambda m: prune.keep_ratio_prune(m, {"fc2.weight": 1.5, "*": 0.5}),
+     "keep_ratio for 'fc2.weight': keep ratio must be in (0, 1], got 1.5"),
+    (lambda m: prune.keep_ratio_prune(m, {"fc4.weight": 0.5, "*": 0.5}),
+     f"keep_ratio: 'fc4.weight' names no prunable layer; expected one of {NAMES} or '*'"),
+    (lambda m: prune.keep_ratio_prune(m, {"fc1.weight": 0.5}),
+     "keep_ratio: no value for 'fc2.weight' and no '*' default"),
+    (lambda m: prune.l1_unstructured(m, {"fc1.weight": 1.0}),
+     "amount for 'fc1.weight' must be in [0, 1), got 1.0"),
+    (lambda m: prune.global_unstructured(m, -0.1), "amount must be in [0, 1), got -0.1"),
+])
+def test_criteria_errors_name_the_setting_the_layer_the_value_and_what_was_expected(call,
+                                                                                   message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call(lenet())
