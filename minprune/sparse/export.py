@@ -44,6 +44,7 @@ _READABLE_VERSIONS = (2, 3)
 _METADATA_KEY = "__minprune_sparse__"
 _SEPARATOR = "::"
 _FILLER_STEP = 255  # what step code 0 (a filler) advances by; codes 1..255 are entries
+_NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex: no strings, dates, records, objects
 
 
 class SparseFileError(CorruptFileError):
@@ -122,7 +123,7 @@ def _check_state_dict(state_dict) -> None:
                 f"state_dict key {key!r}: keys must be str without {_SEPARATOR!r} and not "
                 f"{_METADATA_KEY!r}"
             )
-        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in _NUMERIC_KINDS:
             raise ValueError(f"state_dict[{key!r}]: expected a numeric numpy array, got {value!r}")
         if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
             raise ValueError(f"state_dict[{key!r}]: NaN or infinite values; refusing to save")
@@ -373,6 +374,8 @@ def read_sparse_file(path) -> tuple[dict[str, np.ndarray], dict]:
         for key, array in arrays.items():
             if key in restored or key not in keys:
                 raise SparseFileError(f"array {key!r} is not listed in {_METADATA_KEY}.keys")
+            if array.dtype.kind not in _NUMERIC_KINDS:
+                raise SparseFileError(f"{key}: expected a numeric array, got dtype {array.dtype}")
             if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
                 raise SparseFileError(f"{key}: NaN or infinite values")
             restored[key] = array
