@@ -59,6 +59,7 @@ GROUPS = {
          "minprune/autograd/ops/conv.py", "minprune/autograd/ops/linear.py",
          "minprune/autograd/ops/pattern_linear.py", "minprune/autograd/ops/indexing.py"],
         ["tests/test_autograd.py", "tests/test_gradcheck_ops.py", "tests/test_optim.py",
+         "tests/test_schedules.py", "tests/test_phase.py",
          "tests/test_backends.py", "tests/test_conv_layouts.py", "tests/test_nn.py",
          "tests/kernels/test_generic.py", "tests/kernels/test_kernels_masked_sgd.py"],
         {},
@@ -122,6 +123,11 @@ def _commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
+def _mutmut(command: list[str], work: Path, env: dict, output) -> None:
+    if subprocess.run(command, cwd=work, env=env, stdout=output, stderr=output).returncode:
+        raise SystemExit(f"mutmut failed in {work}: see {work / 'mutmut.log'}")
+
+
 def run_group(name: str, mutmut: str, fresh: bool) -> dict:
     """Run mutmut over one group in its work folder (``.mutation/<group>``, never the checkout);
     return ``{mutant: status}`` and the diffs of those not killed.
@@ -142,11 +148,12 @@ def run_group(name: str, mutmut: str, fresh: bool) -> dict:
     env = {**os.environ, **environment, "MINPRUNE_FAST": "1"}
     run = [mutmut, "run", "--max-children", str(os.cpu_count() or 1)]
     started = time.perf_counter()
-    subprocess.run(run, cwd=work, env=env, stdout=subprocess.DEVNULL, check=True)
-    if not first:
-        again = [m for m, status in _statuses(work).items() if status != "killed"]
-        if again:
-            subprocess.run(run + again, cwd=work, env=env, stdout=subprocess.DEVNULL, check=True)
+    with open(work / "mutmut.log", "w") as output:  # mutmut's own report, for a failed run
+        _mutmut(run, work, env, output)
+        if not first:
+            again = [m for m, status in _statuses(work).items() if status != "killed"]
+            if again:
+                _mutmut(run + again, work, env, output)
     seconds = time.perf_counter() - started
     history_file = work / "history.json"
     history = json.loads(history_file.read_text()) if history_file.exists() else []
