@@ -16,3 +16,14 @@ def mnist_dir() -> Path:
     if not folder:
         pytest.skip("MINPRUNE_DATA is not set; point it at the four MNIST .gz files to run this")
     return Path(folder)
+
+
+@pytest.fixture
+def assert_warned_at():
+    """``assert_warned_at(warnings, __file__)``: each warning points at the caller's file (its
+    ``stacklevel`` is right). Not checked under mutmut (``make mutation``), whose trampolines put
+    one more frame between the caller and minprune."""
+    def check(warnings, file):
+        if "MUTANT_UNDER_TEST" not in os.environ:
+            assert [warning.filename for warning in warnings] == [file] * len(warnings)
+    return check

@@ -106,7 +106,7 @@ def test_a_round_record_says_what_the_round_did():
     assert model.drop1.p == pytest.approx(0.2) and model.drop2.p == 0.2
 
 
-def test_a_round_that_prunes_nothing_says_so_where_the_loop_is_driven():
+def test_a_round_that_prunes_nothing_says_so_where_the_loop_is_driven(assert_warned_at):
     """A prune step that leaves the density where it was warns, with the whole explanation, at
     the line that drives the loop (the caller's, not minprune's)."""
     minprune.manual_seed(0)
@@ -124,4 +124,4 @@ def test_a_round_that_prunes_nothing_says_so_where_the_loop_is_driven():
         "50% in every round. For rounds that go further each time, give falling keep ratios, "
         "e.g. mp.prune.rounds_to(keep_ratio=0.125, rounds=3) (round k keeps 0.125 ** (k/3), "
         "mp.prune.geometric_keep_ratios)")
-    assert warning.filename == __file__
+    assert_warned_at([warning], __file__)

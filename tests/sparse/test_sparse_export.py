@@ -291,7 +291,8 @@ def test_a_plain_npz_is_not_a_sparse_file(tmp_path):
         load_sparse(tmp_path / "absent.npz")
 
 
-def test_the_size_warning_gives_the_numbers_and_points_at_the_callers_line(tmp_path):
+def test_the_size_warning_gives_the_numbers_and_points_at_the_callers_line(tmp_path,
+                                                                           assert_warned_at):
     """One kept weight of one: 4 bytes of value, 1 of step and 16 of step_indptr against 4 dense
     bytes. The warning is raised at the line that called save_sparse, not inside minprune."""
     state = {"fc.weight": np.ones((1, 1), np.float32), "fc.weight_mask": np.ones((1, 1))}
@@ -301,7 +302,7 @@ def test_the_size_warning_gives_the_numbers_and_points_at_the_callers_line(tmp_p
             "Prune the model first (minprune.prune), or save an unpruned model's weights with "
             "np.savez")) as record:
         save_sparse(tmp_path / "one.npz", state)
-    assert [warning.filename for warning in record] == [__file__]
+    assert_warned_at(record, __file__)
 
 
 @pytest.mark.parametrize(("kept", "warns"), [(8, False), (9, True)])
