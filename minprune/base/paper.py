@@ -162,7 +162,7 @@ LATER_LENET_RECORDS = {
     ],
 }
 
-# Sec. 3.2: retraining starts at 1/10 of the original learning rate for LeNet (the command line's
+# Sec. 4.1: retraining starts at 1/10 of the original learning rate for LeNet (the command line's
 # default) and, Sec. 4.2, at 1/100 for AlexNet. The paper gives no factor for VGG-16 (Sec. 4.3
 # says only "following a similar methodology"); `minprune.prune.recipes` uses AlexNet's.
 RETRAIN_LR_FACTOR = 0.1
@@ -172,5 +172,6 @@ RETRAIN_LR_FACTORS = {"lenet-300-100": 0.1, "lenet5": 0.1, "alexnet": 0.01}
 # 9% of its connections becomes about 0.15.
 DROPOUT_EXAMPLE = {"original": 0.5, "keep_ratio": 0.09, "retrained": 0.15}
 
-# Sec. 4 (storage): bits of a relative index between kept weights, for FC and conv layers.
+# Sec. 5, Discussion (storage): bits of a relative index between kept weights, for FC and conv
+# layers.
 PAPER_INDEX_BITS = {"fc": 5, "conv": 8}

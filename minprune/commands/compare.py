@@ -1,6 +1,6 @@
 """``minprune compare MODEL``: how far magnitude pruning goes -- four schedules on one footing.
 
-Han et al.'s iterative rounds (Sec. 3), one-shot pruning, gradual magnitude pruning (Zhu & Gupta
+Han et al.'s iterative rounds (Sec. 3.4), one-shot pruning, gradual magnitude pruning (Zhu & Gupta
 2017, `minprune.prune.gradual`) and Dynamic Network Surgery (Guo et al. 2016,
 `minprune.prune.surgery`, holding its size) each start from the same dense baseline and get the
 same training budget after it (`Comparison.budget` epochs).

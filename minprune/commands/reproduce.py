@@ -4,7 +4,8 @@ Stages, one function each, saved as they complete under ``WORK`` (default
 ``runs/reproduce-MODEL``) so that a killed run picks up where it stopped:
 
 1. **baseline** -- train the dense network (`minprune.prune.recipes`), or reuse its checkpoint;
-2. **sensitivity** -- each layer pruned alone at a sweep of keep ratios, no retraining (Sec. 4);
+2. **sensitivity** -- each layer pruned alone at a sweep of keep ratios, no retraining (Sec. 5,
+   Fig. 6);
 3. **paper** -- iterative prune + retrain to the paper's per-layer Weights% (Tables 2, 3);
 4. **beyond** -- more rounds while the error stays near the baseline's;
 5. **tradeoff** -- the five curves of the paper's Fig. 5 (where the recipe asks for them).

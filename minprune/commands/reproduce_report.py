@@ -59,7 +59,8 @@ def rounds_with_quality_source(records: list[dict]) -> list[dict]:
 
 def storage(pruned, dense, work: Path) -> dict:
     """Bytes on disk of the pruned model saved sparse vs the dense model saved with ``np.savez``
-    (weights and biases, no masks), plus the per-layer accounting of Sec. 4."""
+    (weights and biases, no masks), plus the per-layer accounting of `minprune.sparse.storage`
+    (the paper's relative indices, Sec. 5)."""
     work.mkdir(parents=True, exist_ok=True)
     sparse_path, dense_path = work / "pruned_sparse.npz", work / "dense.npz"
     save_sparse(sparse_path, pruned.state_dict())

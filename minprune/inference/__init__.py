@@ -1,5 +1,6 @@
-"""Inference from CSR weights (Han et al. 2015, Sec. 4): checked sparse products and the engine
-that runs a pruned model on them (`compile_model`), on the CPU (Numba) or a CUDA GPU.
+"""Inference from CSR weights (Han et al. 2015, Sec. 5: sparse matrices; CSR: Deep Compression,
+Han et al. 2016, Sec. 2): checked sparse products and the engine that runs a pruned model on
+them (`compile_model`), on the CPU (Numba) or a CUDA GPU.
 """
 
 from minprune.inference.engine import SparseNetwork, compile_model

@@ -1,5 +1,6 @@
 """Sparse inference: `compile_model` turns a pruned ``Sequential`` model into a forward-only
-`SparseNetwork` on the CSR kernels (Han et al. 2015, Sec. 4: pruned layers stored as CSR).
+`SparseNetwork` on the CSR kernels (Deep Compression, Han et al. 2016, Sec. 2: pruned layers
+stored as CSR).
 
     network = compile_model(model)           # weights * weight_mask -> CSRMatrix, checked once
     logits = network(images)                 # (N, 1, 28, 28) or (N, 784) float32 -> (N, classes)

@@ -4,8 +4,8 @@ This is the code a reader reads: what the fast CPU stages (`engine_cpu`, `fused_
 kernels of `minprune.kernels.inference`) compute, without their speed. `compile_model(model)`
 builds these stages instead when `minprune.base.settings.backend()` is "plain"
 (``MINPRUNE_BACKEND=plain`` or ``use_backend("plain")``); the tests hold both equal to float32
-tolerance. The product with a pruned weight is the CSR definition (Han et al. 2015, Sec. 4: the
-pruned layers stored as CSR), row by row:
+tolerance. The product with a pruned weight is the CSR definition (Deep Compression, Han et al.
+2016, Sec. 2: the pruned layers stored as CSR), row by row:
 
     y[:, r] = sum over row r's stored weights k of data[k] * x[:, indices[k]]
 

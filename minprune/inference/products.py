@@ -1,7 +1,8 @@
 """Products with CSR weights on the CPU, checked: `spmv`, `spmm`, `linear_forward_csr`,
 `im2col_patches` and `conv2d_forward_csr` -- what the sparse engine runs a pruned layer with.
 
-Han et al. 2015 store pruned layers in CSR (Sec. 4); this module computes with them. Weights are
+Han et al. 2015 store pruned layers as sparse matrices (Sec. 5), in CSR as Deep Compression
+(Han et al. 2016, Sec. 2) spells out; this module computes with them. Weights are
 accepted only as a validated `CSRMatrix`, and every argument is checked before a Numba kernel
 (`minprune.kernels.inference.csr_cpu`, no bounds checking) runs.
 """

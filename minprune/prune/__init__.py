@@ -15,8 +15,8 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     gradual.py          Zhu & Gupta 2017: sparsity on a cubic ramp during training
     surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
-    sensitivity.py      Sec. 4: each layer pruned alone, and thresholds from a tolerance
-    dead_neurons.py     Sec. 3: remove neurons left without inputs or outputs
+    sensitivity.py      Sec. 5, Fig. 6: each layer pruned alone, and thresholds from a tolerance
+    dead_neurons.py     Sec. 3.5: remove neurons left without inputs or outputs
     tables.py           Tables 1-3 measured on a model
     formatting.py       the tables as text, beside the paper's
     figures.py          Figs. 4-7 redrawn from measured numbers

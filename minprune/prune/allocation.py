@@ -1,9 +1,9 @@
 """Per-layer keep ratios for a whole-network compression: how a size is shared among layers.
 
-Han et al. choose each layer's threshold from its sensitivity (Sec. 4, Fig. 5), which ends at
+Han et al. choose each layer's threshold from its sensitivity (Sec. 5, Fig. 6), which ends at
 Table 2's / Table 3's keep ratios (fc1 8%, fc2 9%, fc3 26% for LeNet-300-100 at 12x). To aim at
 another compression one scales them all by one factor -- or shifts weight toward the small
-layers, which cost few parameters and are the most sensitive (Fig. 5; Sparse VD's LeNet-300-100
+layers, which cost few parameters and are the most sensitive (Fig. 6; Sparse VD's LeNet-300-100
 at 68x keeps fc3 at 38%, fc1 at 1.1%). `keep_ratios_for_compression` does both with one
 exponent:
 

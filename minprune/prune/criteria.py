@@ -1,7 +1,7 @@
 """Pruning criteria: each one produces masks, nothing else.
 
-- ``threshold_prune``: the paper's rule (Sec. 3, "Pruning"): prune every weight of a layer whose
-  magnitude is below ``quality x std`` of that layer's weights.
+- ``threshold_prune``: the paper's rule (Sec. 3; the threshold, Sec. 4): prune every weight of a
+  layer whose magnitude is below ``quality x std`` of that layer's weights.
 - ``keep_ratio_prune``/``l1_unstructured``: keep the largest-magnitude fraction of each layer (for
   sweeps and schedules that aim at a density).
 - ``global_unstructured``: one magnitude threshold across all layers (for comparison; the paper
@@ -92,7 +92,7 @@ def layer_std(layer) -> float:
 
 def threshold_prune(model, quality, std_of: StdOf | str = StdOf.SURVIVING,
                     dense_std: dict | None = None) -> Thresholds:
-    """Prune each layer at ``threshold = quality x std`` (Sec. 3, "Pruning"); return the
+    """Prune each layer at ``threshold = quality x std`` (Sec. 4); return the
     `Thresholds` applied, ``{name: threshold}``, which also say which std (``.std_of``).
 
     ``quality`` is one number or a per-layer dict with a ``'*'`` default, e.g.

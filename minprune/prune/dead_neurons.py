@@ -1,4 +1,4 @@
-"""Remove dead neurons, so that pruning really shrinks the layers (Han et al. 2015, Sec. 3).
+"""Remove dead neurons, so that pruning really shrinks the layers (Han et al. 2015, Sec. 3.5).
 
 The paper: "neurons with zero input connections or zero output connections may be safely
 pruned." A hidden neuron between two ``Linear`` layers A and B (``A -> (ReLU | Dropout)* -> B``

@@ -177,7 +177,7 @@ def plot_sensitivity(rows, path=None, title: str = "Each layer pruned alone, no 
     ax.legend(fontsize=8)
     return _finish(figure, path, caption or (
         "Measured: accuracy with one layer pruned at a time and no retraining "
-        "(Han et al. 2015, Sec. 4)"
+        "(Han et al. 2015, Sec. 5, Fig. 6)"
         + ("; dashed: unpruned model." if baseline_accuracy is not None else ".")
     ))
 

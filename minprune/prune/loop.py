@@ -2,9 +2,9 @@
 
 A trained network is pruned (every weight below its layer's threshold goes), the dropout ratio
 is lowered as the connections were (Sec. 3.2, Eq. 2), and the survivors are retrained from the
-values they have -- never re-initialised -- at a lower learning rate (Sec. 3.3); then again, for
-as many rounds as asked (Sec. 3.4: several gentle rounds beat one aggressive one). That is all
-of :func:`prune_retrain`. Saving, resuming and checking a run's fingerprint are
+values they have -- never re-initialised, Sec. 3.3 -- at a lower learning rate (Sec. 4.1, 4.2);
+then again, for as many rounds as asked (Sec. 3.4: several gentle rounds beat one aggressive
+one). That is all of :func:`prune_retrain`. Saving, resuming and checking a run's fingerprint are
 `minprune.prune.retraining.iterative_prune`'s, around it.
 
 A round that prunes nothing is said out loud (a warning): it would retrain for nothing, and the

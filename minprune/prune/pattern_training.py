@@ -1,5 +1,5 @@
 """Retrain pruned fully connected layers on their kept connections only (Han et al. 2015 retrain
-the survivors with the mask fixed, Sec. 3.5). Inside ``sparse_kernels(model)`` each Linear layer
+the survivors with the mask fixed, Sec. 3). Inside ``sparse_kernels(model)`` each Linear layer
 at density <= ``max_density`` computes its forward and both gradients on its pattern
 (`minprune.autograd.ops.pattern_linear`), with the dense masked path's results up to float32
 summation order. `minprune.prune.retrain` uses it by default. Each layer keeps its pattern's

@@ -6,7 +6,7 @@ Where the LeNet recipes depart from the paper, and why:
 - **Training** is Caffe's LeNet solver (`minprune.training.phase.Phase`'s defaults) except for the
   learning-rate schedule: the ``inv`` policy at 0.01 plateaued above the paper's 1.64% baseline
   for LeNet-300-100 here, while a ``step`` schedule (a higher start, two drops by 10x) gets below.
-- **Retraining** starts at 1/10 of the training rate (Sec. 3.2) and drops it by 10x for the last
+- **Retraining** starts at 1/10 of the training rate (Sec. 4.1) and drops it by 10x for the last
   epochs of each round.
 - **Targets** are the paper's per-layer Weights% (Tables 2 and 3), reached in ``rounds`` equal
   multiplicative steps. The paper's per-layer quality parameters are unpublished; minprune aims

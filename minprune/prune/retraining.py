@@ -3,7 +3,7 @@
 The loop itself -- prune, lower the dropout, retrain the survivors, repeat (Han et al. Sec. 3,
 Fig. 2) -- is `minprune.prune.loop.prune_retrain`. ``retrain`` is one retraining: the survivors
 from their trained values (never re-initialised, Sec. 3.3) with the phase's learning rate (1/10
-of the original for LeNet, Sec. 3.2), the dropout lowered as the connections were (Sec. 3.2,
+of the original for LeNet, Sec. 4.1), the dropout lowered as the connections were (Sec. 3.2,
 `minprune.prune.dropout`), and optionally one part of the network frozen (Sec. 3.3,
 `minprune.prune.freezing`). ``iterative_prune`` runs the loop and, with a ``state_dir``, saves
 after every round so that an interrupted run resumes -- only the run that was asked for: the

@@ -3,7 +3,7 @@
 A round is either a function ``prune(model) -> {name: value}`` (it changes masks and returns what
 it pruned at, e.g. thresholds), or a dict with one kind of round:
 
-- ``{"quality": q}``: the paper's rule, Sec. 3: prune ``|w| < q x std`` of each layer
+- ``{"quality": q}``: the paper's rule, Sec. 4: prune ``|w| < q x std`` of each layer
   (`threshold_prune`); ``{"quality": q, "std_of": "dense"}`` names the std (`StdOf`; default
   "surviving", minprune's reading). The dense std is taken from the model as the rounds start,
   before anything is pruned;

@@ -1,9 +1,10 @@
 """Sensitivity analysis: prune one layer at a time and measure accuracy, without retraining.
 
-Han et al. 2015, Sec. 4 (Fig. 6): "we prune one layer at a time" and watch accuracy fall; the
-most sensitive layers get the smallest thresholds. The paper gives no rule for turning the curves
-into thresholds; :func:`qualities_for_tolerance` and :func:`keep_ratios_for_tolerance` use Intel
-Distiller's: the harshest level whose accuracy drop stays within a tolerance.
+Han et al. 2015, Sec. 5 (Fig. 6): accuracy falls "as parameters are pruned on a layer-by-layer
+basis"; the most sensitive layers get the smallest thresholds. The paper gives no rule for
+turning the curves into thresholds; :func:`qualities_for_tolerance` and
+:func:`keep_ratios_for_tolerance` use Intel Distiller's: the harshest level whose accuracy drop
+stays within a tolerance.
 
 Levels are *qualities* (prune ``|w| < quality x std`` of the layer's surviving weights, the
 paper's rule) or *keep ratios* (keep the largest-magnitude fraction of the whole layer; on a layer

@@ -1,6 +1,7 @@
-"""Sparse storage (Han et al. 2015, Sec. 4): the CSR container, byte accounting (dense, CSR, the
-paper's relative indices), the sparse file format (`save_sparse`, `load_sparse`) and a sparse file
-that rebuilds its model (`load_model`). Running a model from it is `minprune.inference`.
+"""Sparse storage (Han et al. 2015, Sec. 5; CSR: Deep Compression, Han et al. 2016, Sec. 2): the
+CSR container, byte accounting (dense, CSR, the paper's relative indices), the sparse file format
+(`save_sparse`, `load_sparse`) and a sparse file that rebuilds its model (`load_model`). Running
+a model from it is `minprune.inference`.
 """
 
 from minprune.sparse.csr import CSRMatrix, validate_csr_arrays

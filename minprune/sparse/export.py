@@ -1,15 +1,16 @@
 """Save a pruned model with its pruned weights in sparse form (CSR with 8-bit relative column
-steps, Han et al. 2015, Sec. 4), and load it back: `save_sparse(path, model)` also stores the
-layer sequence (`minprune.nn.models.describe_layers`) and, if given, the input shape, so that
+steps: Han et al. 2015, Sec. 5; CSR: Deep Compression, Han et al. 2016, Sec. 2), and load it
+back: `save_sparse(path, model)` also stores the layer sequence
+(`minprune.nn.models.describe_layers`) and, if given, the input shape, so that
 `minprune.sparse.load_model(path)` (`model_files`) rebuilds the pruned model;
 `load_sparse(path)` gives the state_dict of any sparse file (also one saved from a state_dict,
 which holds no architecture).
 
-Departure from the paper: its filler for an overflowing step is an entry with value 0, which could
-not be told apart from a surviving exact zero; here step code 0 is the filler ("advance 255
-columns, no entry"), so a filler costs 1 byte and no value. And 8-bit steps for every layer: a
-.npz holds bytes, so the paper's 5-bit FC indices (counted by `minprune.sparse.storage`) are not
-bit-packed.
+Departure from Deep Compression (Han et al. 2016, Fig. 2): its filler for an overflowing step
+is an entry with value 0, which could not be told apart from a surviving exact zero; here step
+code 0 is the filler ("advance 255 columns, no entry"), so a filler costs 1 byte and no value.
+And 8-bit steps for every layer: a .npz holds bytes, so the paper's 5-bit FC indices (counted by
+`minprune.sparse.storage`) are not bit-packed.
 """
 
 from __future__ import annotations

@@ -72,11 +72,11 @@ def masked_sgd_momentum_update(
     """In place, one pass:  g = grad + weight_decay*w + l1*sign(w);  v = momentum*v + g;
     w -= lr*v;  then w = v = 0 wherever mask == 0.
 
-    ``weight_decay`` is L2 regularisation, ``l1`` L1 (Han et al. 2015, Sec. 3.1 compare both; L1
-    right after pruning, L2 for retraining). Departure: this is PyTorch's form of momentum
-    (lr applied after the velocity); Caffe, which the paper used, folds lr into the velocity,
-    v = momentum*v + lr*g, w -= v. The two agree while lr is constant and differ slightly when it
-    changes between steps.
+    ``weight_decay`` is L2 regularisation, ``l1`` L1 (Han et al. 2015 compare both, Sec. 3.1 and
+    Fig. 5: L1 is better right after pruning, L2 after retraining). Departure: this is PyTorch's
+    form of momentum (lr applied after the velocity); Caffe, which the paper used, folds lr into
+    the velocity, v = momentum*v + lr*g, w -= v. The two agree while lr is constant and differ
+    slightly when it changes between steps.
     """
     hyper = validate_sgd_arguments(weight, velocity, grad, mask, lr, momentum, weight_decay, l1)
     masked_sgd_momentum_cpu(

@@ -1,6 +1,6 @@
 """Numba CPU kernels for TRAINING a pruned fully connected layer on its sparsity pattern.
 
-While a pruned network is retrained (Han et al. 2015, Sec. 3.5) its mask does not change, so the
+While a pruned network is retrained (Han et al. 2015, Sec. 3) its mask does not change, so the
 three matrix products of a Linear layer need only the kept connections:
 
     forward         Y  = X @ (W * M).T + b         -> `spmm_to_columns` with the CSR of M
