@@ -1,5 +1,9 @@
 """The autograd core: Tensor basics, the backward walk, accumulation and no_grad; the forwards of
-indexing, transpose, exp and log against NumPy (their gradients: test_gradcheck_ops.py)."""
+indexing, transpose, exp, log, relu, mean and dropout against NumPy (their gradients:
+test_gradcheck_ops.py); the ops' own defaults, and None from backward for an input that needs no
+gradient."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -282,3 +286,117 @@ def test_a_neuron_with_every_input_pruned_gets_no_gradient_upstream():
     (hidden * Tensor(np.array([[5.0, 0.0]], dtype=np.float32))).sum().backward()
     np.testing.assert_array_equal(layer.bias.grad, [0.0, 0.0])
     np.testing.assert_array_equal(x.grad, [[0.0, 0.0, 0.0]])
+
+
+# -- forwards a gradient check cannot judge, and the backward's contract (found by mutation
+# testing: a forward that is wrong the same way as its backward passes a gradient check) ---------
+
+
+def test_relu_matches_numpy_between_zero_and_one():
+    x = np.array([-1.5, -0.25, 0.0, 0.25, 0.5, 1.0, 3.0], dtype=np.float32)
+    np.testing.assert_array_equal(F.relu(x).data, np.maximum(x, 0.0))
+
+
+@pytest.mark.parametrize("axis", [None, 0, (0, 2), -1])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_mean_matches_numpy(axis, keepdims):
+    x = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4) - 7.5
+    out = Tensor(x).mean(axis=axis, keepdims=keepdims)
+    want = x.mean(axis=axis, keepdims=keepdims)
+    assert out.shape == want.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out.data, want, rtol=1e-6)
+
+
+def test_mean_over_nothing_is_the_empty_sum_zero_without_a_warning():
+    """Deliberately not NumPy's NaN and "Mean of empty slice" warning: the op divides by 1 when
+    there is nothing to average, so an empty batch gives 0 and an empty gradient."""
+    x = Tensor(np.zeros((0, 3), dtype=np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = x.mean(axis=0)
+        out.sum().backward()
+    np.testing.assert_array_equal(out.data, [0.0, 0.0, 0.0])
+    assert x.grad.shape == (0, 3)
+
+
+def test_each_op_called_directly_has_its_functional_forms_defaults():
+    """The op classes are public (``Conv2d.apply(x, w)``): their defaults are F's and Tensor's."""
+    from minprune.autograd.ops.activation import Dropout
+    from minprune.autograd.ops.arithmetic import Mean, Sum
+    from minprune.autograd.ops.conv import Conv2d, MaxPool2d
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    weight = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    pairs = [
+        (Conv2d.apply(x, weight), F.conv2d(x, weight, stride=1, padding=0, groups=1)),
+        (MaxPool2d.apply(x), F.max_pool2d(x, 2, stride=2)),
+        (Sum.apply(x), Tensor(x).sum(axis=None, keepdims=False)),
+        (Mean.apply(x), Tensor(x).mean(axis=None, keepdims=False)),
+        (Dropout.apply(x, rng=np.random.default_rng(1)),
+         F.dropout(x, 0.5, rng=np.random.default_rng(1))),
+    ]
+    for got, want in pairs:
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.data, want.data, rtol=1e-6, atol=1e-6)
+
+
+def test_dropout_keeps_a_unit_whose_float32_draw_is_at_least_p():
+    """A unit survives when its uniform float32 draw u from the generator has u >= p, so it is
+    dropped with probability exactly p, and a seed gives one mask (on the GPU too)."""
+
+    class ChosenDraws:
+        def random(self, shape, dtype):
+            assert dtype == np.float32
+            return np.array([[0.25, 0.5, 0.75]], dtype=dtype)
+
+    out = F.dropout(Tensor(np.ones((1, 3), dtype=np.float32)), 0.5, rng=ChosenDraws()).data
+    np.testing.assert_array_equal(out, [[0.0, 2.0, 2.0]])
+    x = np.ones((50, 40), dtype=np.float32)
+    out = F.dropout(Tensor(x), 0.3, rng=np.random.default_rng(5)).data
+    kept = np.random.default_rng(5).random(x.shape, dtype=np.float32) >= 0.3
+    np.testing.assert_array_equal(out != 0, kept)
+
+
+def _float32(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+MASK = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=np.float32)
+
+# name: (the op on tensors, the shapes of its inputs); every input is one gradients may reach
+OPS_WITH_INPUTS = {
+    "mul": (lambda a, b: a * b, [(2, 3), (2, 3)]),
+    "div": (lambda a, b: a / b, [(2, 3), (2, 3)]),
+    "matmul": (lambda a, b: a @ b, [(2, 3), (3, 2)]),
+    "linear": (F.linear, [(2, 3), (4, 3), (4,)]),
+    "sparse linear": (lambda x, w, b: F.sparse_linear(x, w, b, MASK), [(2, 3), (4, 3), (4,)]),
+    "conv2d, one GEMM": (F.conv2d, [(1, 2, 4, 4), (3, 2, 3, 3), (3,)]),
+    "conv2d, per image": (F.conv2d, [(1, 1, 6, 6), (2, 1, 3, 3), (2,)]),
+}
+
+
+@pytest.mark.parametrize("backend_name", ["fast", "plain"])
+@pytest.mark.parametrize(
+    "name, constant",
+    [(name, i) for name, (_, shapes) in OPS_WITH_INPUTS.items() for i in range(len(shapes))],
+)
+def test_an_op_computes_no_gradient_for_an_input_that_needs_none(name, constant, backend_name):
+    """`Function`'s contract: backward returns None for an input that needs no gradient (the
+    images into the first layer, a frozen weight, a constant) -- no wasted product -- and still
+    the gradient of every other input, the same as when all need one."""
+    from minprune.base.settings import use_backend
+
+    op, shapes = OPS_WITH_INPUTS[name]
+    arrays = [_float32(*shape, seed=i) for i, shape in enumerate(shapes)]
+    with use_backend(backend_name):
+        everything = [Tensor(a, requires_grad=True) for a in arrays]
+        op(*everything).sum().backward()
+        inputs = [Tensor(a, requires_grad=i != constant) for i, a in enumerate(arrays)]
+        out = op(*inputs)
+        grads = out._function.backward(np.ones(out.shape, dtype=np.float32))
+        out.sum().backward()
+    assert [g is None for g in grads] == [i == constant for i in range(len(arrays))]
+    for i, (t, reference) in enumerate(zip(inputs, everything, strict=True)):
+        if i != constant:
+            np.testing.assert_allclose(t.grad, reference.grad, rtol=1e-5, atol=1e-6)
