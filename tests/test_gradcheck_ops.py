@@ -5,7 +5,25 @@ import pytest
 
 import minprune.autograd.functional as F
 from minprune.autograd.gradcheck import gradcheck
-from minprune.autograd.tensor import Tensor
+from minprune.autograd.tensor import Function, Tensor
+
+
+class _NaNBackward(Function):
+    """The identity, with a backward that is NaN at one element."""
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, grad):
+        grad = grad.copy()
+        grad.flat[1] = np.nan
+        return grad
+
+
+def test_gradcheck_fails_a_backward_that_gives_nan():
+    """A NaN gradient is never "within tolerance": gradcheck names the element."""
+    with pytest.raises(AssertionError, match=r"input 0: autograd nan .* at \(0, 1\)"):
+        gradcheck(lambda x: _NaNBackward.apply(x), randn(2, 3))
 
 
 def randn(*shape, seed=0):

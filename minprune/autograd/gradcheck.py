@@ -35,7 +35,8 @@ def gradcheck(function, *arrays, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
 
     ``arrays`` are float64 ndarrays (one per differentiable input); each is copied with its memory
     layout kept, so a transposed input reaches the ops transposed. Raises AssertionError naming the
-    input and the worst element when they disagree; returns True otherwise.
+    input and the worst element when they disagree (a NaN in either gradient disagrees with
+    everything); returns True otherwise.
     """
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     rng = np.random.default_rng(seed)
@@ -56,8 +57,9 @@ def gradcheck(function, *arrays, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
             )
         error = np.abs(analytic - numeric)
         bound = atol + rtol * np.abs(numeric)
-        if np.any(error > bound):
-            worst = tuple(int(i) for i in np.unravel_index(np.argmax(error - bound), array.shape))
+        beyond = np.where(error <= bound, -np.inf, np.nan_to_num(error - bound, nan=np.inf))
+        if np.any(beyond > -np.inf):  # a NaN in either gradient fails too
+            worst = tuple(int(i) for i in np.unravel_index(np.argmax(beyond), array.shape))
             raise AssertionError(
                 f"input {index}: autograd {analytic[worst]:.6g} vs numerical {numeric[worst]:.6g} "
                 f"at {worst} (max abs error {error.max():.3g})"
