@@ -5,7 +5,7 @@ Where the two differ, it is only in speed and float32 summation order (tests/tes
 
 - the convolution may lay its patches out image by image (`per_image_layout`, one GEMM per
   image whose result is already NCHW) where plain always runs one GEMM for the batch;
-- the fully connected layer on a pruning pattern (Sec. 3.5) computes only the kept connections
+- the fully connected layer on a pruning pattern (Sec. 3) computes only the kept connections
   (`minprune.kernels.training.pattern`) in float32; other dtypes run its float64 NumPy twin, so
   the op is gradient-checked through it;
 - the masked SGD update is one fused pass over memory (`masked_sgd_update_for`): the Numba CPU

@@ -161,9 +161,10 @@ def masked_dense_backward(x, weight, mask, grad):
 
 
 def pattern_linear(x, weight, bias, mask, patterns=None):
-    """The retraining layer of Sec. 3.5 here is simply the masked dense product. Returns
-    ``(y, backward)``; ``backward(grad, need_x, need_weight)`` gives (grad_x, grad_weight,
-    grad_bias). ``patterns`` (the fast backend's index cache) is not needed."""
+    """The retraining layer (Sec. 3: the survivors retrain on a fixed mask) is here simply the
+    masked dense product. Returns ``(y, backward)``; ``backward(grad, need_x, need_weight)``
+    gives (grad_x, grad_weight, grad_bias). ``patterns`` (the fast backend's index cache) is not
+    needed."""
 
     def backward(grad, need_x=True, need_weight=True):
         return masked_dense_backward(x, weight, mask, grad)

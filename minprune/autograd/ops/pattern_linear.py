@@ -1,6 +1,6 @@
 """The fully connected layer's op on a pruning pattern: ``y = x @ (weight * mask).T + bias``,
 computing only the kept connections (Han et al. 2015 retrain the survivors with the mask fixed,
-Sec. 3.5; with 92% of LeNet-300-100's fc1 pruned, dense GEMMs waste most of their work).
+Sec. 3; with 92% of LeNet-300-100's fc1 pruned, dense GEMMs waste most of their work).
 
 The backend (`minprune.autograd.backend.ops_for`) supplies the product, chosen once per forward:
 
