@@ -20,15 +20,23 @@ from hypothesis import strategies as st
 
 from minprune.base import random as minprune_random
 from minprune.base.settings import use_backend
-from minprune.base.tuning import DENSE_COST, MIN_BLOCK, SCATTER_RATIO, SPMM_MIN_BATCH
+from minprune.base.tuning import (
+    DENSE_COST,
+    MIN_BLOCK,
+    SCATTER_RATIO,
+    SPARSE_CONV_MAX_DENSITY,
+    SPARSE_WIDE_CONV_MAX_DENSITY,
+    SPMM_MIN_BATCH,
+)
 from minprune.commands.cli_bench import add_bench_parser
-from minprune.inference import engine, fused_chain
+from minprune.inference import engine, engine_cpu, fused_chain, products
 from minprune.inference.benchmarking import (
     PAPER_KEEP_RATIOS,
     benchmark_model,
     dense_logits,
     dense_numpy_forward,
 )
+from minprune.inference.engine_cpu import Conv2dStage, DenseConv2dStage, WideConv2dStage
 from minprune.kernels.cuda_support import cuda_available
 from minprune.kernels.inference import fc_chain_cpu
 from minprune.nn import (
@@ -73,8 +81,8 @@ def _pruned(name, keep_ratio=None, seed=0, **options):
     return model.eval()
 
 
-def _images(batch, seed=1):
-    return np.random.default_rng(seed).random((batch, 1, 28, 28), dtype=np.float32)
+def _images(batch, seed=1, side=28):
+    return np.random.default_rng(seed).random((batch, 1, side, side), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -278,10 +286,166 @@ def test_pruned_convs_of_every_stride_and_padding_match_the_dense_model(stride, 
     conv = Sequential(OrderedDict(conv=Conv2d(1, 4, kernel_size=3, stride=stride,
                                               padding=padding), flatten=Flatten()))
     keep_ratio_prune(conv, keep)
+    conv.conv.bias.data[...] = [0.1, -0.2, 0.3, -0.4]  # each path adds the bias
     images = _images(3) - 0.5
     network = engine.compile_model(conv)
     assert network.layers[0].runs_as != "dense", network.layers[0].runs_as
     _assert_matches(network(images), dense_logits(conv, images))
+
+
+@pytest.mark.parametrize(
+    ("padding", "break_even", "sparse_path"),
+    [(0, SPARSE_WIDE_CONV_MAX_DENSITY, WideConv2dStage.runs_as),
+     (1, SPARSE_CONV_MAX_DENSITY, Conv2dStage.runs_as)],
+)
+def test_a_conv_at_its_paths_break_even_density_runs_sparse_and_above_it_dense(
+        padding, break_even, sparse_path):
+    """`minprune.base.tuning`'s densities are the last ones each sparse conv path takes (stride 1
+    without padding: the patch-free path; with padding: patches); one weight more runs dense."""
+    at_break_even = round(break_even * 100)  # of the 4 x 25 weights
+    assert at_break_even / 100 == break_even  # a density a 100-weight layer can have
+    minprune_random.manual_seed(7)
+    conv = Sequential(OrderedDict(conv=Conv2d(1, 4, kernel_size=5, padding=padding),
+                                  flatten=Flatten()))
+    conv.conv.bias.data[...] = [0.1, -0.2, 0.3, -0.4]
+    order = np.random.default_rng(0).permutation(100)
+    images = _images(2, side=8) - 0.5
+    for kept, path in ((at_break_even, sparse_path), (at_break_even + 1, DenseConv2dStage.runs_as)):
+        mask = np.zeros(100, np.float32)
+        mask[order[:kept]] = 1.0
+        set_mask(conv.conv, mask.reshape(4, 1, 5, 5))
+        with use_backend("fast"):
+            network = engine.compile_model(conv.eval(), input_shape=(1, 8, 8))
+        assert network.layers[0].density == kept / 100
+        assert network.layers[0].runs_as == path
+        _assert_matches(network(images), dense_logits(conv, images))
+
+
+def _relu_pairs_mlp():
+    """Linear -> ReLU -> ReLU twice, then a last Linear: 12 -> 10 -> 8 -> 3, pruned, with biases."""
+    minprune_random.manual_seed(4)
+    layers = OrderedDict()
+    for number, (fan_in, fan_out) in enumerate(((12, 10), (10, 8)), 1):
+        layers[f"fc{number}"] = Linear(fan_in, fan_out)
+        layers[f"relu{number}"], layers[f"again{number}"] = ReLU(), ReLU()
+    layers["fc3"] = Linear(8, 3)
+    model = Sequential(layers)
+    keep_ratio_prune(model, {"*": 0.5})
+    for layer in (model.fc1, model.fc2, model.fc3):
+        layer.bias.data[...] = np.linspace(-0.3, 0.3, layer.bias.data.shape[0])
+    return model.eval()
+
+
+def test_a_second_relu_ends_an_fc_chain_and_the_chains_are_numbered_in_order():
+    """A ReLU fuses into the chain only right after a Linear; one more ReLU runs as its own stage,
+    and the next Linear opens the next chain."""
+    model = _relu_pairs_mlp()
+    with use_backend("fast"):
+        network = engine.compile_model(model, input_shape=(12,))
+    assert [layer.runs_as for layer in network.layers] == [
+        "fused CSR chain 0", "fused CSR chain 0", "np.maximum",
+        "fused CSR chain 1", "fused CSR chain 1", "np.maximum",
+        "fused CSR chain 2"]
+    x = np.random.default_rng(0).standard_normal((5, 12)).astype(np.float32)
+    _assert_matches(network(x), dense_logits(model, x))
+
+
+def test_a_relu_on_the_flattened_input_runs_before_the_fc_chain():
+    """Flatten -> ReLU -> Linear: no Linear before that ReLU to fuse it with, so it runs as its
+    own stage, on the input, and the chain starts at the Linear."""
+    minprune_random.manual_seed(5)
+    model = Sequential(OrderedDict(flatten=Flatten(), relu0=ReLU(), fc1=Linear(64, 10),
+                                   relu1=ReLU(), fc2=Linear(10, 3)))
+    keep_ratio_prune(model, {"*": 0.5})
+    with use_backend("fast"):
+        network = engine.compile_model(model.eval(), input_shape=(1, 8, 8))
+    assert [layer.runs_as for layer in network.layers] == [
+        "reshape", "np.maximum", *["fused CSR chain 0"] * 3]
+    images = _images(4, side=8) - 0.5  # negatives for the first ReLU to clip
+    _assert_matches(network(images), dense_logits(model, images))
+
+
+def _conv_dropout_net():
+    """conv -> ReLU -> Dropout -> pool -> Flatten -> fc1 -> ReLU -> fc2 on (1, 8, 8) images: a
+    Dropout outside any FC chain, and an FC chain that starts at a Flatten deep in the network."""
+    minprune_random.manual_seed(6)
+    model = Sequential(OrderedDict(
+        conv=Conv2d(1, 3, kernel_size=3), relu=ReLU(), drop=Dropout(0.5), pool=MaxPool2d(2, 2),
+        flatten=Flatten(), fc1=Linear(27, 6), relu1=ReLU(), fc2=Linear(6, 4)))
+    keep_ratio_prune(model, {"*": 0.5})
+    model.fc1.bias.data[...] = np.linspace(-0.2, 0.2, 6)
+    return model.eval()
+
+
+def test_a_flatten_opens_the_fc_chain_and_a_dropout_outside_it_takes_no_stage():
+    model = _conv_dropout_net()
+    with use_backend("fast"):
+        network = engine.compile_model(model, input_shape=(1, 8, 8))
+    assert [layer.runs_as for layer in network.layers] == [
+        WideConv2dStage.runs_as, "np.maximum", "identity (inference)", "pool.max_pool_forward",
+        *["fused CSR chain 0"] * 4]
+    images = _images(3, seed=4, side=8) - 0.5
+    _assert_matches(network(images), dense_logits(model, images))
+
+
+def test_dense_columns_are_kept_where_a_layers_inputs_have_zeros():
+    """The FC chain keeps a dense copy of W.T (`dense_nbytes`) for the network's first layer (its
+    input is an image, mostly zeros) and for each layer after a ReLU; not for a layer after a
+    plain Linear, nor for the first layer of a chain that starts deeper in the network."""
+    minprune_random.manual_seed(8)
+    mlp = Sequential(OrderedDict(flatten=Flatten(), fc1=Linear(64, 32), relu=ReLU(),
+                                 fc2=Linear(32, 16), fc3=Linear(16, 10)))
+    keep_ratio_prune(mlp, {"*": 0.3})
+    deeper = _conv_dropout_net()
+    with use_backend("fast"):
+        assert engine.compile_model(mlp.eval(), input_shape=(1, 8, 8)).dense_nbytes == 4 * (
+            64 * 32 + 32 * 16)  # fc1 (input) and fc2 (after the ReLU)
+        assert engine.compile_model(deeper, input_shape=(1, 8, 8)).dense_nbytes == 4 * 6 * 4
+
+
+def _spy_on(monkeypatch, module, names, calls):
+    """Replace each kernel ``module.name`` by one that records its name, then runs it."""
+
+    def recording(name, kernel):
+        def run(*args):
+            calls.append(name)
+            return kernel(*args)
+        return run
+
+    for name in names:
+        monkeypatch.setattr(module, name, recording(name, getattr(module, name)))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_numba_threads_start_only_when_parallel_and_batched(monkeypatch, parallel):
+    """The default engine keeps every batched stage on one thread (`compile_model` says why);
+    ``parallel=True`` reaches each conv stage and FC chain, and a conv's image loop then runs on
+    Numba's threads for two images or more -- never for one."""
+    minprune_random.manual_seed(9)
+    model = Sequential(OrderedDict(
+        wide=Conv2d(1, 2, kernel_size=3), padded=Conv2d(2, 2, kernel_size=3, padding=1),
+        flatten=Flatten(), fc1=Linear(2 * 4 * 4, 5), relu=ReLU(), fc2=Linear(5, 3)))
+    keep_ratio_prune(model, {"*": 0.25})
+    with use_backend("fast"):
+        options = {"parallel": True} if parallel else {}  # the default: serial
+        network = engine.compile_model(model.eval(), input_shape=(1, 6, 6), **options)
+        per_layer = engine.compile_model(model, input_shape=(1, 6, 6), fused=False, **options)
+    assert [layer.runs_as for layer in network.layers[:2]] == [
+        WideConv2dStage.runs_as, Conv2dStage.runs_as]
+    assert [stage.parallel for stage in network.stages if hasattr(stage, "parallel")] == [
+        parallel] * 3  # the two convs and the FC chain
+    assert [stage.parallel for stage in per_layer.stages if hasattr(stage, "parallel")] == [
+        parallel] * 2
+    calls = []
+    _spy_on(monkeypatch, engine_cpu, ["conv2d_wide_cpu", "conv2d_wide_serial"], calls)
+    _spy_on(monkeypatch, products, ["conv2d_images_cpu", "conv2d_images_serial"], calls)
+    images = _images(2, side=6) - 0.5
+    for batch in (1, 2):
+        calls.clear()
+        _assert_matches(network(images[:batch]), dense_logits(model, images[:batch]))
+        threads = parallel and batch > 1
+        assert calls == (["conv2d_wide_cpu", "conv2d_images_cpu"] if threads
+                         else ["conv2d_wide_serial", "conv2d_images_serial"])
 
 
 # -- description ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """CSRMatrix: conversions, accounting, immutability, and a validator that catches every defect."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -116,59 +118,81 @@ def _with(position, value):
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        (_with(3, (4, -1)), r"CSRMatrix.shape: expected 2 non-negative ints, got \(4, -1\)"),
-        (_with(3, (4, 10, 1)), r"CSRMatrix.shape: expected 2 non-negative ints"),
-        (_with(3, (4.5, 10)), r"CSRMatrix.shape: expected 2 non-negative ints"),
-        (_with(0, np.array([0, 2, 2, 3, 5], np.int32)), r"indptr: expected dtype int64, got int32"),
+        (_with(3, (4, -1)), "CSRMatrix.shape: expected 2 non-negative ints, got (4, -1)"),
+        (_with(3, (4, 10, 1)), "CSRMatrix.shape: expected 2 non-negative ints, got (4, 10, 1)"),
+        (_with(3, (4.5, 10)), "CSRMatrix.shape: expected 2 non-negative ints, got (4.5, 10)"),
+        (
+            _with(0, np.array([0, 2, 2, 3, 5], np.int32)),
+            "CSRMatrix.indptr: expected dtype int64, got int32",
+        ),
         (
             _with(1, np.array([1, 5, 0, 2, 9], np.int64)),
-            r"indices: expected dtype int32, got int64",
+            "CSRMatrix.indices: expected dtype int32, got int64",
         ),
-        (_with(2, np.arange(5.0)), r"CSRMatrix.data: expected dtype float32, got float64"),
-        (_with(1, [1, 5, 0, 2, 9]), r"CSRMatrix.indices: expected a numpy array, got list"),
+        (_with(2, np.arange(5.0)), "CSRMatrix.data: expected dtype float32, got float64"),
+        (_with(1, [1, 5, 0, 2, 9]), "CSRMatrix.indices: expected a numpy array, got list"),
         (
             _with(1, np.zeros((5, 1), np.int32)),
-            r"indices: expected a 1-D array, got shape \(5, 1\)",
+            "CSRMatrix.indices: expected a 1-D array, got shape (5, 1)",
         ),
         (
             _with(0, np.array([0, 2, 3, 5], np.int64)),
-            r"CSRMatrix.indptr: expected length rows \+ 1 = 5, got 4",
+            "CSRMatrix.indptr: expected length rows + 1 = 5, got 4",
         ),
         (
             _with(0, np.array([1, 2, 2, 3, 5], np.int64)),
-            r"CSRMatrix.indptr: must start at 0, got indptr\[0\] = 1",
+            "CSRMatrix.indptr: must start at 0, got indptr[0] = 1",
         ),
         (
             _with(0, np.array([0, 2, 1, 3, 5], np.int64)),
-            r"must be non-decreasing, but row 1 has indptr\[1\] = 2 > indptr\[2\] = 1",
+            "CSRMatrix.indptr: must be non-decreasing, but row 1 has indptr[1] = 2 > "
+            "indptr[2] = 1",
+        ),
+        (  # the first row whose pointer goes down is named, not the empty row before it
+            (np.array([0, 0, 2, 1, 3], np.int64), np.array([1, 5, 0], np.int32),
+             np.ones(3, np.float32), (4, 10)),
+            "CSRMatrix.indptr: must be non-decreasing, but row 2 has indptr[2] = 2 > "
+            "indptr[3] = 1",
         ),
         (
             _with(0, np.array([0, 2, 2, 3, 4], np.int64)),
-            r"last entry indptr\[4\] = 4 must equal len\(indices\) = len\(data\) = 5",
+            "CSRMatrix.indptr: last entry indptr[4] = 4 must equal len(indices) = len(data) = 5",
         ),
-        (_with(2, np.arange(4, dtype=np.float32)), r"CSRMatrix.data: length 4 differs .* = 5"),
+        (
+            _with(2, np.arange(4, dtype=np.float32)),
+            "CSRMatrix.data: length 4 differs from len(indices) = 5",
+        ),
         (
             _with(1, np.array([1, 5, 0, 2, 12], np.int32)),
-            r"CSRMatrix.indices: row 3 has column 12 >= 10 columns",
+            "CSRMatrix.indices: row 3 has column 12 >= 10 columns",
+        ),
+        (  # column 0 of a matrix without columns is out of range, not negative
+            (np.array([0, 1], np.int64), np.array([0], np.int32), np.ones(1, np.float32),
+             (1, 0)),
+            "CSRMatrix.indices: row 0 has column 0 >= 0 columns",
         ),
         (
             _with(1, np.array([1, 5, -1, 2, 9], np.int32)),
-            r"CSRMatrix.indices: row 2 has negative column -1",
+            "CSRMatrix.indices: row 2 has negative column -1",
         ),
         (
             _with(1, np.array([5, 1, 0, 2, 9], np.int32)),
-            r"row 0 columns must be strictly increasing, but column 1 follows column 5",
+            "CSRMatrix.indices: row 0 columns must be strictly increasing, but column 1 follows "
+            "column 5",
         ),
         (
             _with(1, np.array([1, 5, 0, 9, 9], np.int32)),
-            r"row 3 columns must be strictly increasing, but column 9 follows column 9",
+            "CSRMatrix.indices: row 3 columns must be strictly increasing, but column 9 follows "
+            "column 9",
         ),
     ],
 )
 def test_validator_names_each_defect(arrays, message):
-    with pytest.raises(ValueError, match=message):
+    """Each defect's whole message: the field, the row or position, the value, what was due."""
+    exactly = f"^{re.escape(message)}$"
+    with pytest.raises(ValueError, match=exactly):
         validate_csr_arrays(*arrays)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=exactly):
         CSRMatrix(*arrays)
 
 
@@ -259,3 +283,64 @@ def test_validator_accepts_exactly_the_valid_arrays(rows, cols, indptr, indices)
     except ValueError:
         accepted = False
     assert accepted == _is_valid_slow(indptr, indices, rows, cols)
+
+
+def test_column_count_is_capped_where_int32_column_indices_end():
+    """2**31 columns still fit int32 indices (the last is 2**31 - 1); one more does not."""
+    empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    assert validate_csr_arrays(*empty, (1, 2**31)) == (1, 2**31)
+    with pytest.raises(ValueError, match=re.escape(
+            f"CSRMatrix.shape: {2**31 + 1} columns do not fit int32 column indices") + "$"):
+        validate_csr_arrays(*empty, (1, 2**31 + 1))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: CSRMatrix.from_dense(np.ones(3)),
+         "CSRMatrix.from_dense: dense must be 2-D, got shape (3,)"),
+        (lambda: CSRMatrix.from_dense(np.ones((2, 3)), np.ones((3, 2))),
+         "CSRMatrix.from_dense: mask shape (3, 2) differs from dense shape (2, 3)"),
+        (lambda: CSRMatrix.from_scipy(np.eye(2)),
+         "CSRMatrix.from_scipy: expected a scipy.sparse matrix, got ndarray"),
+    ],
+)
+def test_conversions_name_the_bad_argument(build, message):
+    """The whole message: the conversion, the argument, its value and what was expected."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        build()
+
+
+def test_without_copy_the_matrix_takes_its_arrays_and_makes_them_contiguous():
+    """copy=False: contiguous arrays are taken as they are and made read-only in place; a strided
+    view is copied to a contiguous array first (the kernels walk the arrays by pointer)."""
+    indptr, indices, data, shape = _valid_arrays()
+    csr = CSRMatrix(indptr, indices, data, shape, copy=False)
+    assert csr.indptr is indptr and csr.indices is indices and csr.data is data
+    assert not indices.flags.writeable
+    strided = np.array([1, -7, 5, -7, 0, -7, 2, -7, 9, -7], np.int32)[::2]
+    csr = CSRMatrix(*_with(1, strided), copy=False)
+    assert csr.indices.flags.c_contiguous and not csr.indices.flags.writeable
+    np.testing.assert_array_equal(csr.indices, [1, 5, 0, 2, 9])
+
+
+def test_from_scipy_leaves_the_callers_matrix_as_it_was():
+    """Summing duplicates and sorting happen on a copy: a caller's unsorted CSR is not touched."""
+    matrix = scipy.sparse.csr_array(
+        (np.array([1.0, 2.0, 5.0]), np.array([3, 0, 3]), np.array([0, 3, 3])), shape=(2, 4)
+    )
+    csr = CSRMatrix.from_scipy(matrix)
+    np.testing.assert_array_equal(csr.indices, [0, 3])
+    np.testing.assert_array_equal(csr.data, [2.0, 6.0])
+    np.testing.assert_array_equal(matrix.indices, [3, 0, 3])
+    np.testing.assert_array_equal(matrix.data, [1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(matrix.indptr, [0, 3, 3])
+
+
+def test_pattern_is_a_boolean_mask_that_selects_the_stored_entries():
+    """pattern() is the pruning mask as booleans, so it can index the weights directly."""
+    values = np.array([[0.0, 2.0, 0.0], [3.0, 0.0, 0.0]], np.float32)
+    mask = np.array([[1, 1, 0], [1, 0, 0]], np.float32)  # (0, 0) kept although it is 0.0
+    pattern = CSRMatrix.from_dense(values, mask).pattern()
+    assert pattern.dtype == np.bool_
+    np.testing.assert_array_equal(values[pattern], [0.0, 2.0, 3.0])

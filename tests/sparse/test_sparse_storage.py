@@ -1,5 +1,8 @@
 """Storage accounting: dense vs CSR vs the paper's relative-index CSR (Sec. 4)."""
 
+import math
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -81,18 +84,61 @@ def test_conv_weights_use_8_bits_and_filter_rows():
     assert storage_report(weight, index_bits=2).fillers > 0
 
 
-def test_csr_input_needs_a_layer_kind_and_arguments_are_checked():
+def test_csr_input_needs_a_layer_kind():
+    """A CSRMatrix has lost its conv or fc shape, so the index width comes from layer_kind."""
     csr = CSRMatrix.from_dense(np.eye(4, dtype=np.float32))
     assert storage_report(csr, layer_kind="fc").nnz == 4
-    with pytest.raises(ValueError, match="give layer_kind"):
-        storage_report(csr)
-    with pytest.raises(ValueError, match='layer_kind must be "fc" or "conv"'):
-        storage_report(np.eye(3), layer_kind="lstm")
-    with pytest.raises(ValueError, match=r"mask shape \(2, 2\) differs from weight shape \(3, 3\)"):
-        storage_report(np.eye(3), np.ones((2, 2)))
-    with pytest.raises(ValueError, match="weight must be 2-D"):
-        storage_report(np.ones(3))
-    with pytest.raises(ValueError, match="value_bits must be a positive int"):
-        storage_report(np.eye(3), value_bits=0)
-    with pytest.raises(ValueError, match="index_bits: expected a positive int"):
-        relative_index_fillers(csr, 0)
+    assert storage_report(csr, layer_kind="conv").index_bits == 8
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: storage_report(CSRMatrix.from_dense(np.eye(4, dtype=np.float32))),
+         'storage_report: give layer_kind ("fc" or "conv") for a CSRMatrix'),
+        (lambda: storage_report(CSRMatrix.from_dense(np.eye(4, dtype=np.float32)), np.eye(4),
+                                layer_kind="fc"),
+         "storage_report: a mask goes with a dense weight, not a CSRMatrix"),
+        (lambda: storage_report(np.eye(3), layer_kind="lstm"),
+         "storage_report: layer_kind must be \"fc\" or \"conv\", got 'lstm'"),
+        (lambda: storage_report(np.eye(3), np.ones((2, 2))),
+         "storage_report: mask shape (2, 2) differs from weight shape (3, 3)"),
+        (lambda: storage_report(np.ones(3)),
+         "storage_report: weight must be 2-D (fc) or 4-D (conv), got shape (3,)"),
+        (lambda: storage_report(np.eye(3), value_bits=0),
+         "storage_report: value_bits must be a positive int, got 0"),
+        (lambda: storage_report(np.eye(3), pointer_bits=2.5),
+         "storage_report: pointer_bits must be a positive int, got 2.5"),
+        (lambda: relative_index_fillers(CSRMatrix.from_dense(np.eye(2, dtype=np.float32)), 0),
+         "index_bits: expected a positive int, got 0"),
+    ],
+)
+def test_bad_arguments_are_named_with_their_value(call, message):
+    """The whole message: the argument, the value received, and what was expected."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_report_records_its_inputs_and_rounds_whole_bytes_exactly():
+    """8-bit conv indices with 32-bit values and pointers: a whole number of bytes, no rounding up;
+    the conv mask is flattened with its weight (a kept 0.0 is still stored)."""
+    weight = np.zeros((2, 1, 3, 3), np.float32)
+    weight[0, 0, 0, 0] = 1.0
+    mask = np.zeros(weight.shape, bool)
+    mask[0, 0, 0, :2] = mask[1, 0, 2, 2] = True  # (0, 0, 0, 1) is kept but 0.0
+    report = storage_report(weight, mask)
+    assert (report.layer_kind, report.shape, report.nnz) == ("conv", (2, 9), 3)
+    assert report.density == pytest.approx(3 / 18)
+    assert (report.value_bits, report.index_bits, report.pointer_bits) == (32, 8, 32)
+    assert report.relative_bits == 3 * (32 + 8) + 3 * 32 == 8 * report.relative_bytes
+    narrow = storage_report(weight, mask, value_bits=16, pointer_bits=8)
+    assert (narrow.value_bits, narrow.pointer_bits) == (16, 8)
+    assert narrow.relative_bits == 3 * (16 + 8) + 3 * 8
+
+
+def test_a_fully_pruned_layer_needs_only_its_row_pointers():
+    """No survivors, so nothing to index: the overhead ratio is infinite (not a division error)."""
+    report = storage_report(np.zeros((3, 5), np.float32))
+    assert (report.nnz, report.fillers, report.density) == (0, 0, 0.0)
+    assert report.relative_bits == 4 * 32 and report.relative_bytes == 16
+    assert report.index_overhead == math.inf
