@@ -1,5 +1,6 @@
 """A small, validated compressed-sparse-row (CSR) matrix for pruned weights (Han et al. 2015,
-Sec. 4: "we store the pruned layers in compressed sparse row (CSR) format", 2a + n + 1 numbers):
+Sec. 5, store the pruned layers "as sparse matrices"; CSR and its 2a + n + 1 numbers are spelled
+out in Deep Compression, Han et al. 2016, Sec. 2):
 
     row r holds the entries data[indptr[r]:indptr[r + 1]]
     at the columns       indices[indptr[r]:indptr[r + 1]]   (strictly increasing within the row)

@@ -1,7 +1,8 @@
 """How many bytes a pruned layer needs: dense, plain CSR, and the paper's relative-index CSR
-(Han et al. 2015, Sec. 4: CSR needs 2a + n + 1 numbers; column differences take 8 bits for conv
-and 5 bits for FC layers, with a zero-valued filler entry when a difference overflows -- 5 / 32 =
-15.6% index overhead). `storage_report` says exactly how each figure is counted.
+(Han et al. 2015, Sec. 5: column differences take 8 bits for conv and 5 bits for FC layers, a
+15.6% overhead -- 5 / 32, our reading; CSR's 2a + n + 1 numbers and the zero-valued filler entry
+when a difference overflows are Deep Compression's, Han et al. 2016, Sec. 2 and Fig. 2).
+`storage_report` says exactly how each figure is counted.
 
 Conv weights (out, in, kh, kw) are counted as the (out, in * kh * kw) matrix that
 `minprune.sparse.export` stores. The paper does not say along which axis it flattens conv
@@ -52,7 +53,8 @@ class StorageReport:
 
 
 def relative_index_fillers(csr: CSRMatrix, index_bits: int) -> int:
-    """Number of filler entries the paper's relative-index encoding needs for ``csr``.
+    """Number of filler entries the relative-index encoding needs for ``csr`` (fillers: Deep
+    Compression, Han et al. 2016, Fig. 2).
 
     A step d = column - previous column (previous = -1 at each row start) fits a b-bit field when
     d <= 2**b; a larger step needs (d - 1) // 2**b fillers in front of it.

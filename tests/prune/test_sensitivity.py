@@ -1,4 +1,4 @@
-"""Sensitivity analysis (paper Sec. 4, Fig. 6): one layer at a time, exact restore, tolerances."""
+"""Sensitivity analysis (paper Sec. 5, Fig. 6): one layer at a time, exact restore, tolerances."""
 
 from collections import OrderedDict
 

@@ -1,4 +1,4 @@
-"""Storage accounting: dense vs CSR vs the paper's relative-index CSR (Sec. 4)."""
+"""Storage accounting: dense vs CSR vs the relative-index CSR (the paper, Sec. 5)."""
 
 import math
 import re
