@@ -502,6 +502,41 @@ def test_a_device_that_cannot_train_is_refused_before_anything_is_pruned():
     assert all(np.array_equal(before[name], after[name]) for name in before)
 
 
+def test_a_gpu_that_is_not_there_is_refused_before_anything_is_pruned(monkeypatch):
+    """device="cuda" on a machine without CuPy or a GPU: iterative_prune asks for the GPU first
+    (DeviceUnavailable) and the model stays unpruned; device="cpu" never asks for one."""
+    import minprune.prune.retraining as retraining_module
+    from minprune.base.arrays import DeviceUnavailable
+
+    def no_gpu():
+        raise DeviceUnavailable("device 'cuda' needs CuPy (this test has none)")
+
+    monkeypatch.setattr(retraining_module, "cupy_module", no_gpu)
+    model = tiny()
+    before = {name: value.copy() for name, value in model.state_dict().items()}
+    with pytest.raises(DeviceUnavailable, match="needs CuPy"):
+        iterative_prune(model, TRAIN, TEST, [{"keep_ratio": 0.5}], PHASE, device="cuda", **QUIET)
+    assert all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
+    records = iterative_prune(model, TRAIN, TEST, [{"keep_ratio": 0.5}], PHASE, device="cpu",
+                              **QUIET)
+    assert len(records) == 1
+
+
+def test_the_device_asked_for_reaches_every_rounds_retraining(monkeypatch):
+    import minprune.prune.retraining as retraining_module
+
+    seen, original = [], retraining_module._retrain_survivors
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["device"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(retraining_module, "_retrain_survivors", spy)
+    iterative_prune(tiny(), TRAIN, TEST, [{"keep_ratio": 0.5}, {"keep_ratio": 0.25}], PHASE,
+                    device="cpu", **QUIET)
+    assert seen == ["cpu", "cpu"]
+
+
 def test_a_round_interrupted_mid_retraining_resumes_from_its_last_epoch(tmp_path):
     """Each round's retraining saves its epochs in ``round<k>.npz``; a resume continues from
     there, and a finished run leaves only ``rounds.npz`` (with its previous copy)."""
