@@ -1,13 +1,19 @@
-"""SGD (momentum, L2, L1, masks) and the learning-rate policies."""
+"""SGD (momentum, L2, L1, masks), its state and its devices (the learning-rate policies are in
+tests/test_schedules.py)."""
+
+import re
+import sys
+import types
 
 import numpy as np
 import pytest
 
 from minprune import nn
-from minprune.base.settings import use_backend
+from minprune.base.arrays import device_of
+from minprune.base.settings import backend, use_backend
 from minprune.nn import Parameter, models
+from minprune.training import optim
 from minprune.training.optim import SGD
-from minprune.training.schedules import LRPolicy
 
 
 def test_momentum_and_weight_decay_follow_the_documented_update():
@@ -79,16 +85,6 @@ def test_every_update_path_keeps_pruned_weights_and_their_velocity_at_zero(backe
     assert np.all(opt.velocities[0][mask == 0] == 0.0)
 
 
-def test_bad_hyperparameters_are_rejected():
-    params = models.lenet_300_100().parameters()
-    with pytest.raises(ValueError, match="momentum must be in"):
-        SGD(params, lr=0.1, momentum=1.0)
-    with pytest.raises(ValueError, match="lr must be"):
-        SGD(params, lr=-1.0)
-    with pytest.raises(ValueError, match="no parameters"):
-        SGD([], lr=0.1)
-
-
 def test_optimizer_state_round_trips():
     model = models.lenet_300_100()
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -102,28 +98,181 @@ def test_optimizer_state_round_trips():
     assert other.lr == 0.1
 
 
-def test_learning_rate_policies():
-    assert LRPolicy("fixed", 0.01)(12345) == 0.01
-    step = LRPolicy("step", 0.1, gamma=0.5, step_size=100)
-    assert step(99) == 0.1 and step(100) == 0.05 and step(250) == 0.025
-    inv = LRPolicy("inv", 0.01, gamma=1e-4, power=0.75)
-    assert inv(0) == 0.01
-    np.testing.assert_allclose(inv(10_000), 0.01 * 2 ** -0.75)
-    with pytest.raises(ValueError, match="lr policy must be"):
-        LRPolicy("cosine", 0.1)
+
+# -- refusals, each message whole ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings, field", [
-    ({"lr": -0.1}, "lr"), ({"lr": "0.1"}, "lr"), ({"lr": 0.1, "weight_decay": float("nan")},
-                                                  "weight_decay"),
-    ({"lr": 0.1, "momentum": float("nan")}, "momentum"), ({"lr": 0.1, "l1": -1.0}, "l1"),
+@pytest.mark.parametrize("settings, message", [
+    ({"lr": -0.1}, "SGD: lr must be a finite number >= 0, got -0.1"),
+    ({"lr": "0.1"}, "SGD: lr must be a finite number >= 0, got '0.1'"),
+    ({"lr": True}, "SGD: lr must be a finite number >= 0, got True"),
+    ({"lr": 0.1, "weight_decay": float("nan")},
+     "SGD: weight_decay must be a finite number >= 0, got nan"),
+    ({"lr": 0.1, "l1": -1.0}, "SGD: l1 must be a finite number >= 0, got -1.0"),
+    ({"lr": 0.1, "momentum": 1.0}, "SGD: momentum must be in [0, 1), got 1.0"),
+    ({"lr": 0.1, "momentum": -0.5}, "SGD: momentum must be in [0, 1), got -0.5"),
+    ({"lr": 0.1, "momentum": float("nan")}, "SGD: momentum must be in [0, 1), got nan"),
 ])
-def test_sgd_refuses_a_setting_that_is_not_a_finite_number_in_range(settings, field):
+def test_sgd_refuses_a_setting_that_is_not_a_finite_number_in_range(settings, message):
     p = Parameter(np.zeros(2, dtype=np.float32))
-    with pytest.raises(ValueError, match=f"SGD: {field} must be"):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         SGD([p], **settings)
 
 
-def test_a_policy_refuses_a_base_rate_that_is_not_finite():
-    with pytest.raises(ValueError, match="base_lr must be a finite number > 0, got nan"):
-        LRPolicy("fixed", float("nan"))
+def test_sgd_refuses_to_train_nothing():
+    frozen = Parameter(np.zeros(2, dtype=np.float32), requires_grad=False)
+    for parameters in ([], [frozen]):
+        with pytest.raises(ValueError, match=r"^SGD: got no parameters that require grad$"):
+            SGD(parameters, lr=0.1)
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"velocity.0": np.ones(2), "lr": 0.2},
+     "SGD.load_state_dict: 'velocity.1' missing or of shape None, expected (3,)"),
+    ({"velocity.0": np.ones(2), "velocity.1": np.ones(4), "lr": 0.2},
+     "SGD.load_state_dict: 'velocity.1' missing or of shape (4,), expected (3,)"),
+    ({"velocity.0": np.ones((2, 1)), "velocity.1": np.ones(3), "lr": 0.2},
+     "SGD.load_state_dict: 'velocity.0' missing or of shape (2, 1), expected (2,)"),
+])
+def test_a_state_that_does_not_fit_is_refused_and_changes_nothing(state, message):
+    """Every velocity's shape is checked before any is copied (a resumed run either gets the
+    whole saved state or keeps its own)."""
+    parameters = [Parameter(np.zeros(2, dtype=np.float32)), Parameter(np.zeros(3, np.float32))]
+    opt = SGD(parameters, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        opt.load_state_dict(state)
+    assert all(not v.any() for v in opt.velocities) and opt.lr == 0.1
+
+
+# -- what a step touches -----------------------------------------------------------------------
+
+
+def test_a_parameter_without_a_gradient_is_skipped_and_the_rest_still_step():
+    """A frozen-by-omission layer (no gradient this step) must not stop the layers after it."""
+    first, second = (Parameter(np.ones(2, dtype=np.float32)) for _ in range(2))
+    opt = SGD([first, second], lr=0.5)
+    second.grad = np.ones(2, dtype=np.float32)
+    opt.step()
+    np.testing.assert_array_equal(first.data, [1.0, 1.0])
+    np.testing.assert_array_equal(second.data, [0.5, 0.5])
+
+
+def test_apply_masks_zeroes_exactly_the_pruned_weights_and_their_momentum():
+    """After a mask changes (Sec. 3: pruned connections are removed), the weights and velocities
+    it prunes are 0 at once; the kept ones, and parameters without a mask, keep their values."""
+    weight = Parameter(np.array([1.0, -2.0, 3.0], dtype=np.float32))
+    bias = Parameter(np.array([0.5], dtype=np.float32))
+    opt = SGD([weight, bias], lr=0.1, momentum=0.9)
+    weight.grad = np.array([1.0, 2.0, -1.0], dtype=np.float32)
+    bias.grad = np.array([1.0], dtype=np.float32)
+    opt.step()  # velocities [1, 2, -1] and [1]; weights [0.9, -2.2, 3.1] and [0.4]
+    weight.mask = np.array([1.0, 0.0, 1.0], dtype=np.float32)
+    opt.apply_masks()
+    np.testing.assert_allclose(weight.data, [0.9, 0.0, 3.1], rtol=1e-6)
+    np.testing.assert_array_equal(opt.velocities[0], [1.0, 0.0, -1.0])
+    np.testing.assert_allclose(bias.data, [0.4], rtol=1e-6)
+    np.testing.assert_array_equal(opt.velocities[1], [1.0])
+
+
+def test_a_weight_whose_mask_is_removed_trains_whole_again():
+    """The fused kernel chosen for a masked weight is not reused once its mask is gone."""
+    p = Parameter(np.array([1.0, 0.0, 3.0], dtype=np.float32))
+    p.mask = np.array([1.0, 0.0, 1.0], dtype=np.float32)
+    opt = SGD([p], lr=0.5, momentum=0.9)
+    with use_backend("fast"):
+        p.grad = np.ones(3, dtype=np.float32)
+        opt.step()
+        np.testing.assert_array_equal(p.data, [0.5, 0.0, 2.5])
+        p.mask = None
+        opt.step()  # velocity [1.9, 1, 1.9]
+        np.testing.assert_allclose(p.data, [-0.45, -0.5, 1.55], rtol=1e-6)
+
+
+def test_each_parameter_update_is_chosen_once_and_again_when_backend_or_mask_changes(
+        monkeypatch):
+    """The backend's update (`masked_sgd_update_for`) is picked with the parameter's own weight
+    and mask, kept across steps (the fused kernel checks its arrays in full once), and picked
+    again when the backend or the mask's presence changes."""
+    chosen = []
+
+    def choose(weight, mask):
+        chosen.append((backend(), mask is not None))
+        return masked_sgd_update_for(weight, mask)
+
+    masked_sgd_update_for = optim.masked_sgd_update_for
+    monkeypatch.setattr(optim, "masked_sgd_update_for", choose)
+    p = Parameter(np.ones((2, 2), dtype=np.float32))
+    p.mask = np.array([[1.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    p.grad = np.ones((2, 2), dtype=np.float32)
+    with use_backend("fast"):
+        for _ in range(3):
+            opt.step()
+        assert chosen == [("fast", True)]
+        with use_backend("plain"):
+            opt.step()
+            opt.step()
+        opt.step()
+        p.mask = None
+        opt.step()
+        opt.step()
+    assert chosen == [("fast", True), ("plain", True), ("fast", True), ("fast", False)]
+
+
+# -- devices: each velocity beside its parameter ------------------------------------------------
+
+
+class _DeviceArray(np.ndarray):
+    """A host array that minprune takes for a CuPy array (its type's module starts with
+    "cupy"), so the device bookkeeping runs without a GPU (tests/test_device_cuda.py runs it on
+    a real one)."""
+
+    def get(self):
+        return np.array(self)  # a host (plain NumPy) copy, as CuPy's ``get``
+
+
+_DeviceArray.__module__ = "cupy.fake"
+
+
+def _fake_cupy():
+    """Just enough of CuPy for the optimiser: ``asarray`` copies onto the "device" and
+    ``copyto`` refuses a host source as CuPy does."""
+
+    def copyto(destination, source):
+        if not isinstance(source, _DeviceArray):
+            raise ValueError("non-scalar numpy.ndarray cannot be used for copyto")
+        np.copyto(destination, source)
+
+    module = types.ModuleType("cupy")
+    module.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    module.asarray = lambda array: np.array(array).view(_DeviceArray)
+    module.zeros_like = np.zeros_like
+    module.copyto = copyto
+    return module
+
+
+def test_a_velocity_follows_its_parameter_to_the_gpu_and_back_keeping_its_momentum(
+        monkeypatch):
+    """An optimiser built before ``model.to("cuda")`` (and used after ``model.to("cpu")``)
+    finds each velocity on its parameter's device at the next step, apply_masks or
+    load_state_dict, with the momentum it had."""
+    cupy = _fake_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    p = Parameter(np.zeros(2, dtype=np.float32))
+    opt = SGD([p], lr=1.0, momentum=0.5)
+    p.grad = np.ones(2, dtype=np.float32)
+    opt.step()  # velocity 1 on the host
+    p.data, p.grad = cupy.asarray(p.data), cupy.asarray(p.grad)  # what model.to("cuda") does
+    opt.step()  # velocity 0.5 * 1 + 1
+    assert device_of(opt.velocities[0]) == "cuda"
+    np.testing.assert_array_equal(opt.velocities[0].get(), [1.5, 1.5])
+    np.testing.assert_array_equal(p.data.get(), [-2.5, -2.5])
+    opt.load_state_dict({"velocity.0": np.array([4.0, 2.0]), "lr": 0.25})  # a host state
+    assert device_of(opt.velocities[0]) == "cuda"
+    np.testing.assert_array_equal(opt.velocities[0].get(), [4.0, 2.0])
+    p.data, p.grad = p.data.get(), p.grad.get()  # and back: model.to("cpu")
+    p.mask = np.array([0.0, 1.0], dtype=np.float32)
+    opt.apply_masks()
+    assert device_of(opt.velocities[0]) == "cpu"
+    np.testing.assert_array_equal(opt.velocities[0], [0.0, 2.0])
+    np.testing.assert_array_equal(opt.state_dict()["velocity.0"], [0.0, 2.0])

@@ -68,14 +68,11 @@ class LRPolicy:
 
     def __call__(self, iteration: int) -> float:
         """The learning rate at ``iteration`` (0-based)."""
-        if self.name == "fixed":
-            return self.base_lr
-        if self.name == "step":
-            return self.base_lr * self.gamma ** (iteration // self.step_size)
-        return self.base_lr * (1.0 + self.gamma * iteration) ** (-self.power)
+        return self.base_lr * self._fraction(iteration)
 
     def _fraction(self, iteration: int) -> float:
-        """The rate at ``iteration`` as a fraction of ``base_lr``."""
+        """The rate at ``iteration`` as a fraction of ``base_lr``: the one formula that training
+        (`__call__`) and the collapse check (`collapse_iteration`) both read."""
         if self.name == "step":
             return self.gamma ** (iteration // self.step_size)
         if self.name == "inv":
