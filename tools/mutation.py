@@ -128,6 +128,25 @@ def _mutmut(command: list[str], work: Path, env: dict, output) -> None:
         raise SystemExit(f"mutmut failed in {work}: see {work / 'mutmut.log'}")
 
 
+def _in_a_fresh_process(mutant: str, mutmut: str, work: Path, env: dict, output) -> str:
+    """Test a "suspicious" mutant again (mutmut's forked worker was killed by a signal: Numba's
+    thread pool does not survive a fork) in a fresh interpreter, with the tests that cover it:
+    "killed" when they fail, "survived" when they pass, "timeout" past 10 minutes."""
+    tests = subprocess.run([mutmut, "tests-for-mutant", mutant], cwd=work, env=env,
+                           capture_output=True, text=True).stdout.splitlines()
+    if not tests:
+        return "suspicious"
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                              *tests], cwd=work / "mutants", stdout=output, stderr=output,
+                             env={**env, "MUTANT_UNDER_TEST": mutant}, timeout=600)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    print(f"{mutant}: suspicious in mutmut's worker; in a fresh process pytest exits "
+          f"{run.returncode}", file=output, flush=True)
+    return {0: "survived", 1: "killed"}.get(run.returncode, "suspicious")
+
+
 def run_group(name: str, mutmut: str, fresh: bool) -> dict:
     """Run mutmut over one group in its work folder (``.mutation/<group>``, never the checkout);
     return ``{mutant: status}`` and the diffs of those not killed.
@@ -154,6 +173,9 @@ def run_group(name: str, mutmut: str, fresh: bool) -> dict:
             again = [m for m, status in _statuses(work).items() if status != "killed"]
             if again:
                 _mutmut(run + again, work, env, output)
+        statuses = _statuses(work)
+        for mutant in [m for m, status in statuses.items() if status == "suspicious"]:
+            statuses[mutant] = _in_a_fresh_process(mutant, mutmut, work, env, output)
     seconds = time.perf_counter() - started
     history_file = work / "history.json"
     history = json.loads(history_file.read_text()) if history_file.exists() else []
@@ -161,7 +183,6 @@ def run_group(name: str, mutmut: str, fresh: bool) -> dict:
                     "kind": "every mutant" if first else "new mutants and survivors",
                     "seconds": round(seconds)})
     history_file.write_text(json.dumps(history, indent=1) + "\n")
-    statuses = _statuses(work)
     diffs = {}
     for mutant, status in statuses.items():
         if status != "killed":
@@ -189,9 +210,11 @@ def summarise(runs: dict, reasons: dict) -> tuple[dict, list[str]]:
             row = modules.setdefault(_module_of(mutant),
                                      {"mutants": 0, "killed": 0, "survived": 0, "other": 0})
             row["mutants"] += 1
-            key = status if status in ("killed", "survived") else "other"
+            # a timeout is detected too: the mutant made the tests hang (an infinite loop)
+            key = {"killed": "killed", "timeout": "killed", "survived": "survived"}.get(status,
+                                                                                     "other")
             row[key] += 1
-            if status != "killed" and mutant not in reasons:
+            if status not in ("killed", "timeout") and mutant not in reasons:
                 missing.append(mutant)
     for row in modules.values():
         row["score"] = round(row["killed"] / row["mutants"], 4) if row["mutants"] else None
