@@ -159,7 +159,8 @@ def run_group(name: str, mutmut: str, fresh: bool) -> dict:
     work = WORK / name
     if fresh:
         shutil.rmtree(work, ignore_errors=True)
-    first = not (work / "mutants").exists()
+    # a first run: no mutant has a verdict yet (a folder left by a start that failed has none)
+    first = all(status == "not checked" for status in _statuses(work).values())
     work.mkdir(parents=True, exist_ok=True)
     _refresh(work)
     with open(work / "pyproject.toml", "a") as config:
