@@ -28,6 +28,7 @@ LAYERS = [
     ("minprune.training", 4),
     ("minprune.prune", 5),
     ("minprune.sparse", 6),  # CSR storage
+    ("minprune.compress", 6),  # Deep Compression's quantization and Huffman coding (after prune)
     ("minprune.inference", 7),
     ("minprune.commands", 8),
     ("minprune.__main__", 8),

@@ -5,6 +5,7 @@
         --quality "fc1.weight=1.3,*=1.0" --rounds 3 --retrain-epochs 3 --out runs/pruned
     minprune sensitivity --model lenet5 --checkpoint runs/lenet5/checkpoint.npz --out runs/sens
     minprune reproduce lenet-300-100
+    minprune compress lenet-300-100
 
 ``train`` trains a model from scratch on MNIST, by default with Caffe's LeNet solver settings
 (`minprune.training.phase.Phase`), checkpointing after every epoch to ``OUT/checkpoint.npz``; run
@@ -29,6 +30,7 @@ import minprune.nn.models as models
 from minprune.base.arrays import DeviceUnavailable
 from minprune.base.paper import RETRAIN_LR_FACTOR
 from minprune.commands.cli_bench import add_bench_parser
+from minprune.commands.compress_cli import add_compress_parser
 from minprune.data.dataset import DatasetError, subset
 from minprune.data.mnist_loader import mnist
 from minprune.prune.recipes import MNIST_MODELS, RECIPES
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "model's, 30 / 10); another budget writes schedules-N-epochs/")
     compare.set_defaults(run=run_compare)
 
+    add_compress_parser(commands)
     add_bench_parser(commands)
     return parser
 
