@@ -43,7 +43,7 @@ def pruned_start(recipe: Recipe, train_set, validation, work: Path, *, checkpoin
         return model, None, {
             "source": f"checkpoint {checkpoint} (may have trained on the validation split)",
             "validation_error_pruned": evaluate(model, validation)["error"],
-                       "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started}
     run = Run(recipe, train_set, validation, Path(work), Path(work), progress, log)
     baseline, baseline_error, _ = baseline_stage(run)
     pruned, records = paper_stage(run, baseline)

@@ -82,7 +82,7 @@ def nearest_centroid(weights, centroids) -> np.ndarray:
     the lower centroid."""
     centroids = np.asarray(centroids, dtype=np.float64)
     midpoints = (centroids[1:] + centroids[:-1]) / 2
-    return np.searchsorted(midpoints, np.asarray(weights, dtype=np.float64), side="right")
+    return np.searchsorted(midpoints, np.asarray(weights, dtype=np.float64), side="left")
 
 
 def kmeans(weights, bits: int, max_iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
