@@ -80,7 +80,8 @@ def test_a_resumed_run_is_bit_identical(tmp_path):
                       checkpoint=tmp_path / "q.npz", log=None)
     for name, codebook in codebooks.items():
         np.testing.assert_array_equal(resumed_codebooks[name].centroids, codebook.centroids)
-    for (name, p), (_, q) in zip(model.named_parameters(), resumed.named_parameters()):
+    for (name, p), (_, q) in zip(model.named_parameters(), resumed.named_parameters(),
+                                 strict=True):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 

@@ -41,7 +41,7 @@ def test_kmeans_reaches_a_local_optimum_near_the_best(seed):
     np.testing.assert_array_equal(assignments, nearest_centroid(weights, centroids))
     for k in np.unique(assignments):
         assert centroids[k] == pytest.approx(weights[assignments == k].mean())
-    cost = sum(((weights - centroids[assignments]) ** 2))
+    cost = sum((weights - centroids[assignments]) ** 2)
     assert cost <= 1.5 * _best_partition_cost(weights, 4) + 1e-12
 
 
