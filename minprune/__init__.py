@@ -12,11 +12,12 @@ Neural Networks", from scratch in NumPy and Numba.
 
 The folders are the data flow: ``base`` and ``kernels`` (leaves) -> ``data`` -> ``autograd``
 (``Tensor``, ``functional``) -> ``nn`` (layers, ``models``) -> ``training`` (``optim``, ``Phase``,
-``fit``) -> ``prune`` -> ``sparse`` (CSR storage) -> ``inference`` (the engine) -> ``commands``.
+``fit``) -> ``prune`` -> ``sparse`` (CSR storage) and ``compress`` (Deep Compression's weight
+sharing and Huffman coding) -> ``inference`` (the engine) -> ``commands``.
 This file only gathers their public names; no module of the package imports it.
 """
 
-from minprune import data, inference, nn, prune, sparse
+from minprune import compress, data, inference, nn, prune, sparse
 from minprune.autograd import functional
 from minprune.autograd.gradcheck import gradcheck
 from minprune.autograd.tensor import Function, Tensor, no_grad
@@ -54,6 +55,7 @@ __all__ = [
     "evaluate",
     "prune",
     "sparse",
+    "compress",
     "inference",
     "paper",
     "recipes",

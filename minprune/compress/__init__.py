@@ -30,6 +30,7 @@ from minprune.compress.weight_sharing import (
     apply_codebooks,
     kmeans,
     linear_centroids,
+    nearest_centroid,
     share_weights,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "Codebook",
     "kmeans",
     "linear_centroids",
+    "nearest_centroid",
     "share_weights",
     "apply_codebooks",
     "CentroidSGD",
