@@ -112,7 +112,7 @@ def batch1_methods(model, network, images) -> dict:
     methods = {
         "minprune engine network(x)": lambda: network(singles[next(turn)]),
         "minprune fused kernel, bare call": lambda: fc_chain_cpu.fc_chain_per_sample(
-            flats[next(turn)], *chain.packed, chain.scatter_ratio, chain.dense_cost, out
+            flats[next(turn)], *chain.packed, out
         ),
         "minprune engine, random image": lambda: network(noise),
         "dense NumPy W @ x": dense_numpy,
@@ -149,7 +149,7 @@ def crossover(network, images, rounds: int) -> dict:
         timings = time_interleaved(
             {
                 "per_sample": lambda x=x, out=out: fc_chain_cpu.fc_chain_per_sample(
-                    x, *chain.packed, chain.scatter_ratio, chain.dense_cost, out
+                    x, *chain.packed, out
                 ),
                 "SpMM": lambda x=x, out=out: fc_chain_cpu.fc_chain_spmm(x, *chain.packed, out),
             },

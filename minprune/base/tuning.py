@@ -13,8 +13,7 @@ __all__: list[str] = [
     "SPARSE_CONV_MAX_DENSITY",
     "SPARSE_WIDE_CONV_MAX_DENSITY",
     "SPMM_MIN_BATCH",
-    "SCATTER_RATIO",
-    "DENSE_COST",
+    "SPMM_CHUNK",
     "MIN_BLOCK",
     "PER_IMAGE_MIN_POSITIONS_PER_TAP",
     "SPARSE_MAX_DENSITY",
@@ -39,15 +38,10 @@ SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
 # 16 against SpMM's 80.5, and 103 against 86 at 24 (benchmarks/sparse_lenet.py --crossover,
 # one thread; c6a63af).
 SPMM_MIN_BATCH = 20
-# The per-sample chain scatters a layer's non-zero inputs (CSR of W.T) when their columns hold
-# fewer than this fraction of its stored weights, else gathers (CSR of W): a scattered
-# multiply-add taken as costing twice a gathered one. Chosen, not swept (benchmarks/sparse_lenet.py,
-# LeNet-300-100 at batch 1, where fc1 on an MNIST image touches ~41% of its weights; f573133).
-SCATTER_RATIO = 0.5
-# One multiply-add of the dense-columns form (vectorised, four inputs a pass) costs about this
-# fraction of one scattered multiply-add (benchmarks/sparse_lenet.py, LeNet-300-100's fc1 at
-# batch 1: the fused kernel 8.58 -> 5.72 us with the form; 9f70f86).
-DENSE_COST = 0.0625
+# fc_chain_spmm runs the batch in chunks of this many samples: a chunk's activations (features x
+# chunk floats; LeNet-300-100's fc1 input 784 x 64 x 4 = 200 KB) stay in the core's 2 MB L2 while
+# every layer reads them. Chosen, not swept (benchmarks/sparse_lenet.py).
+SPMM_CHUNK = 64
 # compile_model(parallel=True) gives each thread at least this many samples of the FC chain's SpMM
 # (fewer: one thread runs them all). Chosen, not swept (f573133). Parallel is off by default: on 2
 # cores beside OpenBLAS's spinning workers LeNet-300-100 at batch 128 ran at 0.08x the dense forward

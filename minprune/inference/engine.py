@@ -1,15 +1,19 @@
-"""Sparse inference: `compile_model` turns a pruned ``Sequential`` model into a forward-only
-`SparseNetwork` on the CSR kernels (Deep Compression, Han et al. 2016, Sec. 2: pruned layers
-stored as CSR).
+"""Sparse inference: `compile_model` turns a pruned ``Sequential`` model, or the sparse file it
+was saved to, into a forward-only `SparseNetwork` whose weights are held as the paper stores
+them (Han et al. 2015, Sec. 5: 8-bit relative indices; EIE, Han et al. 2016: FC weights by
+column so zero inputs are skipped).
 
-    network = compile_model(model)           # weights * weight_mask -> CSRMatrix, checked once
+    network = compile_model(model)           # weights * weight_mask, checked once
+    network = compile_model("pruned.npz")    # the same from a save_sparse file, never dense
     logits = network(images)                 # (N, 1, 28, 28) or (N, 784) float32 -> (N, classes)
+    network.nbytes, network.file_nbytes      # resident weight bytes, the file's weight bytes
 
-On the CPU each layer is a small stage (`engine_cpu`: `LinearStage`, `Conv2dStage`, ...); with
-``fused=True`` (the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`
-instead. Under ``MINPRUNE_BACKEND=plain`` (`minprune.base.settings.backend`) the CPU runs
-`engine_plain` instead: each layer as a few lines of NumPy, the code a reader reads, which the
-tests hold equal to the fast stages. Backend "cuda" runs one stage per layer on the GPU
+On the CPU each layer is a small stage (`engine_cpu`: `Conv2dStage`, ...); with ``fused=True``
+(the default) each run of Linear (+ ReLU) layers becomes one `FusedFCChain`; ``fused=False``
+runs each Linear on int32 CSR (`LinearStage`), the plain form the fast one is tested against.
+Under ``MINPRUNE_BACKEND=plain`` (`minprune.base.settings.backend`) the CPU runs `engine_plain`:
+each layer as a few lines of NumPy, the code a reader reads, which the tests hold equal to the
+fast stages. Backend "cuda" runs one stage per layer on the GPU
 (`engine_cuda`). Departures from the dense forward, which the tests bound: float32 sums in
 another order (rtol 1e-5).
 """
@@ -25,13 +29,11 @@ from minprune.base import settings
 from minprune.inference.engine_cpu import fuse_fc_chains, per_layer_stages
 from minprune.inference.engine_cuda import cuda_stages
 from minprune.inference.engine_plain import plain_stages
-from minprune.inference.products import conv2d_output_size
+from minprune.inference.layer_checks import check_file, check_model, weight_shape
 from minprune.kernels.checks import is_device_array
 from minprune.kernels.cuda_support import cuda_available, finish, to_device
-from minprune.kernels.training.im2col import conv_output_size
-from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from minprune.sparse.csr import CSRMatrix
-from minprune.sparse.model_files import read_model_file
+from minprune.sparse.export import sparse_file_weight_bytes
+from minprune.sparse.model_files import read_network_file
 
 __all__ = [
     "compile_model",
@@ -42,7 +44,6 @@ __all__ = [
 
 BACKENDS = ("cpu", "cuda")
 _FLOAT32 = np.dtype(np.float32)
-_SUPPORTED = "Linear, Conv2d (groups=1), ReLU, MaxPool2d, Flatten, Dropout"
 
 
 @dataclass(frozen=True)
@@ -63,148 +64,6 @@ class LayerSummary:
     runs_as: str
 
 
-# -- compile: walk the layers, check shapes, build CSR weights ----------------------------------
-
-
-@dataclass
-class _Op:
-    """One model layer after checking: the layer, its shapes and (Linear/Conv2d) CSR weights.
-    The stage builders dispatch on ``type(op.layer)``; ``kind`` only names it in the summary."""
-
-    name: str
-    kind: str
-    layer: object
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    csr: CSRMatrix | None = None
-    bias: np.ndarray | None = None
-
-
-def _masked_csr(layer) -> tuple[CSRMatrix, np.ndarray]:
-    """(weight * weight_mask as CSR (out, fan_in), float32 bias): the pattern is the mask's, so a
-    kept weight that is exactly 0.0 stays a stored entry, as in `CSRMatrix.from_dense`."""
-    weight = np.asarray(layer.weight.data, dtype=np.float32)
-    mask = np.asarray(layer.weight_mask)
-    rows = weight.shape[0]
-    matrix = (weight * mask).reshape(rows, -1)
-    csr = CSRMatrix.from_dense(matrix, mask.reshape(rows, -1))
-    if layer.bias is None:
-        bias = np.zeros(rows, dtype=np.float32)
-    else:
-        bias = np.ascontiguousarray(layer.bias.data, dtype=np.float32)
-    return csr, bias
-
-
-# Each supported layer type's output shape (per sample) for an input ``shape``; a ValueError
-# naming the layer when it cannot take that input.
-
-
-def _linear_output(name: str, layer: Linear, shape: tuple[int, ...]) -> tuple[int, ...]:
-    if shape != (layer.in_features,):
-        raise ValueError(
-            f"layer '{name}': Linear expects per-sample input ({layer.in_features},), but "
-            f"receives {shape}; add a Flatten before it, or give one sample's shape: "
-            f"compile_model(model, input_shape=(C, H, W) or (features,))"
-        )
-    return (layer.out_features,)
-
-
-def _conv2d_output(name: str, layer: Conv2d, shape: tuple[int, ...]) -> tuple[int, ...]:
-    if layer.groups != 1:
-        raise ValueError(
-            f"layer '{name}': the sparse engine cannot run a grouped Conv2d "
-            f"(groups={layer.groups}); it runs Conv2d with groups=1"
-        )
-    if len(shape) != 3 or shape[0] != layer.in_channels:
-        raise ValueError(
-            f"layer '{name}': Conv2d expects per-sample input ({layer.in_channels}, H, W), "
-            f"but receives {shape}; give one sample's shape: "
-            f"compile_model(model, input_shape=({layer.in_channels}, H, W))"
-        )
-    try:
-        out_h, out_w = conv2d_output_size(shape[1:], layer.kernel_size, layer.stride, layer.padding)
-    except ValueError as error:
-        raise ValueError(f"layer '{name}': {error}") from None
-    return (layer.out_channels, out_h, out_w)
-
-
-def _max_pool2d_output(name: str, layer: MaxPool2d, shape: tuple[int, ...]) -> tuple[int, ...]:
-    if len(shape) != 3 or min(shape[1:]) < layer.kernel_size:
-        raise ValueError(
-            f"layer '{name}': MaxPool2d({layer.kernel_size}) expects per-sample input "
-            f"(C, H, W) with H, W >= {layer.kernel_size}, but receives {shape}"
-        )
-    out_h, out_w = (conv_output_size(size, layer.kernel_size, layer.stride, 0)
-                    for size in shape[1:])
-    return (shape[0], out_h, out_w)
-
-
-def _flatten_output(name: str, layer: Flatten, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (int(np.prod(shape)),)
-
-
-def _same_output(name: str, layer, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return shape
-
-
-# The layer types the engine runs: type -> (its name in the summary, its output shape). Exact
-# types, so a subclass with another forward is refused rather than run as its parent.
-_LAYERS = {
-    Linear: ("linear", _linear_output),
-    Conv2d: ("conv2d", _conv2d_output),
-    MaxPool2d: ("max_pool2d", _max_pool2d_output),
-    Flatten: ("flatten", _flatten_output),
-    ReLU: ("relu", _same_output),
-    Dropout: ("dropout", _same_output),
-}
-_WEIGHTED = (Linear, Conv2d)  # the layers stored as CSR
-
-
-def _check_op(name: str, layer, shape: tuple[int, ...]) -> _Op:
-    """Turn one layer into an `_Op`, checking that it accepts ``shape`` (per sample)."""
-    if type(layer) not in _LAYERS:
-        raise ValueError(
-            f"layer '{name}': the sparse engine cannot run a {type(layer).__name__}; it runs "
-            f"{_SUPPORTED}"
-        )
-    kind, output_shape = _LAYERS[type(layer)]
-    output = output_shape(name, layer, shape)
-    csr, bias = _masked_csr(layer) if type(layer) in _WEIGHTED else (None, None)
-    return _Op(name, kind, layer, shape, output, csr, bias)
-
-
-def _layers_in_order(model: Sequential, prefix: str = ""):
-    """Yield ``(dotted name, layer)`` for each layer of ``model``, nested ``Sequential``s (which
-    `minprune.interop.torch.from_torch` makes of nested ``torch.nn.Sequential``s) opened in place:
-    they run their layers in order, as the outer one does."""
-    for name, layer in model._modules.items():
-        if type(layer) is Sequential:
-            yield from _layers_in_order(layer, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", layer
-
-
-def _check_model(model, input_shape) -> list[_Op]:
-    if not isinstance(model, Sequential):
-        raise ValueError(
-            f"compile_model: expected a minprune.nn.Sequential (layers run in order), got "
-            f"{type(model).__name__}"
-        )
-    try:
-        shape = tuple(int(n) for n in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if not shape or any(n < 1 for n in shape) or tuple(input_shape) != shape:
-        raise ValueError(f"compile_model: input_shape must be positive ints, got {input_shape!r}")
-    ops = []
-    for name, layer in _layers_in_order(model):
-        ops.append(_check_op(name, layer, shape))
-        shape = ops[-1].output_shape
-    if not ops:
-        raise ValueError("compile_model: the model has no layers")
-    return ops
-
-
 # -- the compiled network -----------------------------------------------------------------------
 
 
@@ -217,13 +76,17 @@ class SparseNetwork:
     logits (N, classes). Backend "cuda" also takes a Numba device array and then returns one.
     """
 
-    def __init__(self, backend, stages, layers, input_shape, nbytes):
+    def __init__(self, backend, stages, layers, input_shape, nbytes, file_nbytes):
         self.backend = backend
         self.layers: tuple[LayerSummary, ...] = layers
         self.input_shape: tuple[int, ...] = input_shape
-        self.nbytes: int = nbytes  # CSR weights (values, column indices, row pointers) + biases
-        # Dense copies the CPU engine keeps for speed, beside the CSR weights: the dense columns
-        # of FC layers whose inputs have zeros, and the weights of convs run dense.
+        # Resident weight bytes: every array the stages hold for the weights (values, indices or
+        # steps, pointers, any dense copy); biases not counted.
+        self.nbytes: int = nbytes
+        # The same weights' bytes in a sparse file (`minprune.sparse.save_sparse`: step codes,
+        # step pointers, values): what nbytes is measured against.
+        self.file_nbytes: int = file_nbytes
+        # Of nbytes, the dense arrays: convs run dense by compile_model(dense_above=...); else 0.
         self.dense_nbytes: int = sum(getattr(stage, "dense_nbytes", 0) for stage in stages)
         self.stages = stages
         flat = (int(np.prod(input_shape)),)
@@ -268,7 +131,8 @@ class SparseNetwork:
 
     def summary(self) -> str:
         """A table of the layers: name, kind, per-sample output shape, density, code path."""
-        lines = [f"SparseNetwork(backend={self.backend!r}, nnz={self.nnz}, nbytes={self.nbytes}, "
+        lines = [f"SparseNetwork(backend={self.backend!r}, nnz={self.nnz}, nbytes={self.nbytes} "
+                 f"({self.nbytes / max(self.file_nbytes, 1):.2f}x the file's {self.file_nbytes}), "
                  f"dense_nbytes={self.dense_nbytes})"]
         for layer in self.layers:
             density = "" if layer.density is None else f"{layer.density:7.2%}"
@@ -310,7 +174,8 @@ class SparseNetwork:
 
 
 def compile_model(model, backend: str = "cpu", input_shape=None, *,
-                  fused: bool = True, parallel: bool = False) -> SparseNetwork:
+                  fused: bool = True, parallel: bool = False,
+                  dense_above: float | None = None) -> SparseNetwork:
     """Compile a (pruned) ``Sequential`` model into a `SparseNetwork` on ``backend`` ("cpu" or
     "cuda"). Each Linear/Conv2d weight is taken as ``weight * weight_mask`` and stored as a
     validated `CSRMatrix` (conv weights reshaped to (O, C*K*K)). ``input_shape`` is one sample's
@@ -318,8 +183,9 @@ def compile_model(model, backend: str = "cpu", input_shape=None, *,
     once. Nested ``Sequential``s run as their layers in order; Dropout is the identity.
 
     ``model`` may also be the path of a file written by `minprune.sparse.save_sparse(path,
-    model)`: the model is rebuilt from it (`minprune.sparse.read_model_file`), and the input shape
-    stored in it is used unless ``input_shape`` is given.
+    model)`: its layer sequence and CSR weights are read (`minprune.sparse.read_network_file`),
+    no model and no dense weight built, and the input shape stored in it is used unless
+    ``input_shape`` is given.
     ``fused=False`` keeps one stage per layer on the CPU (the per-layer engine the fused FC chain
     is tested against). The model is read, not kept: later changes to it do not reach the network.
 
@@ -331,7 +197,13 @@ def compile_model(model, backend: str = "cpu", input_shape=None, *,
     Which path runs each layer is chosen here, once: backend "cuda" -> `engine_cuda`; "cpu" under
     the "plain" backend (`minprune.base.settings.backend`, ``MINPRUNE_BACKEND``) ->
     `engine_plain` (``fused`` and ``parallel`` do not apply); "cpu" otherwise -> `engine_cpu`'s
-    stages, each picked by `minprune.base.tuning`'s thresholds, then the fused FC chains.
+    stages, then the fused FC chains.
+
+    The CPU engine holds every pruned weight once, in the paper's 8-bit relative-index format:
+    ``network.nbytes`` against ``network.file_nbytes``. ``dense_above`` (a density, default
+    None: never) runs a conv layer denser than it dense instead, which pays in time above
+    `minprune.base.tuning.SPARSE_CONV_MAX_DENSITY` (patches) or `SPARSE_WIDE_CONV_MAX_DENSITY`
+    (stride 1, no padding) and costs a dense copy of its weights (``dense_nbytes``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile_model: backend must be one of {BACKENDS}, got {backend!r}")
@@ -340,18 +212,23 @@ def compile_model(model, backend: str = "cpu", input_shape=None, *,
             "compile_model: backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set before "
             "Numba is imported (the simulator)"
         )
+    if dense_above is not None and (isinstance(dense_above, bool) or not (
+            isinstance(dense_above, int | float) and 0.0 <= dense_above <= 1.0)):
+        raise ValueError(f"compile_model: dense_above must be None or a density in [0, 1], got "
+                         f"{dense_above!r}")
     if isinstance(model, str | os.PathLike):
-        model, stored_shape = read_model_file(model)
-        input_shape = stored_shape if input_shape is None else input_shape
-    if input_shape is None:
-        input_shape = (1, 28, 28)
-    ops = _check_model(model, input_shape)
+        stored = read_network_file(model)
+        input_shape = stored.input_shape if input_shape is None else input_shape
+        ops = check_file(stored, (1, 28, 28) if input_shape is None else input_shape)
+    else:
+        ops = check_model(model, (1, 28, 28) if input_shape is None else input_shape)
+    input_shape = ops[0].input_shape
     if backend == "cuda":
         stages, runs_as = cuda_stages(ops)
     elif settings.backend() == "plain":
         stages, runs_as = plain_stages(ops)
     else:
-        stages, runs_as = per_layer_stages(ops, parallel)
+        stages, runs_as = per_layer_stages(ops, parallel, dense_above)
         if fused:
             stages, runs_as = fuse_fc_chains(ops, stages, runs_as, parallel)
     layers = tuple(
@@ -360,12 +237,17 @@ def compile_model(model, backend: str = "cpu", input_shape=None, *,
             kind=op.kind,
             input_shape=op.input_shape,
             output_shape=op.output_shape,
-            weight_shape=None if op.csr is None else tuple(op.layer.weight.data.shape),
+            weight_shape=None if op.csr is None else weight_shape(op),
             nnz=None if op.csr is None else op.csr.nnz,
             density=None if op.csr is None else op.csr.density,
             runs_as=label,
         )
         for op, label in zip(ops, runs_as, strict=True)
     )
-    nbytes = sum(op.csr.nbytes + op.bias.nbytes for op in ops if op.csr is not None)
-    return SparseNetwork(backend, stages, layers, tuple(int(n) for n in input_shape), nbytes)
+    weighted = [op for op in ops if op.csr is not None]
+    if backend == "cpu" and settings.backend() != "plain":
+        nbytes = sum(getattr(stage, "nbytes", 0) for stage in stages)
+    else:  # the plain and CUDA stages hold int32 CSR
+        nbytes = sum(op.csr.nbytes for op in weighted)
+    file_nbytes = sum(sparse_file_weight_bytes(op.csr) for op in weighted)
+    return SparseNetwork(backend, stages, layers, input_shape, nbytes, file_nbytes)

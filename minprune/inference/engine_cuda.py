@@ -69,10 +69,10 @@ def cuda_stages(ops) -> tuple[list, list[str]]:
     }
     stages, runs_as = [], []
     for op in ops:
-        if type(op.layer) is Dropout:
+        if op.type is Dropout:
             runs_as.append("identity (inference)")
             continue
-        make, label = build[type(op.layer)]
+        make, label = build[op.type]
         stages.append(make(op))
         runs_as.append(label)
     return stages, runs_as

@@ -100,7 +100,7 @@ def plain_stages(ops: list) -> tuple[list, list[str]]:
     input_shape = ops[0].input_shape
     stages, runs_as = [lambda x: x.reshape(x.shape[0], *input_shape)], []
     for op in ops:
-        forward, label = _PLAIN[type(op.layer)](op)
+        forward, label = _PLAIN[op.type](op)
         if forward is not None:
             stages.append(forward)
         runs_as.append(label)

@@ -1,8 +1,12 @@
 """The sparse engine's fast path for fully connected layers: a run of Linear (+ ReLU) layers packed
 into one `PackedChain` and run by ONE Numba call per forward
-(`minprune.kernels.inference.fc_chain_cpu`: gather, scatter or dense columns per sample below
-`minprune.base.tuning.SPMM_MIN_BATCH`, SpMM from there on). The per-layer stages
-(`compile_model(fused=False)`) compute the same thing and are its reference in the tests. """
+(`minprune.kernels.inference.fc_chain_cpu`: sample by sample below
+`minprune.base.tuning.SPMM_MIN_BATCH`, SpMM from there on). Each layer is held once, as a
+`minprune.sparse.RelativeIndexMatrix` -- the paper's 8-bit relative indices -- by column where
+its inputs hold zeros to skip (EIE), by row where they do not: the chain's resident weight bytes
+(`FusedFCChain.nbytes`) are the sparse file's. The per-layer stages (`compile_model(fused=False)`)
+compute the same thing and are its reference in the tests.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minprune.base.tuning import DENSE_COST, SCATTER_RATIO, SPMM_MIN_BATCH
+from minprune.base.tuning import SPMM_MIN_BATCH
 from minprune.kernels.inference import fc_chain_cpu as chain
+from minprune.sparse.relative import RelativeIndexMatrix
 
 __all__ = ["PackedChain", "pack_fc_chain", "FusedFCChain"]
 
@@ -22,15 +27,14 @@ class PackedChain(NamedTuple):
 
     plan: np.ndarray
     pointers: np.ndarray
-    indices: np.ndarray
+    steps: np.ndarray
     values: np.ndarray
+    biases: np.ndarray
 
 
-def pack_fc_chain(matrices, biases, relu_after, dense_columns=None) -> PackedChain:
-    """Pack validated CSR matrices (`minprune.sparse.CSRMatrix`, layer by layer), their float32
-    biases (rows,) and one ReLU flag per layer into a `PackedChain`. ``dense_columns`` (one flag
-    per layer, default none) also stores a layer's dense W.T, for the per-sample kernel's
-    dense-columns form: worth its memory (in x out floats) where the layer's inputs have zeros.
+def pack_fc_chain(matrices, biases, relu_after) -> PackedChain:
+    """Pack `RelativeIndexMatrix` weights (layer by layer, each "csr" or "csc"), their float32
+    biases (rows,) and one ReLU flag per layer into a `PackedChain`.
 
     Checks only what the kernels rely on beyond each matrix's own validation: each layer's
     columns match the previous layer's rows, and one bias of the right length per layer.
@@ -41,6 +45,9 @@ def pack_fc_chain(matrices, biases, relu_after, dense_columns=None) -> PackedCha
             f"{len(matrices)} matrices, {len(biases)} biases, {len(relu_after)} flags"
         )
     for layer, (matrix, bias) in enumerate(zip(matrices, biases, strict=True)):
+        if not isinstance(matrix, RelativeIndexMatrix):
+            raise ValueError(f"pack_fc_chain: layer {layer} is a {type(matrix).__name__}, "
+                             "expected a minprune.sparse.RelativeIndexMatrix")
         if layer and matrix.shape[1] != matrices[layer - 1].shape[0]:
             raise ValueError(
                 f"pack_fc_chain: layer {layer} has {matrix.shape[1]} columns but layer "
@@ -51,42 +58,24 @@ def pack_fc_chain(matrices, biases, relu_after, dense_columns=None) -> PackedCha
                 f"pack_fc_chain: layer {layer} has {matrix.shape[0]} rows, so its bias must have "
                 f"shape ({matrix.shape[0]},), got {np.shape(bias)}"
             )
-    dense_columns = [False] * len(matrices) if dense_columns is None else list(dense_columns)
-    if len(dense_columns) != len(matrices):
-        raise ValueError(f"pack_fc_chain: expected one dense_columns flag per matrix, got "
-                         f"{len(dense_columns)} for {len(matrices)}")
     plan = np.zeros((len(matrices), chain.PLAN_COLUMNS), dtype=np.int64)
-    parts = {"pointers": [], "indices": [], "values": []}
-    sizes = dict.fromkeys(parts, 0)
-
-    def put(kind, array):
-        """Append ``array`` to the ``kind`` array; return the offset it starts at."""
-        start = sizes[kind]
-        parts[kind].append(array)
-        sizes[kind] += array.shape[0]
-        return start
-
-    for layer, (matrix, bias, relu) in enumerate(zip(matrices, biases, relu_after, strict=True)):
-        transposed = matrix.transpose()
+    offsets = {"pointers": 0, "entries": 0, "biases": 0}
+    for layer, (matrix, relu) in enumerate(zip(matrices, relu_after, strict=True)):
         plan[layer, chain.ROWS], plan[layer, chain.COLS] = matrix.shape
-        plan[layer, chain.RELU], plan[layer, chain.NNZ] = bool(relu), matrix.nnz
-        for csr, form in (
-            (matrix, (chain.ROW_POINTERS, chain.ROW_INDICES, chain.ROW_VALUES)),
-            (transposed, (chain.COL_POINTERS, chain.COL_INDICES, chain.COL_VALUES)),
-        ):
-            plan[layer, form[0]] = put("pointers", csr.indptr)
-            plan[layer, form[1]] = put("indices", csr.indices)
-            plan[layer, form[2]] = put("values", csr.data)
-        plan[layer, chain.BIAS] = put("values", np.asarray(bias, dtype=np.float32))
-        plan[layer, chain.DENSE] = -1
-        if dense_columns[layer]:
-            plan[layer, chain.DENSE] = put("values", transposed.to_dense().reshape(-1))
-    # Unsigned: exact, the indices are validated >= 0 (see `minprune.kernels.inference.csr_cpu`).
+        plan[layer, chain.RELU] = bool(relu)
+        plan[layer, chain.LAYOUT] = chain.BY_COLUMN if matrix.layout == "csc" else chain.BY_ROW
+        plan[layer, chain.POINTERS] = offsets["pointers"]
+        plan[layer, chain.ENTRIES], plan[layer, chain.COUNT] = offsets["entries"], matrix.entries
+        plan[layer, chain.BIAS] = offsets["biases"]
+        offsets["pointers"] += matrix.pointers.shape[0]
+        offsets["entries"] += matrix.entries
+        offsets["biases"] += matrix.shape[0]
     return PackedChain(
         plan,
-        np.concatenate(parts["pointers"]).astype(np.int64).view(np.uint64),
-        np.concatenate(parts["indices"]).astype(np.int32).view(np.uint32),
-        np.concatenate(parts["values"]).astype(np.float32),
+        np.concatenate([m.pointers for m in matrices]),
+        np.concatenate([m.steps for m in matrices]),
+        np.concatenate([m.values for m in matrices]),
+        np.concatenate([np.asarray(b, dtype=np.float32) for b in biases]),
     )
 
 
@@ -94,26 +83,40 @@ class FusedFCChain:
     """Consecutive Linear (+ ReLU) layers as one stage: ``chain(x)`` maps (batch, in) -- or any
     (batch, ...) of that many features -- to float32 (batch, out). Below `tuning.SPMM_MIN_BATCH`
     samples it runs `fc_chain_cpu.fc_chain_per_sample`, from there on `fc_chain_spmm` (or, with
-    ``parallel``, `fc_chain_batched` on `fc_chain_cpu.spmm_blocks` blocks)."""
+    ``parallel``, `fc_chain_batched` on `fc_chain_cpu.spmm_blocks` blocks).
 
-    def __init__(self, matrices, biases, relu_after, scatter_ratio: float = SCATTER_RATIO,
-                 dense_columns=None, dense_cost: float = DENSE_COST, parallel: bool = False):
-        flags = [False] * len(matrices) if dense_columns is None else list(dense_columns)
-        self.packed = pack_fc_chain(matrices, biases, relu_after, flags)
+    ``matrices`` are `RelativeIndexMatrix` weights; `from_csr` builds them from `CSRMatrix`
+    weights, by column where ``inputs_have_zeros`` says so.
+    """
+
+    def __init__(self, matrices, biases, relu_after, parallel: bool = False):
+        self.packed = pack_fc_chain(matrices, biases, relu_after)
         self.in_features = matrices[0].shape[1]
         self.out_features = matrices[-1].shape[0]
-        self.scatter_ratio, self.dense_cost, self.parallel = scatter_ratio, dense_cost, parallel
-        self._per_sample_arguments = (*self.packed, scatter_ratio, dense_cost)
-        # Memory the dense W.T copies take beside the CSR weights (float32).
-        self.dense_nbytes = sum(4 * m.shape[0] * m.shape[1]
-                                for m, kept in zip(matrices, flags, strict=True) if kept)
+        self.parallel = parallel
+        self.layouts = tuple(m.layout for m in matrices)
+        # Resident weight bytes: values, steps, pointers -- the only copy of the weights.
+        self.nbytes = sum(m.nbytes for m in matrices)
+
+    @classmethod
+    def from_csr(cls, matrices, biases, relu_after, inputs_have_zeros=None,
+                 parallel: bool = False) -> FusedFCChain:
+        """The chain of `CSRMatrix` weights: each stored by column (CSC) where its flag in
+        ``inputs_have_zeros`` is set (default: every layer), else by row."""
+        flags = [True] * len(matrices) if inputs_have_zeros is None else list(inputs_have_zeros)
+        if len(flags) != len(matrices):
+            raise ValueError(f"FusedFCChain.from_csr: expected one inputs_have_zeros flag per "
+                             f"matrix, got {len(flags)} for {len(matrices)}")
+        relative = [RelativeIndexMatrix.from_csr(m, "csc" if zeros else "csr")
+                    for m, zeros in zip(matrices, flags, strict=True)]
+        return cls(relative, biases, relu_after, parallel)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
         x = x.reshape(batch, self.in_features)
         out = np.empty((batch, self.out_features), dtype=np.float32)
         if batch < SPMM_MIN_BATCH:
-            chain.fc_chain_per_sample(x, *self._per_sample_arguments, out)
+            chain.fc_chain_per_sample(x, *self.packed, out)
             return out
         blocks = chain.spmm_blocks(batch) if self.parallel else 1
         if blocks == 1:  # no parallel region to start

@@ -20,6 +20,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,9 @@ __all__ = [
     "save_sparse",
     "load_sparse",
     "read_sparse_file",
+    "read_sparse_arrays",
+    "SparseArrays",
+    "sparse_file_weight_bytes",
     "SparseFileError",
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -350,6 +354,35 @@ def load_sparse(path) -> dict[str, np.ndarray]:
 def read_sparse_file(path) -> tuple[dict[str, np.ndarray], dict]:
     """(the state_dict, the metadata JSON) of the sparse file ``path``, checked as in
     `load_sparse`; `minprune.sparse.model_files` reads the architecture from the metadata."""
+    stored = read_sparse_arrays(path)
+    restored = dict(stored.arrays)
+    for key, (csr, shape, mask_dtype) in stored.weights.items():
+        restored[key] = csr.to_dense().reshape(shape)
+        restored[_mask_key(key)] = csr.pattern().reshape(shape).astype(mask_dtype)
+    return {key: restored[key] for key in stored.keys}, stored.metadata
+
+
+class SparseArrays(NamedTuple):
+    """What `read_sparse_arrays` gives: the pruned weights as CSR (never dense), the other arrays
+    (biases, ...), every name in the file's order (a weight's mask too), and the metadata."""
+
+    weights: dict  # weight name -> (CSRMatrix (rows, prod(rest)), full shape, mask dtype)
+    arrays: dict[str, np.ndarray]
+    keys: list[str]
+    metadata: dict
+
+
+def sparse_file_weight_bytes(csr: CSRMatrix) -> int:
+    """The bytes one pruned weight takes in a sparse file: its step codes (one per entry and per
+    filler), its int64 step pointers and its float32 values (the .npz's members, before zip)."""
+    codes, step_indptr = _encode_steps(csr)
+    return codes.nbytes + step_indptr.nbytes + csr.data.nbytes
+
+
+def read_sparse_arrays(path) -> SparseArrays:
+    """The sparse file ``path`` with its pruned weights as validated `CSRMatrix` objects, no
+    dense array built (`minprune.inference.compile_model` runs a file this way); checked as in
+    `load_sparse`."""
     name = os.fspath(path)
     arrays = read_npz(path, error=SparseFileError, what="sparse file")
     try:
@@ -360,7 +393,7 @@ def read_sparse_file(path) -> tuple[dict[str, np.ndarray], dict]:
                 raise SparseFileError(f"array {member!r} missing from the file")
             return arrays.pop(member)
 
-        restored: dict[str, np.ndarray] = {}
+        weights = {}
         for key, (shape, mask_dtype) in sparse.items():
             matrix_shape = (shape[0], math.prod(shape[1:]))
             csr = _decode_steps(
@@ -370,21 +403,26 @@ def read_sparse_file(path) -> tuple[dict[str, np.ndarray], dict]:
                 take(key + _SEPARATOR + "values"),
                 matrix_shape,
             )
-            restored[key] = csr.to_dense().reshape(shape)
-            restored[_mask_key(key)] = csr.pattern().reshape(shape).astype(mask_dtype)
+            weights[key] = (csr, shape, mask_dtype)
+        others = {}
         for key, array in arrays.items():
-            if key in restored or key not in keys:
+            if key in weights or _is_mask_of(key, weights) or key not in keys:
                 raise SparseFileError(f"array {key!r} is not listed in {_METADATA_KEY}.keys")
             if array.dtype.kind not in _NUMERIC_KINDS:
                 raise SparseFileError(f"{key}: expected a numeric array, got dtype {array.dtype}")
             if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
                 raise SparseFileError(f"{key}: NaN or infinite values")
-            restored[key] = array
-        missing = [key for key in keys if key not in restored]
+            others[key] = array
+        missing = [key for key in keys
+                   if key not in weights and key not in others and not _is_mask_of(key, weights)]
         if missing:
             raise SparseFileError(f"arrays missing from the file: {missing}")
     except SparseFileError as error:
         raise SparseFileError(f"sparse file {name}: {error}") from None
     except ValueError as error:  # the CSR container's own checks
         raise SparseFileError(f"sparse file {name}: {error}") from None
-    return {key: restored[key] for key in keys}, metadata
+    return SparseArrays(weights, others, keys, metadata)
+
+
+def _is_mask_of(key: str, weights: dict) -> bool:
+    return key.endswith("_mask") and key[: -len("_mask")] in weights

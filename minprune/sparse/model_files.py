@@ -16,9 +16,15 @@ from typing import NamedTuple
 
 from minprune.nn.models import build_from_layers, described_parameter_shapes
 from minprune.nn.module import Module
-from minprune.sparse.export import _METADATA_KEY, SparseFileError, _mask_key, read_sparse_file
+from minprune.sparse.export import (
+    _METADATA_KEY,
+    SparseFileError,
+    _mask_key,
+    read_sparse_arrays,
+    read_sparse_file,
+)
 
-__all__ = ["load_model", "read_model_file", "ModelFile"]
+__all__ = ["load_model", "read_model_file", "ModelFile", "read_network_file", "NetworkFile"]
 
 
 class ModelFile(NamedTuple):
@@ -49,7 +55,8 @@ def read_model_file(path) -> ModelFile:
             "save_sparse(path, model) to store the architecture"
         )
     try:
-        layers, input_shape = _read_architecture(metadata["architecture"], state)
+        shapes = {key: array.shape for key, array in state.items()}
+        layers, input_shape = _read_architecture(metadata["architecture"], shapes)
         model = build_from_layers(layers)
         model.load_state_dict(state)
     except (ValueError, KeyError) as error:
@@ -65,8 +72,43 @@ def load_model(path) -> Module:
     return read_model_file(path).model
 
 
-def _read_architecture(architecture, state: dict) -> tuple[list, tuple[int, ...] | None]:
-    """(layers, input shape) of a file's architecture, checked against its arrays."""
+class NetworkFile(NamedTuple):
+    """What `read_network_file` gives: the layer sequence (`describe_layers`' dicts), the input
+    shape (or None), the pruned weights as `CSRMatrix` (rows, prod(rest)) by parameter name, and
+    the other parameters (biases) as arrays."""
+
+    layers: list
+    input_shape: tuple[int, ...] | None
+    weights: dict
+    arrays: dict
+
+
+def read_network_file(path) -> NetworkFile:
+    """A `save_sparse(path, model)` file as its layer sequence and CSR weights, without building
+    the model or any dense weight (AlexNet's fc6 would be 151 MB dense):
+    `minprune.inference.compile_model(path)` runs it this way. Checked as `read_model_file`."""
+    name = os.fspath(path)
+    stored = read_sparse_arrays(path)
+    if "architecture" not in stored.metadata:
+        raise ValueError(
+            f"sparse file {name}: holds weights but no architecture (saved from a state_dict, "
+            "or by an older minprune); build the model yourself, load the weights "
+            "(model.load_state_dict(minprune.sparse.load_sparse(path))) and compile the model")
+    shapes = {key: array.shape for key, array in stored.arrays.items()}
+    for key, (_, shape, _) in stored.weights.items():
+        shapes[key] = shapes[_mask_key(key)] = tuple(shape)
+    try:
+        layers, input_shape = _read_architecture(stored.metadata["architecture"], shapes)
+    except (ValueError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) else error
+        raise SparseFileError(f"sparse file {name}: {_METADATA_KEY}.architecture: "
+                              f"{message}") from None
+    weights = {key: csr for key, (csr, _, _) in stored.weights.items()}
+    return NetworkFile(layers, input_shape, weights, stored.arrays)
+
+
+def _read_architecture(architecture, shapes: dict) -> tuple[list, tuple[int, ...] | None]:
+    """(layers, input shape) of a file's architecture, checked against its arrays' shapes."""
     if not isinstance(architecture, dict) or set(architecture) != {"layers", "input_shape"}:
         raise ValueError("expected an object with layers and input_shape")
     input_shape = architecture["input_shape"]
@@ -77,18 +119,18 @@ def _read_architecture(architecture, state: dict) -> tuple[list, tuple[int, ...]
         raise ValueError(f"input_shape: expected null or 1 to 4 positive ints, got "
                          f"{input_shape!r}")
     layers = architecture["layers"]
-    shapes = described_parameter_shapes(layers)
-    expected = dict(shapes)
-    expected |= {_mask_key(key): shape for key, shape in shapes.items()
+    described = described_parameter_shapes(layers)
+    expected = dict(described)
+    expected |= {_mask_key(key): shape for key, shape in described.items()
                  if key.endswith(".weight")}
-    differ = sorted(key for key in expected.keys() | state.keys()
-                    if key not in state or key not in expected
-                    or state[key].shape != expected[key])
+    differ = sorted(key for key in expected.keys() | shapes.keys()
+                    if key not in shapes or key not in expected
+                    or tuple(shapes[key]) != tuple(expected[key]))
     if differ:
         key = differ[0]
         raise ValueError(
             f"the layers give other parameters than the file holds: {key!r} is "
             f"{expected.get(key, 'absent')} in the layers, "
-            f"{state[key].shape if key in state else 'absent'} in the file"
+            f"{tuple(shapes[key]) if key in shapes else 'absent'} in the file"
             f"{f' ({len(differ)} names differ)' if len(differ) > 1 else ''}")
     return layers, None if input_shape is None else tuple(input_shape)

@@ -21,15 +21,14 @@ from hypothesis import strategies as st
 from minprune.base import random as minprune_random
 from minprune.base.settings import use_backend
 from minprune.base.tuning import (
-    DENSE_COST,
     MIN_BLOCK,
-    SCATTER_RATIO,
     SPARSE_CONV_MAX_DENSITY,
     SPARSE_WIDE_CONV_MAX_DENSITY,
+    SPMM_CHUNK,
     SPMM_MIN_BATCH,
 )
 from minprune.commands.cli_bench import add_bench_parser
-from minprune.inference import engine, engine_cpu, fused_chain, products
+from minprune.inference import engine, fused_chain, layer_checks
 from minprune.inference.benchmarking import (
     PAPER_KEEP_RATIOS,
     benchmark_model,
@@ -38,7 +37,7 @@ from minprune.inference.benchmarking import (
 )
 from minprune.inference.engine_cpu import Conv2dStage, DenseConv2dStage, WideConv2dStage
 from minprune.kernels.cuda_support import cuda_available
-from minprune.kernels.inference import fc_chain_cpu
+from minprune.kernels.inference import fc_chain_cpu, relative_cpu
 from minprune.nn import (
     Conv2d,
     Dropout,
@@ -53,6 +52,7 @@ from minprune.nn import (
 )
 from minprune.prune import keep_ratio_prune, layers_by_weight_name, set_mask
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.relative import RelativeIndexMatrix
 from minprune.training.checkpoint import save_checkpoint
 
 BATCHES = [1, 7, 20]
@@ -145,7 +145,7 @@ def test_fused_chain_matches_the_plain_per_layer_engine(name):
     model = _pruned(name)
     with use_backend("fast"):
         plain, fused = engine.compile_model(model, fused=False), engine.compile_model(model)
-    assert any("fused CSR chain" in layer.runs_as for layer in fused.layers)
+    assert any(layer.runs_as.startswith("fused chain") for layer in fused.layers)
     assert not any("fused" in layer.runs_as for layer in plain.layers)
     for batch in BATCHES:
         images = _images(batch)
@@ -200,8 +200,8 @@ def test_a_dropout_between_linear_and_relu_is_dropped_and_the_chain_still_fuses(
         network = engine.compile_model(with_dropout, input_shape=(1, 8, 8))
         reference = engine.compile_model(without, input_shape=(1, 8, 8))
     if backend == "fast":
-        assert {layer.runs_as for layer in network.layers if layer.kind != "dropout"} == {
-            "fused CSR chain 0"}
+        assert {layer.runs_as.split(",")[0] for layer in network.layers
+                if layer.kind != "dropout"} == {"fused chain 0"}
     images = np.random.default_rng(2).random((12, 1, 8, 8), dtype=np.float32)
     for batch in (1, 12):
         np.testing.assert_array_equal(network(images[:batch]), reference(images[:batch]))
@@ -289,7 +289,7 @@ def test_pruned_convs_of_every_stride_and_padding_match_the_dense_model(stride, 
     conv.conv.bias.data[...] = [0.1, -0.2, 0.3, -0.4]  # each path adds the bias
     images = _images(3) - 0.5
     network = engine.compile_model(conv)
-    assert network.layers[0].runs_as != "dense", network.layers[0].runs_as
+    assert "dense" not in network.layers[0].runs_as, network.layers[0].runs_as
     _assert_matches(network(images), dense_logits(conv, images))
 
 
@@ -298,10 +298,11 @@ def test_pruned_convs_of_every_stride_and_padding_match_the_dense_model(stride, 
     [(0, SPARSE_WIDE_CONV_MAX_DENSITY, WideConv2dStage.runs_as),
      (1, SPARSE_CONV_MAX_DENSITY, Conv2dStage.runs_as)],
 )
-def test_a_conv_at_its_paths_break_even_density_runs_sparse_and_above_it_dense(
+def test_a_conv_runs_sparse_at_any_density_unless_dense_above_asks(
         padding, break_even, sparse_path):
-    """`minprune.base.tuning`'s densities are the last ones each sparse conv path takes (stride 1
-    without padding: the patch-free path; with padding: patches); one weight more runs dense."""
+    """The default engine holds no dense copy: a conv runs sparse however dense it is.
+    ``dense_above=d`` runs it dense from one weight above d (`minprune.base.tuning`'s densities
+    say where that pays), and its dense weight is counted in ``nbytes`` and ``dense_nbytes``."""
     at_break_even = round(break_even * 100)  # of the 4 x 25 weights
     assert at_break_even / 100 == break_even  # a density a 100-weight layer can have
     minprune_random.manual_seed(7)
@@ -310,15 +311,29 @@ def test_a_conv_at_its_paths_break_even_density_runs_sparse_and_above_it_dense(
     conv.conv.bias.data[...] = [0.1, -0.2, 0.3, -0.4]
     order = np.random.default_rng(0).permutation(100)
     images = _images(2, side=8) - 0.5
-    for kept, path in ((at_break_even, sparse_path), (at_break_even + 1, DenseConv2dStage.runs_as)):
+    for kept in (at_break_even, at_break_even + 1, 100):
         mask = np.zeros(100, np.float32)
         mask[order[:kept]] = 1.0
         set_mask(conv.conv, mask.reshape(4, 1, 5, 5))
         with use_backend("fast"):
-            network = engine.compile_model(conv.eval(), input_shape=(1, 8, 8))
-        assert network.layers[0].density == kept / 100
-        assert network.layers[0].runs_as == path
-        _assert_matches(network(images), dense_logits(conv, images))
+            default = engine.compile_model(conv.eval(), input_shape=(1, 8, 8))
+            asked = engine.compile_model(conv, input_shape=(1, 8, 8), dense_above=break_even)
+        assert default.layers[0].density == kept / 100
+        assert default.layers[0].runs_as == sparse_path and default.dense_nbytes == 0
+        dense = kept > at_break_even
+        assert asked.layers[0].runs_as == (DenseConv2dStage.runs_as if dense else sparse_path)
+        assert asked.dense_nbytes == (4 * 100 if dense else 0)
+        assert asked.nbytes == (4 * 100 if dense else default.nbytes)
+        for network in (default, asked):
+            _assert_matches(network(images), dense_logits(conv, images))
+
+
+@pytest.mark.parametrize("dense_above", [-0.1, 1.5, "0.3", True])
+def test_dense_above_must_be_a_density(dense_above):
+    model = _pruned("lenet5")
+    with pytest.raises(ValueError, match=r"dense_above must be None or a density in \[0, 1\], "
+                                         rf"got {dense_above!r}"):
+        engine.compile_model(model, dense_above=dense_above)
 
 
 def _relu_pairs_mlp():
@@ -342,10 +357,11 @@ def test_a_second_relu_ends_an_fc_chain_and_the_chains_are_numbered_in_order():
     model = _relu_pairs_mlp()
     with use_backend("fast"):
         network = engine.compile_model(model, input_shape=(12,))
+    by_column = ", 8-bit steps by column (CSC)"
     assert [layer.runs_as for layer in network.layers] == [
-        "fused CSR chain 0", "fused CSR chain 0", "np.maximum",
-        "fused CSR chain 1", "fused CSR chain 1", "np.maximum",
-        "fused CSR chain 2"]
+        "fused chain 0" + by_column, "fused chain 0", "np.maximum",  # the network's input
+        "fused chain 1" + by_column, "fused chain 1", "np.maximum",  # after a ReLU
+        "fused chain 2" + by_column]
     x = np.random.default_rng(0).standard_normal((5, 12)).astype(np.float32)
     _assert_matches(network(x), dense_logits(model, x))
 
@@ -359,8 +375,8 @@ def test_a_relu_on_the_flattened_input_runs_before_the_fc_chain():
     keep_ratio_prune(model, {"*": 0.5})
     with use_backend("fast"):
         network = engine.compile_model(model.eval(), input_shape=(1, 8, 8))
-    assert [layer.runs_as for layer in network.layers] == [
-        "reshape", "np.maximum", *["fused CSR chain 0"] * 3]
+    assert [layer.runs_as.split(",")[0] for layer in network.layers] == [
+        "reshape", "np.maximum", *["fused chain 0"] * 3]
     images = _images(4, side=8) - 0.5  # negatives for the first ReLU to clip
     _assert_matches(network(images), dense_logits(model, images))
 
@@ -381,26 +397,37 @@ def test_a_flatten_opens_the_fc_chain_and_a_dropout_outside_it_takes_no_stage():
     model = _conv_dropout_net()
     with use_backend("fast"):
         network = engine.compile_model(model, input_shape=(1, 8, 8))
-    assert [layer.runs_as for layer in network.layers] == [
+    assert [layer.runs_as.split(",")[0] for layer in network.layers] == [
         WideConv2dStage.runs_as, "np.maximum", "identity (inference)", "pool.max_pool_forward",
-        *["fused CSR chain 0"] * 4]
+        *["fused chain 0"] * 4]
     images = _images(3, seed=4, side=8) - 0.5
     _assert_matches(network(images), dense_logits(model, images))
 
 
-def test_dense_columns_are_kept_where_a_layers_inputs_have_zeros():
-    """The FC chain keeps a dense copy of W.T (`dense_nbytes`) for the network's first layer (its
-    input is an image, mostly zeros) and for each layer after a ReLU; not for a layer after a
-    plain Linear, nor for the first layer of a chain that starts deeper in the network."""
+def test_fc_layers_are_stored_by_column_where_their_inputs_have_zeros_and_once():
+    """EIE's column layout for the network's first layer (its input is an image, mostly zeros)
+    and for each layer after a ReLU (a fused one, or one run on its own before a Flatten); the
+    file's row layout after a plain Linear or a pooling layer. Each layer is held once: nbytes is
+    the RelativeIndexMatrix bytes, no dense copy."""
     minprune_random.manual_seed(8)
     mlp = Sequential(OrderedDict(flatten=Flatten(), fc1=Linear(64, 32), relu=ReLU(),
                                  fc2=Linear(32, 16), fc3=Linear(16, 10)))
     keep_ratio_prune(mlp, {"*": 0.3})
     deeper = _conv_dropout_net()
     with use_backend("fast"):
-        assert engine.compile_model(mlp.eval(), input_shape=(1, 8, 8)).dense_nbytes == 4 * (
-            64 * 32 + 32 * 16)  # fc1 (input) and fc2 (after the ReLU)
-        assert engine.compile_model(deeper, input_shape=(1, 8, 8)).dense_nbytes == 4 * 6 * 4
+        after_relu = Sequential(OrderedDict(conv=deeper.conv, relu=ReLU(), flatten=Flatten(),
+                                            fc1=Linear(108, 6), relu1=ReLU(), fc2=deeper.fc2))
+        keep_ratio_prune(after_relu, {"*": 1.0, "fc1.weight": 0.5})
+        for model, layouts in ((mlp.eval(), ("csc", "csc", "csr")), (deeper, ("csr", "csc")),
+                               (after_relu.eval(), ("csc", "csc"))):
+            network = engine.compile_model(model, input_shape=(1, 8, 8))
+            chain = network.stages[-1]
+            assert chain.layouts == layouts and network.dense_nbytes == 0
+            layers = [layer for layer in layers_by_weight_name(model).values()
+                      if isinstance(layer, Linear)]
+            expected = [RelativeIndexMatrix.from_csr(layer_checks.masked_csr(layer)[0], layout)
+                        for layer, layout in zip(layers, layouts, strict=True)]
+            assert chain.nbytes == sum(matrix.nbytes for matrix in expected)
 
 
 def _spy_on(monkeypatch, module, names, calls):
@@ -437,15 +464,15 @@ def test_numba_threads_start_only_when_parallel_and_batched(monkeypatch, paralle
     assert [stage.parallel for stage in per_layer.stages if hasattr(stage, "parallel")] == [
         parallel] * 2
     calls = []
-    _spy_on(monkeypatch, engine_cpu, ["conv2d_wide_cpu", "conv2d_wide_serial"], calls)
-    _spy_on(monkeypatch, products, ["conv2d_images_cpu", "conv2d_images_serial"], calls)
+    _spy_on(monkeypatch, relative_cpu, ["conv2d_wide_parallel", "conv2d_wide",
+                                        "conv2d_images_parallel", "conv2d_images"], calls)
     images = _images(2, side=6) - 0.5
     for batch in (1, 2):
         calls.clear()
         _assert_matches(network(images[:batch]), dense_logits(model, images[:batch]))
         threads = parallel and batch > 1
-        assert calls == (["conv2d_wide_cpu", "conv2d_images_cpu"] if threads
-                         else ["conv2d_wide_serial", "conv2d_images_serial"])
+        assert calls == (["conv2d_wide_parallel", "conv2d_images_parallel"] if threads
+                         else ["conv2d_wide", "conv2d_images"])
 
 
 # -- description ---------------------------------------------------------------------------------
@@ -465,10 +492,11 @@ def test_layers_describe_the_network(lenet300, lenet5):
     ]
     densities = {layer.name: layer.density for layer in network.layers if layer.nnz is not None}
     assert densities == pytest.approx({"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}, abs=1e-3)
-    assert all("fused CSR chain 0" in layer.runs_as for layer in network.layers)
+    assert all(layer.runs_as.startswith("fused chain 0") for layer in network.layers)
     assert network.layers[1].weight_shape == (300, 784)
-    dense_bytes = 4 * (784 * 300 + 300 * 100 + 100 * 10)
-    assert 8 * network.nnz < network.nbytes < dense_bytes / 5
+    # 5 bytes a stored weight (float32 value, 8-bit step) and 4 a column pointer
+    assert 5 * network.nnz < network.nbytes < 5 * network.nnz + 4 * (784 + 300 + 100 + 3) + 100
+    assert network.file_nbytes < network.nbytes < 1.1 * network.file_nbytes
     assert "fc1" in network.summary() and "8.00%" in repr(network)
     _, network5 = lenet5
     assert network5.layers[0].kind == "conv2d" and network5.layers[0].output_shape == (20, 24, 24)
@@ -577,6 +605,24 @@ def _chain_reference(x, dense, biases, relu_after):
     return h
 
 
+def _packed(matrices, biases, relu_after, layouts):
+    relative = [RelativeIndexMatrix.from_csr(m, layout)
+                for m, layout in zip(matrices, layouts, strict=True)]
+    return fused_chain.pack_fc_chain(relative, biases, relu_after)
+
+
+def _check_every_kernel(x, packed, expected):
+    rows = expected.shape[1]
+    for kernel in (fc_chain_cpu.fc_chain_per_sample, fc_chain_cpu.fc_chain_spmm):
+        out = np.full((x.shape[0], rows), np.nan, np.float32)
+        kernel(x, *packed, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    for blocks in sorted({1, 2, x.shape[0]}):  # one sample per block included
+        batched = np.full((x.shape[0], rows), np.nan, np.float32)
+        fc_chain_cpu.fc_chain_batched(x, *packed, blocks, batched)
+        np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     chain=fc_chains(),
@@ -585,32 +631,36 @@ def _chain_reference(x, dense, biases, relu_after):
     zeros=st.floats(0.0, 1.0),
 )
 def test_fc_chain_kernels_match_reference(chain, batch, seed, zeros):
-    """Both kernels, and the per-sample kernel with each form forced (scatter_ratio 0: always
-    gather; inf: always scatter; dense_cost 0: the dense columns wherever a layer stores them)
-    and with the default choice, on inputs with a drawn fraction of exact zeros (which the
-    scatter and the dense columns skip)."""
+    """The per-sample kernel, the SpMM and its parallel blocks, each layer by row or by column
+    (drawn), on inputs with a drawn fraction of exact zeros (which the column layout skips)."""
     matrices, dense, biases, relu_after = chain
-    dense_columns = [layer % 2 == seed % 2 for layer in range(len(matrices))]  # some layers
-    packed = fused_chain.pack_fc_chain(matrices, biases, relu_after, dense_columns)
+    layouts = np.random.default_rng(seed).choice(["csr", "csc"], len(matrices))
+    packed = _packed(matrices, biases, relu_after, layouts)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, matrices[0].shape[1])).astype(np.float32)
     x[rng.random(x.shape) < zeros] = 0.0
-    expected = _chain_reference(x, dense, biases, relu_after)
-    rows = matrices[-1].shape[0]
-    forms = [(0.0, np.inf), (np.inf, np.inf),  # gather, scatter (no dense columns)
-             (SCATTER_RATIO, 0.0),  # dense columns where stored
-             (SCATTER_RATIO, DENSE_COST)]  # the default choice
-    for ratio, dense_cost in forms:
-        per_sample = np.full((batch, rows), np.nan, np.float32)
-        fc_chain_cpu.fc_chain_per_sample(x, *packed, ratio, dense_cost, per_sample)
-        np.testing.assert_allclose(per_sample, expected, rtol=1e-4, atol=1e-4)
-    spmm = np.full((batch, rows), np.nan, np.float32)
-    fc_chain_cpu.fc_chain_spmm(x, *packed, spmm)
-    np.testing.assert_allclose(spmm, expected, rtol=1e-4, atol=1e-4)
-    for blocks in range(1, batch + 1):  # any split of the batch, one sample per block included
-        batched = np.full((batch, rows), np.nan, np.float32)
-        fc_chain_cpu.fc_chain_batched(x, *packed, blocks, batched)
-        np.testing.assert_allclose(batched, expected, rtol=1e-4, atol=1e-4)
+    _check_every_kernel(x, packed, _chain_reference(x, dense, biases, relu_after))
+
+
+@pytest.mark.parametrize("layouts", [("csr", "csr"), ("csc", "csc"), ("csr", "csc")])
+def test_fc_chain_kernels_walk_fillers_and_chunks(layouts):
+    """Lines longer than 256 with gaps past one 8-bit step (filler entries), and a batch that
+    spans several SpMM chunks and a partial one."""
+    rng = np.random.default_rng(11)
+    dense = [rng.standard_normal((700, 600)).astype(np.float32),
+             rng.standard_normal((5, 700)).astype(np.float32)]
+    for weight in dense:
+        weight[rng.random(weight.shape) < 0.995] = 0.0
+    dense[0][3, [0, 599]] = [1.5, -2.0]  # a 599-column gap in row 3
+    dense[0][[0, 699], 7] = [0.5, 0.25]  # a 699-row gap in column 7
+    matrices = [CSRMatrix.from_dense(weight) for weight in dense]
+    biases = [rng.standard_normal(len(weight)).astype(np.float32) for weight in dense]
+    packed = _packed(matrices, biases, [True, False], layouts)
+    assert packed.steps.size > sum(m.nnz for m in matrices)  # fillers are there
+    x = rng.standard_normal((2 * SPMM_CHUNK + 3, 600)).astype(np.float32)
+    x[:, ::3] = 0.0
+    expected = _chain_reference(x, [w.astype(np.float64) for w in dense], biases, [True, False])
+    _check_every_kernel(x, packed, expected)
 
 
 def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
@@ -623,7 +673,7 @@ def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
         weight[rng.random(weight.shape) < 0.7] = 0.0
     matrices = [CSRMatrix.from_dense(weight) for weight in dense]
     biases = [rng.standard_normal(20).astype(np.float32) for _ in range(2)]
-    packed = fused_chain.pack_fc_chain(matrices, biases, [True, False])
+    packed = _packed(matrices, biases, [True, False], ["csc", "csc"])
     batch = 3 * MIN_BLOCK + 5
     x = rng.standard_normal((batch, 30)).astype(np.float32)
     expected = _chain_reference(x, [w.astype(np.float64) for w in dense], biases, [True, False])
@@ -635,7 +685,9 @@ def test_parallel_spmm_splits_the_batch_into_blocks_that_cover_it():
 
 
 def test_pack_fc_chain_checks_layer_sizes():
-    a = CSRMatrix.from_dense(np.ones((3, 4), np.float32))
+    a = RelativeIndexMatrix.from_csr(CSRMatrix.from_dense(np.ones((3, 4), np.float32)))
+    with pytest.raises(ValueError, match="layer 0 is a CSRMatrix, expected a minprune.sparse"):
+        fused_chain.pack_fc_chain([a.to_csr()], [np.zeros(3, np.float32)], [True])
     with pytest.raises(ValueError, match="layer 1 has 4 columns but layer 0 gives 3 outputs"):
         fused_chain.pack_fc_chain([a, a], [np.zeros(3, np.float32)] * 2, [True, False])
     with pytest.raises(ValueError, match="one bias and one relu flag per matrix"):

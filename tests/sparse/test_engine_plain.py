@@ -57,8 +57,8 @@ def test_plain_and_fast_engines_give_the_same_logits(name):
 
 
 def test_every_fast_conv_path_matches_the_plain_one():
-    """Stride 1 unpadded (patch-free kernel), stride and padding (patches), and dense (above the
-    break-even density), each beside a pool, Dropout and a Linear, against plain and dense."""
+    """Stride 1 unpadded (patch-free kernel), stride and padding (patches), and dense (asked for
+    with dense_above), each beside a pool, Dropout and a Linear, against plain and dense."""
     minprune_random.manual_seed(2)
     fast_paths = set()
     for keep_ratio in (0.2, 1.0):  # sparse kernels, then the dense stage
@@ -69,13 +69,13 @@ def test_every_fast_conv_path_matches_the_plain_one():
         ))
         keep_ratio_prune(model, {"*": keep_ratio})
         model.eval()
-        fast, plain = _both(model)
+        fast, plain = _both(model, dense_above=0.5)
         fast_paths |= {layer.runs_as.split(" ")[0] for layer in fast.layers}
         images = _images(3) - 0.3
         np.testing.assert_allclose(plain(images), fast(images), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(plain(images), dense_logits(model, images), rtol=1e-4,
                                    atol=1e-5)
-    assert {"csr_cpu.conv2d_wide", "products.conv2d_forward_csr", "dense"} <= fast_paths
+    assert {"relative_cpu.conv2d_wide", "relative_cpu.conv2d_images", "dense"} <= fast_paths
 
 
 def test_the_backend_is_read_when_compiling():

@@ -1,0 +1,221 @@
+"""Numba CPU kernels that read pruned weights as the paper stores them: 8-bit relative steps,
+decoded inside the loop (layout: `minprune.sparse.relative`; Han et al. 2015, Sec. 5; fillers:
+Deep Compression, Fig. 2). A line's entries are walked as
+
+    position = -1
+    for k in range(pointers[line], pointers[line + 1]):
+        position += steps[k] + 1                  # a filler lands 256 on, with value 0.0
+        ... values[k] at position ...
+
+so a product reads 5 bytes per stored weight (a float32 value and a uint8 step) where int32 CSR
+reads 8: the bytes a memory-bound product waits for. Fully connected layers are stored by column
+(CSC, EIE's layout, Han et al., ISCA 2016): an input that is zero skips its whole column.
+
+No checking here (raw arrays; `minprune.inference` passes validated `RelativeIndexMatrix`
+arrays). The NumPy reference is `minprune.sparse.relative.RelativeIndexMatrix.to_csr` with the
+CSR references (`csr_reference`). Jitted by assignment, so ``NUMBA_DISABLE_JIT=1`` runs them as
+Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "csc_spmv", "csc_spmv_split", "csc_split_points", "csr_spmv",
+    "conv2d_wide", "conv2d_wide_parallel", "conv2d_wide_starts", "conv2d_images",
+    "conv2d_images_parallel",
+]
+
+_FASTMATH = {"reassoc", "contract"}  # as in csr_cpu: a float32 sum may be split over SIMD lanes
+
+
+def _csc_spmv(pointers, steps, values, bias, x, out):
+    """out = W x + bias for W (rows, cols) stored by column, skipping every zero x[j] (EIE):
+
+    out[:] = bias
+    for j with x[j] != 0:                         # listed first, branch-free
+        row = -1
+        for k in column j:  row += steps[k] + 1;  out[row] += x[j] * values[k]
+    """
+    for row in range(out.shape[0]):
+        out[row] = bias[row]
+    nonzero = np.empty(x.shape[0], dtype=np.int64)
+    count = 0
+    for j in range(x.shape[0]):
+        nonzero[count] = j
+        count += x[j] != 0.0
+    for q in range(count):
+        j = nonzero[q]
+        activation = x[j]
+        row = np.int64(-1)
+        for k in range(pointers[j], pointers[j + 1]):
+            row += np.int64(steps[k]) + 1
+            out[row] += activation * values[k]
+
+
+def csc_split_points(pointers, parts: int) -> np.ndarray:
+    """``parts + 1`` column boundaries that split a CSC matrix into ``parts`` runs of columns
+    holding about equal numbers of entries (`csc_spmv_split`'s work shares)."""
+    targets = np.linspace(0, int(pointers[-1]), parts + 1)
+    splits = np.searchsorted(pointers.astype(np.int64), targets, side="left").astype(np.int64)
+    splits[0], splits[-1] = 0, pointers.shape[0] - 1
+    return np.maximum.accumulate(splits)
+
+
+def _csc_spmv_split(pointers, steps, values, bias, x, splits, partials, out):
+    """`_csc_spmv` with the columns split into ``len(splits) - 1`` runs (`csc_split_points`),
+    one per thread, each scattering into its own row of ``partials`` (parts, rows) -- threads
+    never write the same element -- then out = bias + the sum of the partials:
+
+    for part in prange(parts):
+        partials[part, :] = 0;  scatter columns splits[part] .. splits[part + 1] into it
+    out[row] = bias[row] + sum over parts of partials[part, row]
+    """
+    parts, rows = partials.shape
+    for part in prange(parts):
+        partial = partials[part]
+        for row in range(rows):
+            partial[row] = 0.0
+        for j in range(splits[part], splits[part + 1]):
+            activation = x[j]
+            if activation == 0.0:
+                continue
+            row = np.int64(-1)
+            for k in range(pointers[j], pointers[j + 1]):
+                row += np.int64(steps[k]) + 1
+                partial[row] += activation * values[k]
+    for row in range(rows):
+        total = bias[row]
+        for part in range(parts):
+            total += partials[part, row]
+        out[row] = total
+
+
+def _csr_spmv(pointers, steps, values, bias, x, out):
+    """out = W x + bias for W stored by row (the file's layout): a gather per row, the steps
+    decoded on the way, rows shared out over threads (each writes its own):
+
+    for row in prange(rows):
+        column = -1;  total = 0
+        for k in row:  column += steps[k] + 1;  total += values[k] * x[column]
+        out[row] = total + bias[row]
+    """
+    for row in prange(out.shape[0]):
+        total = np.float32(0.0)
+        column = np.int64(-1)
+        for k in range(pointers[row], pointers[row + 1]):
+            column += np.int64(steps[k]) + 1
+            total += values[k] * x[column]
+        out[row] = total + bias[row]
+
+
+def conv2d_wide_starts(channels, kernel_h, kernel_w, height, width) -> np.ndarray:
+    """`conv2d_wide`'s table: for each tap position p = channel * kh * kw + ky * kw + kx of a
+    filter, where its window starts in a flattened (C, H, W) image: channel * H * W + ky * W + kx
+    (int64, C * kh * kw entries: a property of the layer's shape, not of its weights)."""
+    channel, ky, kx = np.meshgrid(np.arange(channels), np.arange(kernel_h), np.arange(kernel_w),
+                                  indexing="ij")
+    return (channel * height * width + ky * width + kx).reshape(-1).astype(np.int64)
+
+
+def _conv2d_wide(pointers, steps, values, bias, starts, images, out):
+    """Sparse convolution, stride 1 and no padding, from the filters stored by row (a filter's
+    taps, position = channel * kh * kw + ky * kw + kx) straight from the images, as
+    `csr_cpu.conv2d_wide` but with each tap's position decoded from its step and its window's
+    start read from ``starts`` (`conv2d_wide_starts`):
+
+    for n in prange(batch):
+        for o in range(out_channels):
+            wide = bias[o]                               # (OH - 1) * W + OW values, row pitch W
+            for each tap k of filter o (4 a pass):       # position decoded from steps[k]
+                wide += values[k] * image_n.flat[starts[position] : starts[position] + span]
+            out[n, o] = wide's valid columns
+    """
+    batch, channels, height, width = images.shape
+    out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    span = (out_h - 1) * width + out_w
+    for n in prange(batch):
+        flat = images[n].reshape(channels * height * width)
+        wide = np.empty(span, dtype=np.float32)
+        window = np.empty(4, dtype=np.int64)
+        for o in range(out_channels):
+            for s in range(span):
+                wide[s] = bias[o]
+            k, end = np.int64(pointers[o]), np.int64(pointers[o + 1])
+            position = np.int64(-1)
+            while k < end:
+                count = min(4, end - k)
+                for q in range(count):
+                    position += np.int64(steps[k + q]) + 1
+                    window[q] = starts[position]
+                if count == 4:
+                    w0, w1, w2, w3 = values[k], values[k + 1], values[k + 2], values[k + 3]
+                    r0 = flat[window[0] : window[0] + span]
+                    r1 = flat[window[1] : window[1] + span]
+                    r2 = flat[window[2] : window[2] + span]
+                    r3 = flat[window[3] : window[3] + span]
+                    for s in range(span):
+                        wide[s] += w0 * r0[s] + w1 * r1[s] + w2 * r2[s] + w3 * r3[s]
+                else:
+                    for q in range(count):
+                        w0, r0 = values[k + q], flat[window[q] : window[q] + span]
+                        for s in range(span):
+                            wide[s] += w0 * r0[s]
+                k += count
+            plane = out[n, o]
+            for oh in range(out_h):
+                row = wide[oh * width : oh * width + out_w]
+                target = plane[oh]
+                for ow in range(out_w):
+                    target[ow] = row[ow]
+
+
+def _conv2d_images(pointers, steps, values, bias, images, kernel_h, kernel_w, stride_h,
+                   stride_w, pad_h, pad_w, out):
+    """Sparse convolution with any stride and padding, image by image: the image's patch matrix
+    (in * kh * kw, positions) built in a scratch array that stays in cache, then for each filter
+    (stored by row) out[n, o, :] = bias[o] + sum over its taps k of values[k] * patches[position],
+    the position decoded from the steps (`csr_cpu.conv2d_images` with int32 columns)."""
+    batch, channels, height, width = images.shape
+    out_channels = out.shape[1]
+    out_h, out_w = out.shape[2], out.shape[3]
+    positions = out_h * out_w
+    for n in prange(batch):
+        patches = np.empty((channels * kernel_h * kernel_w, positions), dtype=np.float32)
+        for c in range(channels):
+            plane = images[n, c]
+            for ky in range(kernel_h):
+                for kx in range(kernel_w):
+                    row = patches[(c * kernel_h + ky) * kernel_w + kx]
+                    for oh in range(out_h):
+                        iy = oh * stride_h - pad_h + ky
+                        line = row[oh * out_w : (oh + 1) * out_w]
+                        if iy < 0 or iy >= height:
+                            for ow in range(out_w):
+                                line[ow] = 0.0
+                            continue
+                        source = plane[iy]
+                        for ow in range(out_w):
+                            ix = ow * stride_w - pad_w + kx
+                            line[ow] = source[ix] if 0 <= ix < width else 0.0
+        for o in range(out_channels):
+            target = out[n, o].reshape(positions)
+            for s in range(positions):
+                target[s] = bias[o]
+            position = np.int64(-1)
+            for k in range(pointers[o], pointers[o + 1]):
+                position += np.int64(steps[k]) + 1
+                weight, source = values[k], patches[position]
+                for s in range(positions):
+                    target[s] += weight * source[s]
+
+
+csc_spmv = njit(cache=True, fastmath=_FASTMATH)(_csc_spmv)
+csc_spmv_split = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_csc_spmv_split)
+csr_spmv = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_csr_spmv)
+conv2d_wide = njit(cache=True, fastmath=_FASTMATH)(_conv2d_wide)
+conv2d_wide_parallel = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_conv2d_wide)
+conv2d_images = njit(cache=True, fastmath=_FASTMATH)(_conv2d_images)
+conv2d_images_parallel = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_conv2d_images)
