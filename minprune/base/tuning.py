@@ -38,6 +38,13 @@ SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
 # 16 against SpMM's 80.5, and 103 against 86 at 24 (benchmarks/sparse_lenet.py --crossover,
 # one thread; c6a63af).
 SPMM_MIN_BATCH = 20
+# The fused FC chain stores a layer by column (EIE's layout: a zero input skips its column) only
+# where it reads the network's input, by row (a gather) elsewhere -- also after a ReLU. Measured on
+# the trained LeNet-300-100 at batch 1 on MNIST test images, one thread, the fused kernel alone
+# (benchmarks/sparse_lenet.py's setting): fc1 on an image (82% zeros) 5.0 us by column, 6.9 by
+# row; fc2 + fc3 after a ReLU (50% zeros) 3.2 us by column, 1.8 by row; the whole chain 6.2 us
+# this way, 7.5 with fc2 by column too. A scattered multiply-add costs about twice a gathered one
+# here, so inputs half zeros are at the break-even. No threshold: the rule is in engine_cpu.
 # fc_chain_spmm runs the batch in chunks of this many samples: a chunk's activations (features x
 # chunk floats; LeNet-300-100's fc1 input 784 x 64 x 4 = 200 KB) stay in the core's 2 MB L2 while
 # every layer reads them. Chosen, not swept (benchmarks/sparse_lenet.py).

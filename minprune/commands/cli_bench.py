@@ -1,5 +1,6 @@
 """``minprune bench``: compile a pruned LeNet with the sparse engine, check its logits against the
-dense model, and time sparse against dense -- latency at batch 1, throughput at --batch-size.
+dense model, and time sparse against dense -- latency at batch 1, throughput at --batch-size --
+beside the bytes each holds for the weights (and the sparse file's bytes for the same weights).
 
     minprune bench --model lenet-300-100
     minprune bench --model lenet5 --checkpoint runs/pruned/checkpoint.npz --batch-size 256
@@ -79,6 +80,13 @@ def run_bench(args) -> int:
         values = [t * 1e6 if len(batch) == 1 else len(batch) / t for t in times]
         print(f"{label:28s}{values[0]:>11,.1f} {unit:<9s}{values[1]:>11,.1f} {unit:<9s}"
               f"{times[1] / times[0]:>9.2f}x")
+    dense_bytes = sum(4 * int(np.prod(layer.weight_shape)) for layer in network.layers
+                      if layer.weight_shape is not None)
+    print(f"{'weights in memory':28s}{network.nbytes / 1e3:>11,.1f} {'KB':<9s}"
+          f"{dense_bytes / 1e3:>11,.1f} {'KB':<9s}{dense_bytes / network.nbytes:>9.2f}x")
+    print(f"(the sparse file holds the same weights in {network.file_nbytes / 1e3:,.1f} KB: the "
+          f"engine keeps {network.nbytes / network.file_nbytes:.2f}x the file's bytes, "
+          f"{network.dense_nbytes / 1e3:,.1f} KB of them dense)")
     print(f"({os.cpu_count()} cores, {numba.get_num_threads()} Numba threads, load average "
           f"{os.getloadavg()[0]:.1f}; medians of {args.repeats} rounds)")
     return 0

@@ -224,12 +224,12 @@ def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
     return (end, linears, relu_after) if linears else (start, [], [])
 
 
-def _input_is_relu_or_data(ops: list, position: int) -> bool:
-    """Whether what reaches ``ops[position]`` is the network's input or a ReLU's output, looking
-    back over the layers that pass values through (Dropout at inference, Flatten)."""
+def _reads_the_input(ops: list, position: int) -> bool:
+    """Whether ``ops[position]`` reads the network's input, looking back over the layers that
+    pass values through unchanged (Dropout at inference, Flatten)."""
     while position > 0 and ops[position - 1].type in (Dropout, Flatten):
         position -= 1
-    return position == 0 or ops[position - 1].type is ReLU
+    return position == 0
 
 
 def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],
@@ -248,9 +248,9 @@ def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],
                 fused.append(next(remaining))
             index += 1
             continue
-        # By column (EIE) where the inputs have zeros to skip: the network's input (an MNIST
-        # image is 82% zeros) and the output of a ReLU; by row elsewhere.
-        inputs_have_zeros = [_input_is_relu_or_data(ops, index)] + relu_after[:-1]
+        # By column (EIE) where the layer reads the network's input (an MNIST image is 82%
+        # zeros), by row elsewhere (`minprune.base.tuning` says why not after a ReLU).
+        inputs_have_zeros = [_reads_the_input(ops, index)] + [False] * (len(linears) - 1)
         fused.append(FusedFCChain.from_csr([op.csr for op in linears],
                                            [op.bias for op in linears], relu_after,
                                            inputs_have_zeros, parallel=parallel))

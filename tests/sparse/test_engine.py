@@ -357,11 +357,11 @@ def test_a_second_relu_ends_an_fc_chain_and_the_chains_are_numbered_in_order():
     model = _relu_pairs_mlp()
     with use_backend("fast"):
         network = engine.compile_model(model, input_shape=(12,))
-    by_column = ", 8-bit steps by column (CSC)"
+    by_column, by_row = ", 8-bit steps by column (CSC)", ", 8-bit steps by row (CSR)"
     assert [layer.runs_as for layer in network.layers] == [
         "fused chain 0" + by_column, "fused chain 0", "np.maximum",  # the network's input
-        "fused chain 1" + by_column, "fused chain 1", "np.maximum",  # after a ReLU
-        "fused chain 2" + by_column]
+        "fused chain 1" + by_row, "fused chain 1", "np.maximum",
+        "fused chain 2" + by_row]
     x = np.random.default_rng(0).standard_normal((5, 12)).astype(np.float32)
     _assert_matches(network(x), dense_logits(model, x))
 
@@ -404,11 +404,11 @@ def test_a_flatten_opens_the_fc_chain_and_a_dropout_outside_it_takes_no_stage():
     _assert_matches(network(images), dense_logits(model, images))
 
 
-def test_fc_layers_are_stored_by_column_where_their_inputs_have_zeros_and_once():
-    """EIE's column layout for the network's first layer (its input is an image, mostly zeros)
-    and for each layer after a ReLU (a fused one, or one run on its own before a Flatten); the
-    file's row layout after a plain Linear or a pooling layer. Each layer is held once: nbytes is
-    the RelativeIndexMatrix bytes, no dense copy."""
+def test_fc_layers_are_stored_by_column_where_they_read_the_input_and_once():
+    """EIE's column layout for the layer that reads the network's input (an image, mostly zeros:
+    through a Flatten too); the file's row layout for every other layer, after a ReLU too
+    (`minprune.base.tuning` says why). Each layer is held once: nbytes is the
+    RelativeIndexMatrix bytes, no dense copy."""
     minprune_random.manual_seed(8)
     mlp = Sequential(OrderedDict(flatten=Flatten(), fc1=Linear(64, 32), relu=ReLU(),
                                  fc2=Linear(32, 16), fc3=Linear(16, 10)))
@@ -418,8 +418,8 @@ def test_fc_layers_are_stored_by_column_where_their_inputs_have_zeros_and_once()
         after_relu = Sequential(OrderedDict(conv=deeper.conv, relu=ReLU(), flatten=Flatten(),
                                             fc1=Linear(108, 6), relu1=ReLU(), fc2=deeper.fc2))
         keep_ratio_prune(after_relu, {"*": 1.0, "fc1.weight": 0.5})
-        for model, layouts in ((mlp.eval(), ("csc", "csc", "csr")), (deeper, ("csr", "csc")),
-                               (after_relu.eval(), ("csc", "csc"))):
+        for model, layouts in ((mlp.eval(), ("csc", "csr", "csr")), (deeper, ("csr", "csr")),
+                               (after_relu.eval(), ("csr", "csr"))):
             network = engine.compile_model(model, input_shape=(1, 8, 8))
             chain = network.stages[-1]
             assert chain.layouts == layouts and network.dense_nbytes == 0
@@ -768,6 +768,16 @@ def test_bench_command_checks_and_reports(name, capsys):
     assert "random weights pruned to the paper's densities" in printed
     assert "sparse logits match the dense model" in printed
     assert "batch 1 latency" in printed and "batch 3 throughput" in printed
+    network = engine.compile_model(benchmark_model(name)[0])
+    dense_kb = sum(4 * np.prod(layer.weight_shape) for layer in network.layers
+                   if layer.weight_shape is not None) / 1e3
+    memory_line = next(line for line in printed.splitlines() if line.startswith("weights in"))
+    assert memory_line.split() == ["weights", "in", "memory", f"{network.nbytes / 1e3:,.1f}", "KB",
+                                   f"{dense_kb:,.1f}", "KB",
+                                   f"{dense_kb * 1e3 / network.nbytes:.2f}x"]
+    assert (f"the sparse file holds the same weights in {network.file_nbytes / 1e3:,.1f} KB: the "
+            f"engine keeps {network.nbytes / network.file_nbytes:.2f}x the file's bytes, 0.0 KB "
+            "of them dense" in printed)
 
 
 def test_bench_command_loads_a_checkpoint(tmp_path, capsys):

@@ -70,7 +70,7 @@ def _fc_chain_per_sample(x, plan, pointers, steps, values, biases, out):
         for layer in range(layers):
             target = a scratch vector, or out[n] for the last layer
             by column:  target = bias
-                        for j with source[j] != 0:              # listed first, branch-free
+                        for j with source[j] != 0:
                             row = -1
                             for k in column j:
                                 row += steps[k] + 1;  target[row] += source[j] * values[k]
@@ -84,7 +84,6 @@ def _fc_chain_per_sample(x, plan, pointers, steps, values, biases, out):
     """
     layers = plan.shape[0]
     scratch = np.empty((2, plan[:, ROWS].max()), dtype=np.float32)  # layers alternate rows
-    nonzero = np.empty(plan[:, COLS].max(), dtype=np.int64)
     for n in range(x.shape[0]):
         source = x[n]
         for layer in range(layers):
@@ -95,35 +94,35 @@ def _fc_chain_per_sample(x, plan, pointers, steps, values, biases, out):
             if plan[layer, LAYOUT] == BY_COLUMN:
                 for row in range(rows):
                     target[row] = bias[row]
-                count = 0
                 for j in range(source.shape[0]):
-                    nonzero[count] = j
-                    count += source[j] != 0.0
-                for q in range(count):
-                    j = nonzero[q]
                     activation = source[j]
-                    row = np.int64(-1)
+                    if activation == 0.0:
+                        continue
+                    following = np.uint32(0)  # the row after the last one decoded
                     for k in range(line_pointers[j], line_pointers[j + 1]):
-                        row += np.int64(line_steps[k]) + 1
+                        row = following + line_steps[k]
                         target[row] += activation * line_values[k]
+                        following = row + np.uint32(1)
             else:
                 for row in range(rows):
                     k, end = np.int64(line_pointers[row]), np.int64(line_pointers[row + 1])
-                    column = np.int64(-1)
+                    following = np.uint32(0)
                     t0 = t1 = t2 = t3 = np.float32(0.0)
                     while k + 4 <= end:
-                        c0 = column + np.int64(line_steps[k]) + 1
-                        c1 = c0 + np.int64(line_steps[k + 1]) + 1
-                        c2 = c1 + np.int64(line_steps[k + 2]) + 1
-                        column = c2 + np.int64(line_steps[k + 3]) + 1
+                        c0 = following + line_steps[k]
+                        c1 = c0 + np.uint32(1) + line_steps[k + 1]
+                        c2 = c1 + np.uint32(1) + line_steps[k + 2]
+                        c3 = c2 + np.uint32(1) + line_steps[k + 3]
                         t0 += line_values[k] * source[c0]
                         t1 += line_values[k + 1] * source[c1]
                         t2 += line_values[k + 2] * source[c2]
-                        t3 += line_values[k + 3] * source[column]
+                        t3 += line_values[k + 3] * source[c3]
+                        following = c3 + np.uint32(1)
                         k += 4
                     while k < end:
-                        column += np.int64(line_steps[k]) + 1
+                        column = following + line_steps[k]
                         t0 += line_values[k] * source[column]
+                        following = column + np.uint32(1)
                         k += 1
                     target[row] = (t0 + t1) + (t2 + t3) + bias[row]
             if plan[layer, RELU]:
@@ -169,23 +168,25 @@ def _fc_chain_spmm(x, plan, pointers, steps, values, biases, out):
                         accumulator[n] = bias[row]
                 for j in range(plan[layer, COLS]):
                     activation = source[j]
-                    row = np.int64(-1)
+                    following = np.uint32(0)
                     for k in range(line_pointers[j], line_pointers[j + 1]):
-                        row += np.int64(line_steps[k]) + 1
+                        row = following + line_steps[k]
                         value, accumulator = line_values[k], target[row]
                         for n in range(size):
                             accumulator[n] += value * activation[n]
+                        following = row + np.uint32(1)
             else:
                 for row in range(rows):
                     accumulator = target[row]
                     for n in range(size):
                         accumulator[n] = bias[row]
-                    column = np.int64(-1)
+                    following = np.uint32(0)
                     for k in range(line_pointers[row], line_pointers[row + 1]):
-                        column += np.int64(line_steps[k]) + 1
+                        column = following + line_steps[k]
                         value, activation = line_values[k], source[column]
                         for n in range(size):
                             accumulator[n] += value * activation[n]
+                        following = column + np.uint32(1)
             if plan[layer, RELU]:
                 for row in range(rows):
                     accumulator = target[row]

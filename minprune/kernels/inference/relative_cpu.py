@@ -7,6 +7,9 @@ Deep Compression, Fig. 2). A line's entries are walked as
         position += steps[k] + 1                  # a filler lands 256 on, with value 0.0
         ... values[k] at position ...
 
+(in the code as ``position = following + steps[k]; following = position + 1`` on uint32, so
+Numba indexes without testing for a negative index).
+
 so a product reads 5 bytes per stored weight (a float32 value and a uint8 step) where int32 CSR
 reads 8: the bytes a memory-bound product waits for. Fully connected layers are stored by column
 (CSC, EIE's layout, Han et al., ISCA 2016): an input that is zero skips its whole column.
@@ -35,24 +38,21 @@ def _csc_spmv(pointers, steps, values, bias, x, out):
     """out = W x + bias for W (rows, cols) stored by column, skipping every zero x[j] (EIE):
 
     out[:] = bias
-    for j with x[j] != 0:                         # listed first, branch-free
+    for j with x[j] != 0:
         row = -1
         for k in column j:  row += steps[k] + 1;  out[row] += x[j] * values[k]
     """
     for row in range(out.shape[0]):
         out[row] = bias[row]
-    nonzero = np.empty(x.shape[0], dtype=np.int64)
-    count = 0
     for j in range(x.shape[0]):
-        nonzero[count] = j
-        count += x[j] != 0.0
-    for q in range(count):
-        j = nonzero[q]
         activation = x[j]
-        row = np.int64(-1)
+        if activation == 0.0:
+            continue
+        following = np.uint32(0)
         for k in range(pointers[j], pointers[j + 1]):
-            row += np.int64(steps[k]) + 1
+            row = following + steps[k]
             out[row] += activation * values[k]
+            following = row + np.uint32(1)
 
 
 def csc_split_points(pointers, parts: int) -> np.ndarray:
@@ -82,10 +82,11 @@ def _csc_spmv_split(pointers, steps, values, bias, x, splits, partials, out):
             activation = x[j]
             if activation == 0.0:
                 continue
-            row = np.int64(-1)
+            following = np.uint32(0)
             for k in range(pointers[j], pointers[j + 1]):
-                row += np.int64(steps[k]) + 1
+                row = following + steps[k]
                 partial[row] += activation * values[k]
+                following = row + np.uint32(1)
     for row in range(rows):
         total = bias[row]
         for part in range(parts):
@@ -95,20 +96,35 @@ def _csc_spmv_split(pointers, steps, values, bias, x, splits, partials, out):
 
 def _csr_spmv(pointers, steps, values, bias, x, out):
     """out = W x + bias for W stored by row (the file's layout): a gather per row, the steps
-    decoded on the way, rows shared out over threads (each writes its own):
+    decoded on the way, four running sums so the float adds overlap (the decoding's running
+    position stops LLVM vectorising the row), rows shared out over threads (each writes its own):
 
     for row in prange(rows):
-        column = -1;  total = 0
-        for k in row:  column += steps[k] + 1;  total += values[k] * x[column]
-        out[row] = total + bias[row]
+        column = -1;  total_0..3 = 0
+        for k in row:  column += steps[k] + 1;  total_(k % 4) += values[k] * x[column]
+        out[row] = total_0 + total_1 + total_2 + total_3 + bias[row]
     """
     for row in prange(out.shape[0]):
-        total = np.float32(0.0)
-        column = np.int64(-1)
-        for k in range(pointers[row], pointers[row + 1]):
-            column += np.int64(steps[k]) + 1
-            total += values[k] * x[column]
-        out[row] = total + bias[row]
+        k, end = np.int64(pointers[row]), np.int64(pointers[row + 1])
+        following = np.uint32(0)
+        t0 = t1 = t2 = t3 = np.float32(0.0)
+        while k + 4 <= end:
+            c0 = following + steps[k]
+            c1 = c0 + np.uint32(1) + steps[k + 1]
+            c2 = c1 + np.uint32(1) + steps[k + 2]
+            c3 = c2 + np.uint32(1) + steps[k + 3]
+            t0 += values[k] * x[c0]
+            t1 += values[k + 1] * x[c1]
+            t2 += values[k + 2] * x[c2]
+            t3 += values[k + 3] * x[c3]
+            following = c3 + np.uint32(1)
+            k += 4
+        while k < end:
+            column = following + steps[k]
+            t0 += values[k] * x[column]
+            following = column + np.uint32(1)
+            k += 1
+        out[row] = (t0 + t1) + (t2 + t3) + bias[row]
 
 
 def conv2d_wide_starts(channels, kernel_h, kernel_w, height, width) -> np.ndarray:
@@ -144,12 +160,13 @@ def _conv2d_wide(pointers, steps, values, bias, starts, images, out):
             for s in range(span):
                 wide[s] = bias[o]
             k, end = np.int64(pointers[o]), np.int64(pointers[o + 1])
-            position = np.int64(-1)
+            following = np.uint32(0)
             while k < end:
                 count = min(4, end - k)
                 for q in range(count):
-                    position += np.int64(steps[k + q]) + 1
+                    position = following + steps[k + q]
                     window[q] = starts[position]
+                    following = position + np.uint32(1)
                 if count == 4:
                     w0, w1, w2, w3 = values[k], values[k + 1], values[k + 2], values[k + 3]
                     r0 = flat[window[0] : window[0] + span]
@@ -204,12 +221,13 @@ def _conv2d_images(pointers, steps, values, bias, images, kernel_h, kernel_w, st
             target = out[n, o].reshape(positions)
             for s in range(positions):
                 target[s] = bias[o]
-            position = np.int64(-1)
+            following = np.uint32(0)
             for k in range(pointers[o], pointers[o + 1]):
-                position += np.int64(steps[k]) + 1
+                position = following + steps[k]
                 weight, source = values[k], patches[position]
                 for s in range(positions):
                     target[s] += weight * source[s]
+                following = position + np.uint32(1)
 
 
 csc_spmv = njit(cache=True, fastmath=_FASTMATH)(_csc_spmv)
