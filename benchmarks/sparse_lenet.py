@@ -18,6 +18,11 @@ batch 256, against dense NumPy, scipy.sparse and (when it imports) torch, all ti
   and for LeNet-5 pruned to 66/12/8/19% (Table 3); LeNet-5 at batch 1 the same way. Targets for
   LeNet-5: at least 2x dense at batch 256, 3x at batch 1. The script ends with each target's
   same-run speed-up.
+- Memory: the engine's resident weight bytes (`SparseNetwork.nbytes`: values, steps, pointers,
+  any copy) against the same weights' bytes in the sparse file (`file_nbytes`), for both LeNets
+  and for AlexNet's fc6-fc8 (random weights pruned to Table 4's 9%, 9%, 25%; compiled from the
+  file written by `save_sparse`, with the peak memory `tracemalloc` sees while compiling, against
+  the 232 MB the three layers take dense). Target: at most 1.1x the file.
 - ``--crossover``: the fused chain's two kernels (one SpMV chain per image, or SpMM) by batch
   size, which sets `minprune.base.tuning.SPMM_MIN_BATCH`.
 
@@ -35,6 +40,9 @@ import itertools
 import json
 import os
 import sys
+import tempfile
+import tracemalloc
+from collections import OrderedDict
 from pathlib import Path
 
 import numba
@@ -42,15 +50,52 @@ import numpy as np
 import scipy.sparse
 from sparse_timing import machine_description, time_interleaved
 
+from minprune.base.paper import PAPER_KEEP_RATIOS
 from minprune.data import DatasetError, mnist
 from minprune.inference.benchmarking import benchmark_model, dense_logits, dense_numpy_forward
 from minprune.inference.engine import compile_model
 from minprune.kernels.inference import fc_chain_cpu
+from minprune.nn import Linear, ReLU, Sequential
+from minprune.prune import keep_ratio_prune
+from minprune.sparse import save_sparse
 from minprune.training.checkpoint import atomic_write_json
 
 RESULTS_JSON = Path(__file__).resolve().parent.parent / "results" / "bench_lenet.json"
 # Same-run speed-ups over dense NumPy the engine is held to (issue: speed).
 TARGETS = {"lenet-300-100 batch 1": 4.0, "lenet5 batch 256": 2.0, "lenet5 batch 1": 3.0}
+MEMORY_TARGET = 1.1  # the engine's resident weight bytes at most this times the file's
+
+
+def memory_row(network) -> dict:
+    """The engine's weight bytes against the file's, and how many of them are dense."""
+    ratio = network.nbytes / network.file_nbytes
+    return {"engine_weight_bytes": network.nbytes, "file_weight_bytes": network.file_nbytes,
+            "dense_copy_bytes": network.dense_nbytes, "engine_over_file": round(ratio, 4),
+            "target_met": ratio <= MEMORY_TARGET and network.dense_nbytes == 0}
+
+
+def alexnet_classifier_memory() -> dict:
+    """AlexNet's fc6-fc8 pruned to Table 4's densities, saved, then compiled from the file: the
+    memory row, the file's size on disk, and tracemalloc's peak while compiling."""
+    keep = PAPER_KEEP_RATIOS["alexnet"]
+    model = Sequential(OrderedDict(fc6=Linear(9216, 4096), relu6=ReLU(), fc7=Linear(4096, 4096),
+                                   relu7=ReLU(), fc8=Linear(4096, 1000)))
+    keep_ratio_prune(model, {f"{ours}.weight": keep[f"{paper}.weight"]  # Table 4 says fc1-fc3
+                             for ours, paper in (("fc6", "fc1"), ("fc7", "fc2"), ("fc8", "fc3"))})
+    dense_bytes = sum(4 * layer.weight.data.size for layer in (model.fc6, model.fc7, model.fc8))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "alexnet_fc6_fc8.npz"
+        save_sparse(path, model.eval(), input_shape=(9216,))
+        del model
+        tracemalloc.start()
+        network = compile_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        row = memory_row(network)
+        row.update(file_bytes_on_disk=path.stat().st_size, dense_weight_bytes=dense_bytes,
+                   compile_from_file_peak_bytes=peak,
+                   layers=[f"{layer.name}: {layer.runs_as}" for layer in network.layers])
+    return row
 
 
 def _check(network, model, images) -> float:
@@ -264,6 +309,19 @@ def main() -> None:
         "lenet5 batch 256": result["lenet5"][f"batch_{args.batch_size}"]["speedup_median"],
         "lenet5 batch 1": result["lenet5"]["batch_1"]["speedup_median"],
     }
+    result["memory"] = {"lenet-300-100": memory_row(network), "lenet5": memory_row(network5),
+                        "alexnet fc6-fc8": alexnet_classifier_memory()}
+    print(f"\nweights in memory, engine against the sparse file (target <= {MEMORY_TARGET}x, "
+          "no dense copy):")
+    for name, row in result["memory"].items():
+        print(f"  {name:16s} engine {row['engine_weight_bytes'] / 1e3:10,.1f} KB   file "
+              f"{row['file_weight_bytes'] / 1e3:10,.1f} KB   {row['engine_over_file']:.3f}x   "
+              f"dense copies {row['dense_copy_bytes']} B   "
+              f"{'met' if row['target_met'] else 'not met'}")
+    alexnet = result["memory"]["alexnet fc6-fc8"]
+    print(f"  AlexNet fc6-fc8 compiled from its {alexnet['file_bytes_on_disk'] / 1e6:.1f} MB file "
+          f"with a peak of {alexnet['compile_from_file_peak_bytes'] / 1e6:.1f} MB allocated "
+          f"(dense: {alexnet['dense_weight_bytes'] / 1e6:.1f} MB)")
     result["targets"] = {name: {"at_least": target,
                                 "measured": result["speedups_vs_dense"][name],
                                 "met": result["speedups_vs_dense"][name] >= target}

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minprune.base.files import CorruptFileError, read_npz, write_npz
+from minprune.kernels.inference import relative_encoding
 from minprune.nn.models import describe_layers
 from minprune.nn.module import Module
 from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
@@ -100,23 +101,19 @@ def _decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
             f"{values.shape}")
     if not np.isfinite(values).all():
         raise SparseFileError(f"{key}::values: NaN or infinite weights")
-    steps = np.where(codes == 0, _FILLER_STEP, codes).astype(np.int64)
-    steps_done = np.zeros(codes.size + 1, dtype=np.int64)
-    np.cumsum(steps, out=steps_done[1:])
-    row_of_code = np.repeat(np.arange(rows), np.diff(step_indptr))
-    positions = steps_done[1:] - steps_done[step_indptr[:-1]][row_of_code] - 1
-    is_entry = codes != 0
-    if values.shape != (int(is_entry.sum()),):
+    entries = int(np.count_nonzero(codes))
+    if values.shape != (entries,):
         raise SparseFileError(
-            f"{key}::values: expected {int(is_entry.sum())} values (one per non-filler step), "
+            f"{key}::values: expected {entries} values (one per non-filler step), "
             f"got shape {values.shape}"
         )
-    indptr = np.zeros(rows + 1, dtype=INDPTR_DTYPE)
-    np.cumsum(np.bincount(row_of_code[is_entry], minlength=rows), out=indptr[1:])
-    indices = positions[is_entry]
-    if indices.size and indices.max() >= cols:
-        raise SparseFileError(f"{key}::steps: column {int(indices.max())} >= {cols} columns")
-    return CSRMatrix(indptr, indices.astype(INDEX_DTYPE), values, (rows, cols), copy=False)
+    indptr = np.empty(rows + 1, dtype=INDPTR_DTYPE)
+    indices = np.empty(entries, dtype=np.int64 if cols > 2**31 else INDEX_DTYPE)
+    row, position = relative_encoding.decode_file_steps(codes, step_indptr, cols, indptr, indices)
+    if row >= 0:
+        raise SparseFileError(f"{key}::steps: column {position} >= {cols} columns")
+    return CSRMatrix(indptr, indices.astype(INDEX_DTYPE, copy=False), values, (rows, cols),
+                     copy=False)
 
 
 def _check_state_dict(state_dict) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minprune.kernels.inference import relative_encoding
 from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
 
 __all__ = ["RelativeIndexMatrix", "LAYOUTS", "MAX_STEP", "POINTER_DTYPE", "STEP_DTYPE"]
@@ -36,30 +37,22 @@ POINTER_DTYPE = np.dtype(np.uint32)
 STEP_DTYPE = np.dtype(np.uint8)
 
 
-def _encode(pointers: np.ndarray, positions: np.ndarray, values: np.ndarray):
-    """Line pointers (int64, lines + 1), positions and values of the stored entries (strictly
-    increasing within each line) -> (uint32 pointers, uint8 steps, float32 values), fillers in."""
-    lines = pointers.shape[0] - 1
-    previous = np.empty_like(positions)
-    if positions.size:
-        previous[0] = -1
-        previous[1:] = positions[:-1]
-        previous[pointers[:-1][np.diff(pointers) > 0]] = -1  # each line starts afresh
-    steps = positions - previous  # >= 1
-    fillers = (steps - 1) // MAX_STEP
-    before = np.zeros(positions.size + 1, dtype=np.int64)  # entries (fillers too) before each
-    np.cumsum(fillers + 1, out=before[1:])
-    entries = int(before[-1])
+def _encode(indptr: np.ndarray, positions: np.ndarray, values: np.ndarray):
+    """CSR lines (int64 pointers, lines + 1; positions strictly increasing within each line;
+    float32 values) -> (uint32 pointers, uint8 steps, float32 values), fillers in. One pass of
+    `relative_encoding`'s kernels: no temporary the size of the entries."""
+    lines = indptr.shape[0] - 1
+    counts = np.empty(lines, dtype=np.int64)
+    relative_encoding.line_entries(indptr, positions, counts)
+    line_pointers = np.zeros(lines + 1, dtype=np.int64)
+    np.cumsum(counts, out=line_pointers[1:])
+    entries = int(line_pointers[-1])
     if entries > np.iinfo(POINTER_DTYPE).max:
         raise ValueError(f"RelativeIndexMatrix: {entries} entries do not fit uint32 pointers")
-    codes = np.full(entries, MAX_STEP - 1, dtype=STEP_DTYPE)  # a filler: 256 on
-    stored = np.zeros(entries, dtype=VALUE_DTYPE)  # a filler: 0.0
-    last = before[1:] - 1  # each stored entry comes after its fillers
-    codes[last] = steps - MAX_STEP * fillers - 1
-    stored[last] = values
-    line_pointers = np.zeros(lines + 1, dtype=POINTER_DTYPE)
-    line_pointers[:] = before[pointers]
-    return line_pointers, codes, stored
+    steps = np.empty(entries, dtype=STEP_DTYPE)
+    stored = np.empty(entries, dtype=VALUE_DTYPE)
+    relative_encoding.encode_lines(indptr, positions, values, line_pointers, steps, stored)
+    return line_pointers.astype(POINTER_DTYPE), steps, stored
 
 
 def _decode(pointers: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,13 +71,17 @@ class RelativeIndexMatrix:
 
     ``layout`` "csr" stores rows (the file's layout: a filter's taps for a conv), "csc" stores
     columns (EIE's: an input's outgoing weights). Build it with `from_csr`; the constructor takes
-    raw arrays and validates them (dtypes, pointers rising from 0 to len(steps), every decoded
-    position inside its line), then makes them read-only: the Numba kernels check nothing.
+    raw arrays, copies them (``copy=False``: takes them over, for arrays just built), validates
+    them (dtypes, pointers rising from 0 to len(steps), every decoded position inside its line),
+    then makes them read-only: the Numba kernels check nothing.
     """
 
     __slots__ = ("_pointers", "_steps", "_values", "_shape", "_layout", "_fillers")
 
-    def __init__(self, pointers, steps, values, shape, layout: str):
+    def __init__(self, pointers, steps, values, shape, layout: str, *, copy: bool = True):
+        if copy:  # nobody else then holds a writable alias of what is validated
+            pointers, steps, values = (np.array(a, copy=True) if isinstance(a, np.ndarray) else a
+                                       for a in (pointers, steps, values))
         if layout not in LAYOUTS:
             raise ValueError(f"RelativeIndexMatrix.layout: expected one of {LAYOUTS}, got "
                              f"{layout!r}")
@@ -109,12 +106,10 @@ class RelativeIndexMatrix:
         if values.shape != steps.shape:
             raise ValueError(f"RelativeIndexMatrix.values: expected one value per step "
                              f"({steps.size}), got {values.size}")
-        line_of_entry, positions = _decode(pointers, steps)
-        if positions.size and positions.max() >= extent:
-            k = int(np.argmax(positions >= extent))
+        line, position = relative_encoding.first_overflow(pointers, steps, extent)
+        if line >= 0:
             raise ValueError(
-                f"RelativeIndexMatrix.steps: line {int(line_of_entry[k])} reaches position "
-                f"{int(positions[k])} >= {extent}")
+                f"RelativeIndexMatrix.steps: line {line} reaches position {position} >= {extent}")
         self._pointers, self._steps, self._values = (
             _read_only(np.ascontiguousarray(a)) for a in (pointers, steps, values))
         self._shape, self._layout = (rows, cols), layout
@@ -159,10 +154,17 @@ class RelativeIndexMatrix:
         if layout not in LAYOUTS:
             raise ValueError(f"RelativeIndexMatrix.from_csr: layout must be one of {LAYOUTS}, "
                              f"got {layout!r}")
-        lines = csr if layout == "csr" else csr.transpose()
-        pointers, steps, values = _encode(lines.indptr, lines.indices.astype(np.int64),
-                                          lines.data)
-        return cls(pointers, steps, values, csr.shape, layout)
+        if layout == "csr":
+            indptr, positions, data = csr.indptr, csr.indices, csr.data
+        else:  # the columns' lines: a counting sort, outputs only
+            rows, cols = csr.shape
+            indptr = np.empty(cols + 1, dtype=INDPTR_DTYPE)
+            positions = np.empty(csr.nnz, dtype=INDEX_DTYPE)
+            data = np.empty(csr.nnz, dtype=VALUE_DTYPE)
+            relative_encoding.transpose_csr(csr.indptr, csr.indices, csr.data, cols, indptr,
+                                            positions, data)
+        pointers, steps, values = _encode(indptr, positions, data)
+        return cls(pointers, steps, values, csr.shape, layout, copy=False)
 
     def to_csr(self) -> CSRMatrix:
         """The `CSRMatrix` of the same (rows, cols) matrix, fillers dropped: the reference the

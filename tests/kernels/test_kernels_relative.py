@@ -182,10 +182,6 @@ def test_split_points_rise_from_zero_to_the_columns(csr, parts):
     assert np.all(np.diff(splits) >= 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "csc_split_points puts each boundary after the column that crosses the target "
-    "(searchsorted side='left'), so two halves can differ by up to twice a column: columns "
-    "of 1 and 10 entries split 11 / 0, not 1 / 10"))
 @KERNEL_SETTINGS
 @given(matrices("csc"))
 @example(CSRMatrix.from_dense(np.ones((10, 2), np.float32),

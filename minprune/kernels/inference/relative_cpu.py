@@ -57,10 +57,14 @@ def _csc_spmv(pointers, steps, values, bias, x, out):
 
 def csc_split_points(pointers, parts: int) -> np.ndarray:
     """``parts + 1`` column boundaries that split a CSC matrix into ``parts`` runs of columns
-    holding about equal numbers of entries (`csc_spmv_split`'s work shares)."""
-    targets = np.linspace(0, int(pointers[-1]), parts + 1)
-    splits = np.searchsorted(pointers.astype(np.int64), targets, side="left").astype(np.int64)
-    splits[0], splits[-1] = 0, pointers.shape[0] - 1
+    holding about equal numbers of entries (`csc_spmv_split`'s work shares): each boundary is the
+    column start nearest to its share of the entries."""
+    starts = pointers.astype(np.int64)
+    targets = np.linspace(0, int(starts[-1]), parts + 1)
+    after = np.clip(np.searchsorted(starts, targets, side="left"), 1, starts.shape[0] - 1)
+    nearer_before = targets - starts[after - 1] <= starts[after] - targets
+    splits = np.where(nearer_before, after - 1, after).astype(np.int64)
+    splits[0], splits[-1] = 0, starts.shape[0] - 1
     return np.maximum.accumulate(splits)
 
 
