@@ -1,5 +1,7 @@
 """CSR against dense on a GPU, on AlexNet's fc6 and fc7 shapes at 9%: minprune's Numba CUDA kernels
-against CuPy's cuSPARSE (``cupyx.scipy.sparse``) and CuPy's dense product (cuBLAS).
+(int32 CSR, and the sparse engine's 8-bit relative-index layout by row and by column,
+`minprune.kernels.inference.relative_cuda`) against CuPy's cuSPARSE (``cupyx.scipy.sparse``) and
+CuPy's dense product (cuBLAS).
 
     python benchmarks/sparse_gpu.py            # needs CuPy and a CUDA GPU (tools/gpu_check.sh)
 
@@ -22,8 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from minprune.base.arrays import cupy_module
-from minprune.inference.products_cuda import csr_to_device, spmm_cuda, spmv_cuda
+from minprune.inference.products_cuda import (
+    csr_to_device,
+    linear_forward_relative_cuda,
+    relative_to_device,
+    spmm_cuda,
+    spmv_cuda,
+)
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.relative import RelativeIndexMatrix
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_sparse_gpu.json"
 SHAPES = {"fc6": (4096, 9216), "fc7": (4096, 4096)}
@@ -65,6 +74,9 @@ def main(argv=None) -> int:
         dense = (rng.standard_normal((rows, cols)) * mask).astype(np.float32)
         csr = CSRMatrix.from_dense(dense, mask.astype(np.float32))
         device_csr = csr_to_device(csr)
+        by_row = relative_to_device(RelativeIndexMatrix.from_csr(csr, "csr"))
+        by_column = relative_to_device(RelativeIndexMatrix.from_csr(csr, "csc"))
+        bias = cp.zeros(rows, dtype=cp.float32)
         dense_gpu = cp.asarray(dense)
         cusparse_matrix = cusparse.csr_matrix(dense_gpu)
         for batch in (1, 64):
@@ -72,13 +84,21 @@ def main(argv=None) -> int:
             operand = x[:, 0].copy() if batch == 1 else x
             ours, theirs, blas = _compare(device_csr, cusparse_matrix, dense_gpu, operand, cp,
                                           args.repeats)
+            samples = cp.ascontiguousarray(x.T)  # (batch, cols), as the engine's layers take it
+            eight_bit = {
+                layout: _median_ms(lambda m=matrix, s=samples, b=bias:
+                                   linear_forward_relative_cuda(m, s, b), cp, args.repeats)
+                for layout, matrix in (("by_row", by_row), ("by_column", by_column))}
             row = {"layer": name, "shape": [rows, cols], "density": DENSITY, "batch": batch,
                    "minprune_csr_ms": ours, "cusparse_csr_ms": theirs, "dense_cublas_ms": blas,
+                   "minprune_8bit_by_row_ms": eight_bit["by_row"],
+                   "minprune_8bit_by_column_ms": eight_bit["by_column"],
                    "dense_over_minprune": blas / ours, "dense_over_cusparse": blas / theirs}
             rows_out.append(row)
-            print(f"{name} batch {batch:3d}: minprune CSR {ours:.3f} ms, cuSPARSE {theirs:.3f} "
-                  f"ms, dense {blas:.3f} ms -> dense / CSR {blas / ours:.2f}x (minprune), "
-                  f"{blas / theirs:.2f}x (cuSPARSE)")
+            print(f"{name} batch {batch:3d}: minprune CSR {ours:.3f} ms, 8-bit by row "
+                  f"{eight_bit['by_row']:.3f} ms, by column {eight_bit['by_column']:.3f} ms, "
+                  f"cuSPARSE {theirs:.3f} ms, dense {blas:.3f} ms -> dense / CSR "
+                  f"{blas / ours:.2f}x (minprune), {blas / theirs:.2f}x (cuSPARSE)")
     gpu = cp.cuda.runtime.getDeviceProperties(0)["name"]
     record = {"gpu": gpu.decode() if isinstance(gpu, bytes) else str(gpu), "rows": rows_out,
               "command": "python benchmarks/sparse_gpu.py " + " ".join(sys.argv[1:])}

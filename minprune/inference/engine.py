@@ -245,9 +245,9 @@ def compile_model(model, backend: str = "cpu", input_shape=None, *,
         for op, label in zip(ops, runs_as, strict=True)
     )
     weighted = [op for op in ops if op.csr is not None]
-    if backend == "cpu" and settings.backend() != "plain":
+    if settings.backend() != "plain" or backend == "cuda":
         nbytes = sum(getattr(stage, "nbytes", 0) for stage in stages)
-    else:  # the plain and CUDA stages hold int32 CSR
+    else:  # the plain stages hold int32 CSR
         nbytes = sum(op.csr.nbytes for op in weighted)
     file_nbytes = sum(sparse_file_weight_bytes(op.csr) for op in weighted)
     return SparseNetwork(backend, stages, layers, input_shape, nbytes, file_nbytes)

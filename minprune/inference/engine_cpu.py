@@ -36,6 +36,7 @@ __all__ = [
     "ReshapeStage",
     "per_layer_stages",
     "fuse_fc_chains",
+    "reads_the_input",
 ]
 
 
@@ -224,7 +225,7 @@ def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
     return (end, linears, relu_after) if linears else (start, [], [])
 
 
-def _reads_the_input(ops: list, position: int) -> bool:
+def reads_the_input(ops: list, position: int) -> bool:
     """Whether ``ops[position]`` reads the network's input, looking back over the layers that
     pass values through unchanged (Dropout at inference, Flatten)."""
     while position > 0 and ops[position - 1].type in (Dropout, Flatten):
@@ -250,7 +251,7 @@ def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],
             continue
         # By column (EIE) where the layer reads the network's input (an MNIST image is 82%
         # zeros), by row elsewhere (`minprune.base.tuning` says why not after a ReLU).
-        inputs_have_zeros = [_reads_the_input(ops, index)] + [False] * (len(linears) - 1)
+        inputs_have_zeros = [reads_the_input(ops, index)] + [False] * (len(linears) - 1)
         fused.append(FusedFCChain.from_csr([op.csr for op in linears],
                                            [op.bias for op in linears], relu_after,
                                            inputs_have_zeros, parallel=parallel))

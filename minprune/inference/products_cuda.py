@@ -16,8 +16,9 @@ from numba import cuda
 from minprune.inference.products import conv2d_output_size, conv_filter_shape, require_csr
 from minprune.kernels.checks import as_pair, is_device_array, require_array
 from minprune.kernels.cuda_support import blocks_for, finish, to_device
-from minprune.kernels.inference import csr_cuda
+from minprune.kernels.inference import csr_cuda, relative_cuda
 from minprune.sparse.csr import CSRMatrix
+from minprune.sparse.relative import RelativeIndexMatrix
 
 __all__ = [
     "DeviceCSR",
@@ -25,6 +26,9 @@ __all__ = [
     "spmv_cuda",
     "spmm_cuda",
     "linear_forward_csr_cuda",
+    "DeviceRelative",
+    "relative_to_device",
+    "linear_forward_relative_cuda",
     "im2col_cuda",
     "conv2d_forward_csr_cuda",
 ]
@@ -123,6 +127,49 @@ def linear_forward_csr_cuda(csr, x, bias=None):
     _require("x", x, dtypes=np.float32, shape=(None, in_features))
     y_transposed = spmm_cuda(matrix, _transpose_on_device(to_device(x)), bias)
     return finish(_transpose_on_device(y_transposed), not is_device_array(x))
+
+
+@dataclass(frozen=True)
+class DeviceRelative:
+    """A `RelativeIndexMatrix`'s arrays on the GPU; make one with `relative_to_device`."""
+
+    pointers: object
+    steps: object
+    values: object
+    shape: tuple[int, int]
+    layout: str
+    nbytes: int
+
+
+def relative_to_device(matrix: RelativeIndexMatrix) -> DeviceRelative:
+    """Copy a (validated) `RelativeIndexMatrix` to the GPU once."""
+    if not isinstance(matrix, RelativeIndexMatrix):
+        raise ValueError(f"relative_to_device: expected a minprune.sparse.RelativeIndexMatrix, "
+                         f"got {type(matrix).__name__}")
+    return DeviceRelative(cuda.to_device(matrix.pointers), cuda.to_device(matrix.steps),
+                          cuda.to_device(matrix.values), matrix.shape, matrix.layout,
+                          matrix.nbytes)
+
+
+def linear_forward_relative_cuda(matrix: DeviceRelative, x, bias):
+    """y = x @ W.T + bias on the GPU, W (out, in) in the 8-bit layout: by row, a gather per
+    (output, sample); by column, the bias first, then a scatter per non-zero (input, sample).
+    ``x`` (batch, in), numpy or device; float32 ``bias`` (out,) on the device or host."""
+    rows, in_features = matrix.shape
+    _require("x", x, dtypes=np.float32, shape=(None, in_features))
+    x_device, bias_device = to_device(x), _bias_on_device(bias, rows)
+    out = cuda.device_array((x.shape[0], rows), dtype=np.float32)
+    if matrix.layout == "csr":
+        blocks, threads = _grid_2d(rows, x.shape[0])
+        relative_cuda.by_row_kernel[blocks, threads](matrix.pointers, matrix.steps,
+                                                     matrix.values, bias_device, x_device, out)
+    else:
+        blocks, threads = _grid_2d(rows, x.shape[0])
+        relative_cuda.bias_rows_kernel[blocks, threads](bias_device, out)
+        blocks, threads = _grid_2d(in_features, x.shape[0])
+        relative_cuda.by_column_kernel[blocks, threads](matrix.pointers, matrix.steps,
+                                                        matrix.values, x_device, out)
+    return finish(out, not is_device_array(x))
 
 
 def im2col_cuda(images, kernel_size, stride=1, padding=0):

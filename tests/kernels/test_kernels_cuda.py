@@ -84,6 +84,31 @@ def test_spmm_and_linear_on_host_and_device(cuda_modules, rng):
     np.testing.assert_allclose(on_device.copy_to_host(), want, **TOLERANCE)
 
 
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+def test_linear_in_the_8_bit_layout_by_row_and_by_column(cuda_modules, rng, layout):
+    """The GPU twins of the fused chain's two layouts: a 300-wide layer, so a line's steps need
+    fillers (gaps past 256), zeros in x for the column kernel to skip, host and device inputs."""
+    cuda, products_cuda, _ = cuda_modules
+    from minprune.sparse.relative import RelativeIndexMatrix
+
+    csr, dense = _sparse(rng, (300, 300), 0.01)
+    dense[5, [0, 299]], dense[[0, 299], 9] = (1.5, -2.0), (0.5, 0.25)  # gaps of 299 positions
+    csr = CSRMatrix.from_dense(dense, dense != 0)
+    matrix = RelativeIndexMatrix.from_csr(csr, layout)
+    assert matrix.fillers > 0
+    device = products_cuda.relative_to_device(matrix)
+    x = rng.standard_normal((2, 300)).astype(np.float32)
+    x[:, ::2] = 0.0
+    bias = rng.standard_normal(300).astype(np.float32)
+    expected = x.astype(np.float64) @ dense.T.astype(np.float64) + bias
+    host = products_cuda.linear_forward_relative_cuda(device, x, bias)
+    np.testing.assert_allclose(host, expected, **TOLERANCE)
+    on_device = products_cuda.linear_forward_relative_cuda(device, cuda.to_device(x), bias)
+    np.testing.assert_allclose(on_device.copy_to_host(), expected, **TOLERANCE)
+    with pytest.raises(ValueError, match="expected a minprune.sparse.RelativeIndexMatrix"):
+        products_cuda.relative_to_device(csr)
+
+
 def test_im2col_and_conv2d(cuda_modules, rng):
     _, products_cuda, _ = cuda_modules
     images = rng.standard_normal((2, 2, 5, 4)).astype(np.float32)
