@@ -12,7 +12,7 @@ coding, and shrink LeNet-300-100 from 1070 KB to 27 KB (40x, 1.58% error) and Le
    (`minprune.compress.search`);
 3. **quantize** -- every layer shared at its bits (k-means, linear initialisation) and the
    centroids retrained by Eq. 3 (`minprune.compress.retrain_quantized`; fingerprinted checkpoint
-   ``WORK/quantized.npz``);
+   ``WORK/quantized-BITS-bits.npz``, one per choice of bits);
 4. **write** -- the file (`minprune.compress.save_compressed`), read back, loaded into the sparse
    engine (`minprune.inference.compile_model`), and the test set read once, there.
 
@@ -20,7 +20,7 @@ Every choice is made on the validation split (the last 5,000 training images); t
 measured once, on the file's model, at the end. Outputs in ``results/MODEL/compress/``:
 ``summary.json`` (every number, the command, seconds, the machine), ``table.txt`` (Deep
 Compression's Tables 2-3 layout), ``bits.png`` and ``tradeoff.png`` (`compress_report`) and the
-compressed file itself, ``MODEL.mpz``.
+compressed file itself, ``MODEL.mpz``. Another ``--tolerance`` writes ``compress-tolerance-T/``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def compress(name: str, *, results_dir="results", work_dir=None, fast=None, data
     if tolerance is not None:
         settings = replace(settings, tolerance=tolerance)
     work = Path(work_dir or f"runs/compress-{name}{'-fast' if fast else ''}")
-    out = Path(results_dir) / (f"{name}-fast" if fast else name) / "compress"
+    folder = "compress" if tolerance is None else f"compress-tolerance-{tolerance:g}"
+    out = Path(results_dir) / (f"{name}-fast" if fast else name) / folder
     out.mkdir(parents=True, exist_ok=True)
     train_set, test_set = mnist(data_dir)
     if fast:
@@ -141,8 +142,9 @@ def compress(name: str, *, results_dir="results", work_dir=None, fast=None, data
     codebooks = share_weights(quantized, bits)
     shared_error = evaluate(quantized, validation)["error"]
     log(f"all layers shared: validation error {shared_error:.2%} before retraining")
+    checkpoint_name = "quantized-" + "-".join(str(b) for b in bits.values()) + "-bits.npz"
     history = retrain_quantized(quantized, codebooks, train_set, validation, settings.retrain,
-                                seed=recipe.seed, checkpoint=work / "quantized.npz",
+                                seed=recipe.seed, checkpoint=work / checkpoint_name,
                                 progress=progress, log=log)
     quantized_error = evaluate(quantized, validation)["error"]
     seconds["quantize"] = time.perf_counter() - mark
@@ -156,7 +158,7 @@ def compress(name: str, *, results_dir="results", work_dir=None, fast=None, data
 
     dense_bytes = 4 * sum(p.data.size for p in pruned.parameters())
     rows, text = table(quantized, codebooks, parts, dense_bytes, parts["layers"])
-    stages = stage_sizes(pruned, parts, codebooks, parts["layers"], dense_bytes)
+    stages = stage_sizes(pruned, parts, codebooks, dense_bytes)
     curves = _tradeoff(pruned, baseline, validation, settings.bits)
     plot_bits(sweep, pruned_error, bits, out / "bits.png", name)
     plot_tradeoff(curves, dense_bytes, (dense_bytes / parts["file"], quantized_error),

@@ -6,12 +6,14 @@ by k-means, trained quantization, Huffman coding, and the file that holds the re
     huffman.py               code_lengths, encode, decode, entropy_bits (Sec. 4)
     relative_index.py        encode_steps, decode_steps, best_index_bits (Sec. 2, Fig. 2)
     file_format.py           save_compressed, read_compressed (checksummed, atomic, checked)
-    search.py                bits per layer chosen on a validation split (their Fig. 7's curves)
+    search.py                bits per layer chosen on a validation split (their Fig. 6, 7)
+    figures.py               their Fig. 3 (sharing), bits per layer, size against error
 
 Pruning (stage 1) is `minprune.prune`; a compressed file loads as a pruned ``Sequential`` that
 `minprune.inference.compile_model` runs.
 """
 
+from minprune.compress import figures, search
 from minprune.compress.file_format import (
     CompressedFile,
     CompressedFileError,
@@ -35,6 +37,8 @@ from minprune.compress.weight_sharing import (
 )
 
 __all__ = [
+    "figures",
+    "search",
     "Codebook",
     "kmeans",
     "linear_centroids",
