@@ -32,7 +32,7 @@ from minprune.inference.engine_plain import plain_stages
 from minprune.inference.layer_checks import check_file, check_model, weight_shape
 from minprune.kernels.checks import is_device_array
 from minprune.kernels.cuda_support import cuda_available, finish, to_device
-from minprune.sparse.export import sparse_file_weight_bytes
+from minprune.sparse.file_steps import sparse_file_weight_bytes
 from minprune.sparse.model_files import read_network_file
 
 __all__ = [

@@ -24,11 +24,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minprune.base.files import CorruptFileError, read_npz, write_npz
-from minprune.kernels.inference import relative_encoding
+from minprune.base.files import read_npz, write_npz
 from minprune.nn.models import describe_layers
 from minprune.nn.module import Module
-from minprune.sparse.csr import INDEX_DTYPE, INDPTR_DTYPE, VALUE_DTYPE, CSRMatrix
+from minprune.sparse.csr import VALUE_DTYPE, CSRMatrix
+from minprune.sparse.file_steps import (
+    SparseFileError,
+    decode_steps,
+    encode_steps,
+    sparse_file_weight_bytes,
+)
 
 __all__ = [
     "save_sparse",
@@ -49,71 +54,11 @@ FORMAT_VERSION = 3
 _READABLE_VERSIONS = (2, 3)
 _METADATA_KEY = "__minprune_sparse__"
 _SEPARATOR = "::"
-_FILLER_STEP = 255  # what step code 0 (a filler) advances by; codes 1..255 are entries
 _NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex: no strings, dates, records, objects
-
-
-class SparseFileError(CorruptFileError):
-    """A sparse file is truncated, corrupt, hostile or not a minprune sparse file."""
 
 
 def _mask_key(weight_key: str) -> str:
     return weight_key + "_mask"
-
-
-def _encode_steps(csr: CSRMatrix) -> tuple[np.ndarray, np.ndarray]:
-    """CSR column indices -> (uint8 step codes, int64 step_indptr); see the module docstring."""
-    columns = csr.indices.astype(np.int64)
-    previous = np.empty_like(columns)
-    if columns.size:
-        previous[0] = -1
-        previous[1:] = columns[:-1]
-        previous[csr.indptr[:-1][np.diff(csr.indptr) > 0]] = -1  # each row starts afresh
-    steps = columns - previous  # >= 1
-    fillers = (steps - 1) // _FILLER_STEP
-    codes_per_entry = fillers + 1
-    codes_before = np.zeros(columns.size + 1, dtype=np.int64)
-    np.cumsum(codes_per_entry, out=codes_before[1:])
-    codes = np.zeros(codes_before[-1], dtype=np.uint8)
-    codes[codes_before[1:] - 1] = steps - _FILLER_STEP * fillers  # in 1..255, after the fillers
-    return codes, codes_before[csr.indptr]
-
-
-def _decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
-    """Inverse of `_encode_steps`; every inconsistency in the file is a SparseFileError."""
-    rows, cols = shape
-    if codes.dtype != np.uint8 or codes.ndim != 1:
-        raise SparseFileError(
-            f"{key}::steps: expected 1-D uint8, got {codes.dtype} {codes.shape}")
-    if step_indptr.dtype != np.int64 or step_indptr.shape != (rows + 1,):
-        raise SparseFileError(
-            f"{key}::step_indptr: expected int64 of shape ({rows + 1},), "
-            f"got {step_indptr.dtype} {step_indptr.shape}"
-        )
-    if step_indptr[0] != 0 or step_indptr[-1] != codes.size or np.any(np.diff(step_indptr) < 0):
-        raise SparseFileError(
-            f"{key}::step_indptr: must rise from 0 to len(steps) = {codes.size}, "
-            f"got first {step_indptr[0]}, last {step_indptr[-1]}"
-        )
-    if values.dtype != VALUE_DTYPE or values.ndim != 1:
-        raise SparseFileError(
-            f"{key}::values: expected 1-D {np.dtype(VALUE_DTYPE)}, got {values.dtype} "
-            f"{values.shape}")
-    if not np.isfinite(values).all():
-        raise SparseFileError(f"{key}::values: NaN or infinite weights")
-    entries = int(np.count_nonzero(codes))
-    if values.shape != (entries,):
-        raise SparseFileError(
-            f"{key}::values: expected {entries} values (one per non-filler step), "
-            f"got shape {values.shape}"
-        )
-    indptr = np.empty(rows + 1, dtype=INDPTR_DTYPE)
-    indices = np.empty(entries, dtype=np.int64 if cols > 2**31 else INDEX_DTYPE)
-    row, position = relative_encoding.decode_file_steps(codes, step_indptr, cols, indptr, indices)
-    if row >= 0:
-        raise SparseFileError(f"{key}::steps: column {position} >= {cols} columns")
-    return CSRMatrix(indptr, indices.astype(INDEX_DTYPE, copy=False), values, (rows, cols),
-                     copy=False)
 
 
 def _check_state_dict(state_dict) -> None:
@@ -211,7 +156,7 @@ def save_sparse(path, model, *, input_shape=None) -> None:
         matrix_shape = (value.shape[0], int(np.prod(value.shape[1:])))
         mask = state_dict[_mask_key(key)].reshape(matrix_shape)
         csr = CSRMatrix.from_dense(value.reshape(matrix_shape), mask)
-        codes, step_indptr = _encode_steps(csr)
+        codes, step_indptr = encode_steps(csr)
         arrays[key + _SEPARATOR + "values"] = np.array(csr.data)
         arrays[key + _SEPARATOR + "steps"] = codes
         arrays[key + _SEPARATOR + "step_indptr"] = step_indptr
@@ -369,13 +314,6 @@ class SparseArrays(NamedTuple):
     metadata: dict
 
 
-def sparse_file_weight_bytes(csr: CSRMatrix) -> int:
-    """The bytes one pruned weight takes in a sparse file: its step codes (one per entry and per
-    filler), its int64 step pointers and its float32 values (the .npz's members, before zip)."""
-    codes, step_indptr = _encode_steps(csr)
-    return codes.nbytes + step_indptr.nbytes + csr.data.nbytes
-
-
 def read_sparse_arrays(path) -> SparseArrays:
     """The sparse file ``path`` with its pruned weights as validated `CSRMatrix` objects, no
     dense array built (`minprune.inference.compile_model` runs a file this way); checked as in
@@ -393,7 +331,7 @@ def read_sparse_arrays(path) -> SparseArrays:
         weights = {}
         for key, (shape, mask_dtype) in sparse.items():
             matrix_shape = (shape[0], math.prod(shape[1:]))
-            csr = _decode_steps(
+            csr = decode_steps(
                 key,
                 take(key + _SEPARATOR + "steps"),
                 take(key + _SEPARATOR + "step_indptr"),
