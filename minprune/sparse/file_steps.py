@@ -81,6 +81,8 @@ def decode_steps(key: str, codes, step_indptr, values, shape) -> CSRMatrix:
 
 def sparse_file_weight_bytes(csr: CSRMatrix) -> int:
     """The bytes one pruned weight takes in a sparse file: its step codes (one per entry and per
-    filler), its int64 step pointers and its float32 values (the .npz's members, before zip)."""
-    codes, step_indptr = encode_steps(csr)
-    return codes.nbytes + step_indptr.nbytes + csr.data.nbytes
+    filler), its int64 step pointers and its float32 values (the .npz's members, before zip);
+    counted in one pass, no array the size of the entries."""
+    counts = np.empty(csr.shape[0], dtype=np.int64)
+    relative_encoding.line_entries(csr.indptr, csr.indices, FILLER_STEP, counts)
+    return int(counts.sum()) + 8 * (csr.shape[0] + 1) + csr.data.nbytes

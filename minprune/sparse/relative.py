@@ -43,7 +43,7 @@ def _encode(indptr: np.ndarray, positions: np.ndarray, values: np.ndarray):
     `relative_encoding`'s kernels: no temporary the size of the entries."""
     lines = indptr.shape[0] - 1
     counts = np.empty(lines, dtype=np.int64)
-    relative_encoding.line_entries(indptr, positions, counts)
+    relative_encoding.line_entries(indptr, positions, MAX_STEP, counts)
     line_pointers = np.zeros(lines + 1, dtype=np.int64)
     np.cumsum(counts, out=line_pointers[1:])
     entries = int(line_pointers[-1])

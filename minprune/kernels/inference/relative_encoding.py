@@ -16,15 +16,16 @@ __all__ = ["line_entries", "encode_lines", "first_overflow", "transpose_csr",
 MAX_STEP = 256  # as minprune.sparse.relative.MAX_STEP: one uint8 code holds steps 1..256
 
 
-def _line_entries(indptr, indices, counts):
+def _line_entries(indptr, indices, max_step, counts):
     """counts[line] = stored entries of each line once encoded: its entries, plus one filler for
-    every 256 positions of a gap (a step d > 256 needs (d - 1) // 256 fillers before it)."""
+    every ``max_step`` positions of a gap (a step d > max_step needs (d - 1) // max_step fillers
+    before it): 256 for the engine's layout, 255 for the sparse file's step codes."""
     for line in range(indptr.shape[0] - 1):
         previous = np.int64(-1)
         total = np.int64(0)
         for k in range(indptr[line], indptr[line + 1]):
             position = np.int64(indices[k])
-            total += 1 + (position - previous - 1) // MAX_STEP
+            total += 1 + (position - previous - 1) // max_step
             previous = position
         counts[line] = total
 
