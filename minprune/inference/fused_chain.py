@@ -2,9 +2,10 @@
 into one `PackedChain` and run by ONE Numba call per forward
 (`minprune.kernels.inference.fc_chain_cpu`: sample by sample below
 `minprune.base.tuning.SPMM_MIN_BATCH`, SpMM from there on). Each layer is held once, as a
-`minprune.sparse.RelativeIndexMatrix` -- the paper's 8-bit relative indices -- by column where
-its inputs hold zeros to skip (EIE), by row where they do not: the chain's resident weight bytes
-(`FusedFCChain.nbytes`) are the sparse file's. The per-layer stages (`compile_model(fused=False)`)
+`minprune.sparse.RelativeIndexMatrix` -- the paper's 8-bit relative indices -- by column (EIE:
+zero inputs skipped) or by row, as `from_csr`'s flags say (the engine's choice:
+`minprune.inference.engine_cpu`): the chain's resident weight bytes (`FusedFCChain.nbytes`) are
+the sparse file's. The per-layer stages (`compile_model(fused=False)`)
 compute the same thing and are its reference in the tests.
 """
 

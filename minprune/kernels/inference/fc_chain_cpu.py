@@ -14,11 +14,11 @@ forward pass is ONE kernel call with few arguments (Numba unboxes every argument
     biases    float32  every layer's bias
 
 Each layer is stored ONCE, in one of two layouts (no second copy, no dense copy):
-  - by column (CSC, EIE's layout, Han et al., ISCA 2016) where the layer's inputs hold zeros --
-    the network's input (82% of an MNIST image is 0) or a ReLU's output: one sample's product
-    *scatters* each non-zero input's column and skips every zero input;
-  - by row (CSR, the file's layout) where its inputs are dense: a *gather* per output, four
-    running sums so the float adds overlap.
+  - by column (CSC, EIE's layout, Han et al., ISCA 2016): one sample's product *scatters* each
+    non-zero input's column and skips every zero input -- the engine's choice for the layer that
+    reads the network's input (82% of an MNIST image is 0);
+  - by row (CSR, the file's layout): a *gather* per output, four running sums so the float adds
+    overlap -- the engine's choice elsewhere, after a ReLU too (`minprune.base.tuning` says why).
 Below `minprune.base.tuning.SPMM_MIN_BATCH` samples `fc_chain_per_sample` runs them sample by
 sample; from there on `fc_chain_spmm` runs one SpMM per layer on transposed activations, in
 chunks of `tuning.SPMM_CHUNK` samples (a chunk's activations stay in cache), and
