@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter
 
 from minprune.prune.figures import DPI, PaperFigure
 
@@ -95,7 +96,10 @@ def plot_size_tradeoff(curves: dict, points: dict | None = None, path=None,
     for index, (label, (x, y)) in enumerate((points or {}).items()):
         axes.plot([x], [100 * y], "*", markersize=12, color=f"C{index + len(curves)}",
                   label=label)
-    axes.set(xscale="log", xlabel="compression (dense float32 bytes / bytes)",
-             ylabel="validation error (%)", title=title)
+    axes.set(xscale="log", yscale="log", xlabel="compression (dense float32 bytes / bytes)",
+             ylabel="validation error (%, log scale)", title=title)
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(FormatStrFormatter("%g"))
     axes.legend(fontsize=8)
     return _finish(figure, path, "numbers: bits per weight, every layer alike, no retraining")
