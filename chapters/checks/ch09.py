@@ -1,7 +1,7 @@
 """Checks for chapter 9, "Deep Compression: sharing, trained quantization and Huffman coding"
 (``chapters/09_deep_compression.ipynb``).
 
-Exercise 1: 1-D k-means with linear initialisation (Deep Compression Sec. 3, 3.1). Exercise 2:
+Exercise 1: 1-D k-means with linear initialisation (Deep Compression Sec. 3). Exercise 2:
 a centroid's gradient, the sum of its weights' gradients (Eq. 3). Exercise 3: Huffman code
 lengths from symbol counts (Sec. 4) -- judged by what they cost, since equally good codes differ.
 """
@@ -55,7 +55,7 @@ def exercise_1(kmeans_1d) -> None:
             "not take the mean of nothing")
         assert np.allclose(np.sort(got), expected, atol=1e-6), (
             f"bits={bits}: expected centroids {np.round(expected, 4)}, got "
-            f"{np.round(np.sort(got), 4)}. Start from np.linspace(min, max, 2**bits) (Sec. 3.1: "
+            f"{np.round(np.sort(got), 4)}. Start from np.linspace(min, max, 2**bits) (Sec. 3: "
             "linear initialisation), not from random weights")
         assert np.allclose(got[got_assignments], expected[mp.compress.nearest_centroid(weights,
                                                                                   expected)],

@@ -1,8 +1,8 @@
 """Deep Compression's stages 2 and 3 after pruning (Han, Mao & Dally, ICLR 2016): weight sharing
 by k-means, trained quantization, Huffman coding, and the file that holds the result.
 
-    weight_sharing.py        Codebook, kmeans, linear_centroids, share_weights (Sec. 3, 3.1)
-    trained_quantization.py  CentroidSGD, retrain_quantized: centroids move by Eq. 3 (Sec. 3.2)
+    weight_sharing.py        Codebook, kmeans, linear_centroids, share_weights (Sec. 3)
+    trained_quantization.py  CentroidSGD, retrain_quantized: centroids move by Eq. 3 (Sec. 3)
     huffman.py               code_lengths, encode, decode, entropy_bits (Sec. 4)
     relative_index.py        encode_steps, decode_steps, best_index_bits (Sec. 2, Fig. 2)
     file_format.py           save_compressed, read_compressed (checksummed, atomic, checked)

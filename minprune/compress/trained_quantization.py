@@ -1,4 +1,5 @@
-"""Trained quantization: retraining the shared values (Han, Mao & Dally 2016, Sec. 3.2, Eq. 3).
+"""Trained quantization: retraining the shared values (Han, Mao & Dally 2016, Sec. 3,
+"Feed-forward and Back-propagation", Eq. 3).
 
 After weight sharing (`minprune.compress.weight_sharing`) every surviving weight of a layer is
 one of its 2**bits centroids. Retraining keeps each weight's cluster fixed and moves the

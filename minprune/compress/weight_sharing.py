@@ -8,10 +8,10 @@ clusters C = {c_1 .. c_k}, k-means minimises the within-cluster sum of squares (
 
     argmin_C  sum_i sum_{w in c_i} |w - c_i|^2
 
-Centroid initialisation (their Sec. 3.1): linear -- k values evenly spaced over [min, max] of
-the weights -- beats random (Forgy) and density-based initialisation, because it keeps a few
-centroids out among the large weights, which are few but matter most. minprune initialises
-linearly only.
+Centroid initialisation (their Sec. 3, "Initialization of Shared Weights"): linear -- k values
+evenly spaced over [min, max] of the weights -- beats random (Forgy) and density-based
+initialisation, because it keeps a few centroids out among the large weights, which are few but
+matter most. minprune initialises linearly only.
 
 A `Codebook` is one layer's result: ``centroids`` (float32, k) and, for each surviving weight in
 flat C order, its cluster (``assignments``). Pruned weights get no cluster and stay pruned: the
@@ -68,7 +68,7 @@ def _check_bits(bits) -> int:
 
 
 def linear_centroids(weights, bits: int) -> np.ndarray:
-    """2**bits centroids evenly spaced over [min, max] of ``weights`` (Sec. 3.1's linear
+    """2**bits centroids evenly spaced over [min, max] of ``weights`` (Sec. 3's linear
     initialisation), float64."""
     bits = _check_bits(bits)
     weights = np.asarray(weights, dtype=np.float64)
