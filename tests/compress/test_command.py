@@ -36,3 +36,33 @@ def test_compress_writes_its_records_and_resumes(tmp_path, monkeypatch):
     again = read_compressed(out / "lenet-300-100.mpz").model
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(again.state_dict()[key], value)
+
+
+def test_compress_starts_from_a_pruned_checkpoint(tmp_path, monkeypatch):
+    import minprune as mp
+    from minprune.training.checkpoint import save_checkpoint
+
+    data = tmp_path / "mnist"
+    write_fake_mnist(data, n_train=6_000, n_test=2_000)
+    monkeypatch.setenv("MINPRUNE_DATA", str(data))
+    model = mp.models.lenet_300_100()
+    mp.prune.keep_ratio_prune(model, mp.paper.PAPER_KEEP_RATIOS["lenet-300-100"])
+    save_checkpoint(tmp_path / "pruned.npz", model.state_dict())
+    assert main(["compress", "lenet-300-100", "--fast", "--checkpoint",
+                 str(tmp_path / "pruned.npz"), "--results", str(tmp_path / "results"),
+                 "--work", str(tmp_path / "work"), "--tolerance", "0.01", "--no-progress"]) == 0
+    out = tmp_path / "results" / "lenet-300-100-fast" / "compress-tolerance-0.01"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["start"]["source"].startswith(f"checkpoint {tmp_path / 'pruned.npz'}")
+    assert summary["tolerance"] == 0.01
+    assert list(summary["tradeoff"]) == ["pruning + quantization"]  # no dense model to compare
+    loaded = read_compressed(out / "lenet-300-100.mpz").model
+    np.testing.assert_array_equal(loaded.fc1.weight_mask, model.fc1.weight_mask)
+
+
+def test_an_unknown_model_is_refused(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["compress", "alexnet"])
+    assert "invalid choice: 'alexnet'" in capsys.readouterr().err
