@@ -19,6 +19,7 @@ import numpy as np
 
 from minprune.autograd.ops.conv import Conv2d as ConvFunction
 from minprune.inference.fused_chain import FusedFCChain
+from minprune.inference.layer_checks import reads_the_input
 from minprune.inference.products import linear_forward_csr
 from minprune.kernels.inference import relative_cpu
 from minprune.kernels.training.pool import max_pool_forward
@@ -36,7 +37,6 @@ __all__ = [
     "ReshapeStage",
     "per_layer_stages",
     "fuse_fc_chains",
-    "reads_the_input",
 ]
 
 
@@ -223,14 +223,6 @@ def _chain_at(ops: list, start: int) -> tuple[int, list, list[bool]]:
         previous = previous if kind is Dropout else kind
         end += 1
     return (end, linears, relu_after) if linears else (start, [], [])
-
-
-def reads_the_input(ops: list, position: int) -> bool:
-    """Whether ``ops[position]`` reads the network's input, looking back over the layers that
-    pass values through unchanged (Dropout at inference, Flatten)."""
-    while position > 0 and ops[position - 1].type in (Dropout, Flatten):
-        position -= 1
-    return position == 0
 
 
 def fuse_fc_chains(ops: list, stages: list, runs_as: list[str],

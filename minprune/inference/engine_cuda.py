@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minprune.inference.engine_cpu import reads_the_input
+from minprune.inference.layer_checks import reads_the_input
 from minprune.kernels.cuda_support import blocks_for
 from minprune.kernels.inference import pool_relu_cuda
 from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU

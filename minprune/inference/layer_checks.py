@@ -18,7 +18,8 @@ from minprune.nn import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Seque
 from minprune.sparse.csr import CSRMatrix
 from minprune.sparse.model_files import NetworkFile
 
-__all__ = ["Op", "check_model", "check_file", "masked_csr", "weight_shape", "SUPPORTED"]
+__all__ = ["Op", "check_model", "check_file", "masked_csr", "weight_shape", "reads_the_input",
+           "SUPPORTED"]
 
 SUPPORTED = "Linear, Conv2d (groups=1), ReLU, MaxPool2d, Flatten, Dropout"
 
@@ -211,3 +212,11 @@ def weight_shape(op: Op) -> tuple[int, ...]:
         return (layer.out_features, layer.in_features)
     return (layer.out_channels, layer.in_channels // layer.groups, layer.kernel_size,
             layer.kernel_size)
+
+
+def reads_the_input(ops: list, position: int) -> bool:
+    """Whether ``ops[position]`` reads the network's input, looking back over the layers that
+    pass values through unchanged (Dropout at inference, Flatten)."""
+    while position > 0 and ops[position - 1].type in (Dropout, Flatten):
+        position -= 1
+    return position == 0
