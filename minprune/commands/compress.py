@@ -182,6 +182,8 @@ def compress(name: str, *, results_dir="results", work_dir=None, fast=None, data
         "layers": rows, "parts": parts, "stages": stages, "tradeoff": curves,
         "retrain": {"phase": asdict(settings.retrain), "history": history},
         "seconds": seconds, "wall_seconds_this_run": time.perf_counter() - started,
+        "seconds_are": ("this run's wall time per stage: a stage resumed from WORK only loads; "
+                        "start.training_seconds and retrain.history hold the training times"),
     }
     save_json(out / "summary.json", summary)
     log(f"{name}: {parts['file']:,} bytes on disk, {summary['compression']:.1f}x smaller than "

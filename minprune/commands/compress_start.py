@@ -45,7 +45,7 @@ def pruned_start(recipe: Recipe, train_set, validation, work: Path, *, checkpoin
             "validation_error_pruned": evaluate(model, validation)["error"],
             "seconds": time.perf_counter() - started}
     run = Run(recipe, train_set, validation, Path(work), Path(work), progress, log)
-    baseline, baseline_error, _ = baseline_stage(run)
+    baseline, baseline_error, train_seconds = baseline_stage(run)
     pruned, records = paper_stage(run, baseline)
     return pruned, baseline, {
         "source": ("minprune reproduce's baseline and paper stages on the first "
@@ -55,4 +55,7 @@ def pruned_start(recipe: Recipe, train_set, validation, work: Path, *, checkpoin
         "rounds": [{k: r[k] for k in ("round", "density", "error_pruned", "error_retrained")}
                    for r in records],
         "seconds": time.perf_counter() - started,
+        # what training took when it ran (kept in the checkpoints, so a resumed run still knows)
+        "training_seconds": {"baseline": train_seconds,
+                             "pruning_rounds": sum(r["retrain_seconds"] for r in records)},
     }
