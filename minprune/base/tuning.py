@@ -24,19 +24,22 @@ __all__: list[str] = [
 # Measured on one thread (OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1) on the paper's pruned
 # LeNets, unless a comment says otherwise; the commit id names the message that records it.
 
-# A conv layer run through patches (stride or padding: products.conv2d_forward_csr) runs dense
-# above this density. The CSR product cost ~3.4x a dense GEMM per multiply-add, so LeNet-5's conv2
-# at 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; break-even near 1 / 3.4
-# (benchmarks/engine_sweep.py, batch 1 to 256; commit 7db246a).
+# Where a dense conv pays, for compile_model(model, dense_above=...): the default engine holds no
+# dense copy and runs every conv sparse. A conv run through patches (stride or padding) is
+# faster dense above this density. The CSR product cost ~3.4x a dense GEMM per multiply-add, so
+# LeNet-5's conv2 at 12% ran 2.4x faster sparse and conv1 at 66% 1.1-1.7x slower; break-even
+# near 1 / 3.4 (benchmarks/engine_sweep.py, batch 1 to 256; commit 7db246a; int32 CSR then).
 SPARSE_CONV_MAX_DENSITY = 0.3
-# A conv layer with stride 1 and no padding (csr_cpu.conv2d_wide, no patches) runs dense above
-# this density: conv1 at 66% ran faster sparse (12.5 against 15.4 us at batch 1, 2.8 against
-# 3.3-4.0 ms at 256); break-even extrapolated near 80% (benchmarks/engine_sweep.py; c42d019).
+# A conv with stride 1 and no padding (relative_cpu.conv2d_wide, no patches) is faster dense
+# above this density: conv1 at 66% ran faster sparse (12.5 against 15.4 us at batch 1, 2.8
+# against 3.3-4.0 ms at 256); break-even extrapolated near 80% (benchmarks/engine_sweep.py;
+# c42d019; int32 CSR then).
 SPARSE_WIDE_CONV_MAX_DENSITY = 0.75
-# SPMM_MIN_BATCH 12 -> 20: from this batch on the fused FC chain runs one SpMM per layer, below
-# it the per-sample chain; with the dense-columns form the per-sample chain took 68.6 us at batch
-# 16 against SpMM's 80.5, and 103 against 86 at 24 (benchmarks/sparse_lenet.py --crossover,
-# one thread; c6a63af).
+# SPMM_MIN_BATCH 20: from this batch on the fused FC chain runs one SpMM per layer, below it the
+# per-sample chain. The 8-bit chain on the trained LeNet-300-100, one thread: 76.5 us per sample
+# chain against SpMM's 81.6 at batch 16, 121.5 against 100.9 at 24 (benchmarks/sparse_lenet.py
+# --crossover, results/bench_lenet.json). LeNet-5's chain (fc1 gathered by row) crosses lower,
+# near batch 8; one threshold serves both, set by LeNet-300-100's.
 SPMM_MIN_BATCH = 20
 # The fused FC chain stores a layer by column (EIE's layout: a zero input skips its column) only
 # where it reads the network's input, by row (a gather) elsewhere -- also after a ReLU. Measured on
@@ -60,7 +63,8 @@ MIN_BLOCK = 32
 # - csr_cpu: slices indexed by the loop counter alone (not start + s) ran ~8x faster (7db246a).
 # - csr_cpu.conv2d_images (patches per image, in cache) against conv2d_patches: conv2 at 12%,
 #   35 -> 15 us at batch 1 and 12.5 -> 6.9 ms at 256, 2.4x faster than dense GEMM (7db246a).
-# - csr_cpu.conv2d_wide (no patches): conv2 at batch 256 3.9 ms against 6.2 with patches (c42d019).
+# - conv2d_wide (no patches; now relative_cpu's): conv2 at batch 256 3.9 ms against 6.2 with
+#   patches (c42d019, int32 CSR then).
 # - fc_chain_cpu.fc_chain_per_sample is one flat function: split into small jitted helpers the
 #   same loops ran ~20% slower at batch 1 (LeNet-300-100).
 

@@ -153,23 +153,6 @@ def test_conv2d_matches_direct_convolution(case):
 
 @KERNEL_SETTINGS
 @given(conv_cases())
-def test_wide_conv_kernel_matches_direct_convolution(case):
-    """Stride 1, no padding (the cases' own strides and padding dropped): no patches at all."""
-    images, csr, weight, bias, kernel, _, _ = case
-    if images.shape[2] < kernel[0] or images.shape[3] < kernel[1]:
-        return
-    bias = np.zeros(csr.shape[0], np.float32) if bias is None else bias
-    want = reference.conv2d_reference(images, weight, bias, 1, 1, 0, 0)
-    offsets = csr_cpu.conv2d_wide_offsets(csr.indices, *kernel, *images.shape[2:])
-    indptr, indices = csr_cpu.unsigned_index_views(csr.indptr, csr.indices)
-    for kernel_function in (csr_cpu.conv2d_wide_cpu, csr_cpu.conv2d_wide_serial):
-        out = np.full(want.shape, np.nan, dtype=np.float32)
-        kernel_function(indptr, indices, csr.data, offsets, bias, images, out)
-        np.testing.assert_allclose(out, want, **TOLERANCE)
-
-
-@KERNEL_SETTINGS
-@given(conv_cases())
 def test_raw_conv_kernel_matches_patch_reference(case):
     images, csr, _, bias, kernel, stride, padding = case
     bias = np.zeros(csr.shape[0], np.float32) if bias is None else bias

@@ -5,8 +5,9 @@ Python. No checking here: `minprune.inference.products` passes a validated `CSRM
 ``prange`` runs only over independent output rows, so no two threads write the same element.
 Two tuning choices (benchmarks/sparse_spmv.py): unsigned index views (`unsigned_index_views`)
 spare Numba a negative-index test per access, and ``fastmath={"reassoc", "contract"}`` lets LLVM
-split a row's float32 sum over SIMD lanes (NaN and infinity still propagate). The engine's choice
-among these kernels (and dense) is made with `minprune.base.tuning`'s thresholds.
+split a row's float32 sum over SIMD lanes (NaN and infinity still propagate). These are the int32
+CSR products (`minprune.inference.products`, the per-layer engine's Linear stage); the engine's
+own kernels read the paper's 8-bit steps (`relative_cpu`, `fc_chain_cpu`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numba import njit, prange
 
 __all__ = [
     "spmv_cpu", "spmm_cpu", "conv2d_patches_cpu", "conv2d_images_cpu", "conv2d_images_serial",
-    "conv2d_wide_cpu", "conv2d_wide_serial", "conv2d_wide_offsets", "unsigned_index_views",
+    "unsigned_index_views",
 ]
 
 _FASTMATH = {"reassoc", "contract"}
@@ -101,8 +102,8 @@ def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stri
         out[n, o, :] = bias[o] + sum over k of data[k] * patches[indices[k], :]   (4 rows a pass)
 
     ``prange`` over images; out is (batch, out_channels, out_h, out_w). Loops index slices by the
-    loop counter alone (see `_conv2d_patches`). The engine runs it for convs with stride or
-    padding up to `minprune.base.tuning.SPARSE_CONV_MAX_DENSITY`.
+    loop counter alone (see `_conv2d_patches`). `products.conv2d_forward_csr` runs it; the engine's
+    twin reads 8-bit steps instead (`relative_cpu.conv2d_images`).
     """
     batch, channels, height, width = images.shape
     out_channels = out.shape[1]
@@ -150,67 +151,9 @@ def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stri
                 k += 1
 
 
-def _conv2d_wide(indptr, indices, data, offsets, bias, images, out):
-    """Sparse convolution with stride 1 and no padding, straight from the images (no patches):
-    with the output laid out "wide" (row pitch = the input's width, the columns past out_w
-    computed and dropped), the window of every stored weight is ONE contiguous run of the
-    flattened image, starting at ``offsets[k]`` = channel * H * W + ky * W + kx:
-
-    for n in prange(batch):
-        for o in range(out_channels):
-            wide = bias[o]                                              # (OH - 1) * W + OW values
-            for k in filter o's stored weights (4 a pass):
-                wide += data[k] * image_n.flat[offsets[k] : offsets[k] + span]
-            out[n, o] = wide's valid columns
-
-    (W / OW - 1 more multiply-adds than the patches -- 50% on LeNet-5's conv2 -- but no patch
-    matrix to build.) ``offsets`` come from `conv2d_wide_offsets`. The engine runs it for convs
-    with stride 1 and no padding up to `minprune.base.tuning.SPARSE_WIDE_CONV_MAX_DENSITY`.
-    """
-    batch, channels, height, width = images.shape
-    out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
-    span = (out_h - 1) * width + out_w
-    for n in prange(batch):
-        flat = images[n].reshape(channels * height * width)
-        wide = np.empty(span, dtype=np.float32)
-        for o in range(out_channels):
-            for s in range(span):
-                wide[s] = bias[o]
-            k, end = np.int64(indptr[o]), np.int64(indptr[o + 1])
-            while k + 4 <= end:
-                w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
-                r0 = flat[offsets[k] : offsets[k] + span]
-                r1 = flat[offsets[k + 1] : offsets[k + 1] + span]
-                r2 = flat[offsets[k + 2] : offsets[k + 2] + span]
-                r3 = flat[offsets[k + 3] : offsets[k + 3] + span]
-                for s in range(span):
-                    wide[s] += w0 * r0[s] + w1 * r1[s] + w2 * r2[s] + w3 * r3[s]
-                k += 4
-            while k < end:
-                w0, r0 = data[k], flat[offsets[k] : offsets[k] + span]
-                for s in range(span):
-                    wide[s] += w0 * r0[s]
-                k += 1
-            plane = out[n, o]
-            for oh in range(out_h):
-                row = wide[oh * width : oh * width + out_w]
-                target = plane[oh]
-                for ow in range(out_w):
-                    target[ow] = row[ow]
-
-
-def conv2d_wide_offsets(indices, kernel_h, kernel_w, height, width) -> np.ndarray:
-    """`_conv2d_wide`'s start of each stored weight's window in a flattened (C, H, W) image."""
-    taps = indices.astype(np.int64)
-    channel, within = taps // (kernel_h * kernel_w), taps % (kernel_h * kernel_w)
-    return channel * height * width + (within // kernel_w) * width + within % kernel_w
-
-
 spmv_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_spmv)
 spmm_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_spmm)
 conv2d_patches_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_patches)
 conv2d_images_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_images)
 # One image has nothing to share out: the serial build spares the parallel region's start-up.
 conv2d_images_serial = njit(cache=True, fastmath=_FASTMATH)(_conv2d_images)
-conv2d_wide_cpu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_wide)
-conv2d_wide_serial = njit(cache=True, fastmath=_FASTMATH)(_conv2d_wide)
