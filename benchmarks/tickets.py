@@ -1,6 +1,7 @@
 """Winning tickets on LeNet-300-100 against Han et al.'s Sec. 3.3: Frankle & Carbin's Figs. 3-4.
 
-    MINPRUNE_DATA=/work/shared/data/mnist nice -n 19 python benchmarks/tickets.py
+    MINPRUNE_DATA=/work/shared/data/mnist OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+        NUMBA_NUM_THREADS=1 nice -n 19 python benchmarks/tickets.py
 
 One dense training of LeNet-300-100 on MNIST (snapshots at iteration 0 and at ``--k``), then
 ``--rounds`` rounds of iterative magnitude pruning (`minprune.prune.tickets.imp`), each pruning
@@ -40,6 +41,10 @@ from minprune.training.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = {"fc3.weight": 0.25, "*": 0.5}
+# One BLAS/Numba thread a process: on 2 cores shared with other jobs, two spinning threads made
+# each step 15x slower (34 against 1.5 ms of CPU a step, measured at a load of 9).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
 
 
 def main(argv=None) -> int:
@@ -72,12 +77,16 @@ def main(argv=None) -> int:
                                    finetune_phase=finetune, rates=RATES, rounds=args.rounds,
                                    k=args.k, every=100, seed=args.seed, log=print)
     seconds = time.perf_counter() - started
-    command = ("MINPRUNE_DATA=" + os.environ.get("MINPRUNE_DATA", "") + " nice -n 19 python "
-               + shlex.join(["benchmarks/tickets.py", *(argv if argv is not None
-                                                        else sys.argv[1:])]))
+    threads = "".join(f"{name}={os.environ[name]} " for name in THREAD_VARIABLES
+                      if name in os.environ)
+    arguments = argv if argv is not None else sys.argv[1:]
+    command = ("MINPRUNE_DATA=" + os.environ.get("MINPRUNE_DATA", "")
+               + f" {threads}nice -n 19 python " + shlex.join(["benchmarks/tickets.py",
+                                                                *arguments]))
     record = {
         "command": command,
         "machine": f"{os.cpu_count()} cores (shared; nice -n 19)",
+        "threads": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
         "seconds": round(seconds, 1),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "data": {"train": len(train), "validation": len(validation), "test": len(test),
