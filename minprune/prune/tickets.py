@@ -35,7 +35,13 @@ import numpy as np
 from minprune.nn.module import copy_model
 from minprune.prune.criteria import keep_ratio_prune
 from minprune.prune.figures import PaperFigure
-from minprune.prune.masks import layer_density, layers_by_weight_name, resolve_per_layer, set_mask
+from minprune.prune.masks import (
+    density,
+    layer_density,
+    layers_by_weight_name,
+    resolve_per_layer,
+    set_mask,
+)
 from minprune.training.fit import evaluate, fit
 from minprune.training.hooks import FitHook
 
@@ -213,11 +219,10 @@ def imp(model, train, rates, rounds: int, *, reset: str, weights: dict | None = 
         layer_densities = prune_survivors(model, rates)
         if reset == "rewind":
             rewind(model, weights)
-        kept = sum(layer_density(layer) * layer.weight_mask.size for layer in layers.values())
-        density = kept / sum(layer.weight_mask.size for layer in layers.values())
+        left = density(model)
         if log:
-            log(f"imp round {index}/{rounds} ({reset}): {density:.2%} of the weights left")
-        records.append({"round": index, "density": density, "layer_density": layer_densities,
+            log(f"imp round {index}/{rounds} ({reset}): {left:.2%} of the weights left")
+        records.append({"round": index, "density": left, "layer_density": layer_densities,
                         "trained": train(model, index)})
     return records
 
@@ -226,12 +231,13 @@ def imp(model, train, rates, rounds: int, *, reset: str, weights: dict | None = 
 CONDITIONS = ("fine-tune", "rewind to 0", "rewind to k", "random re-init")
 
 
-def _point(model, tracker: BestValidation, test_set, density: float) -> dict:
-    """One point of a line: the test error of the weights at the best validation error (the test
-    set read once for it), that iteration, and the validation curve."""
+def _point(model, tracker: BestValidation, test_set) -> dict:
+    """One point of a line, taken right after its training (the masks are this round's): the
+    test error of the weights at the best validation error (the test set read once for it), that
+    iteration, and the validation curve. The density is the evaluated model's own."""
     best = copy_model(model)
     rewind(best, tracker.best_weights)
-    return {"density": density, "early_stop_iteration": tracker.best_iteration,
+    return {"density": density(best), "early_stop_iteration": tracker.best_iteration,
             "validation_error": tracker.best_error,
             "test_error": evaluate(best, test_set)["error"], "curve": tracker.curve}
 
@@ -248,7 +254,7 @@ def compare_resets(model, train_set, validation, test_set, *, phase, finetune_ph
     at_zero, at_k = Snapshot(model, 0), Snapshot(model, k)
     dense = train_tracked(model, train_set, validation, phase, every=every, seed=seed,
                           hooks=[at_k])
-    first = _point(model, dense, test_set, 1.0)
+    first = _point(model, dense, test_set)
     lines = {name: [first] for name in CONDITIONS}
     if log:
         log(f"dense: test error {first['test_error']:.2%} at iteration "
@@ -264,19 +270,19 @@ def compare_resets(model, train_set, validation, test_set, *, phase, finetune_ph
             if name == "rewind to 0":
                 tickets.append({key: layer.weight_mask.copy() for key, layer
                                 in layers_by_weight_name(chain).items()})
-            return tracker
+            point = _point(chain, tracker, test_set)  # now, under this round's masks
+            _log_point(log, name, point)
+            return point
 
         for record in imp(chain, train, rates, rounds, reset=reset, weights=weights, log=log):
-            lines[name].append(_point(chain, record["trained"], test_set, record["density"]))
-            _log_point(log, name, lines[name][-1])
+            lines[name].append(record["trained"])
     for index, masks in enumerate(tickets):
         control = copy_model(model)
         for key, layer in layers_by_weight_name(control).items():
             set_mask(layer, masks[key])
         reinitialize(control, seed + 1 + index)
         tracker = train_tracked(control, train_set, validation, phase, every=every, seed=seed)
-        lines["random re-init"].append(_point(control, tracker, test_set,
-                                              lines["rewind to 0"][index + 1]["density"]))
+        lines["random re-init"].append(_point(control, tracker, test_set))
         _log_point(log, "random re-init", lines["random re-init"][-1])
     return lines
 
