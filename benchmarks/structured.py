@@ -1,7 +1,8 @@
 """Connections or channels? Han et al.'s pruning run by the sparse engine against Li et al.'s
 channel pruning run dense, on both LeNets, at equal error chosen on validation (issue 23, part A).
 
-    MINPRUNE_DATA=/work/shared/data/mnist nice -n 19 python benchmarks/structured.py train
+    MINPRUNE_DATA=/work/shared/data/mnist OPENBLAS_NUM_THREADS=1 nice -n 19 \
+        python benchmarks/structured.py train
     MINPRUNE_DATA=/work/shared/data/mnist /tmp/scratch/quiet.sh python benchmarks/structured.py time
 
 ``train`` (per model; ``--model`` picks one) trains a dense baseline on MNIST's first 55,000
@@ -12,7 +13,9 @@ ladder of rounds (prune, retrain a short phase, measure the validation error):
     per-layer densities (`mp.prune.keep_ratio_prune`, `geometric_keep_ratios`), retrained;
 (b) channels (Li et al. 2017, `minprune.prune.structured`): every layer that feeds another loses
     the same fraction of its outputs of smallest L1 norm per round, layers rebuilt smaller;
-(c) both: from (b)'s chosen model, (a)'s ladder of connection rounds (channels first).
+(c) both: channels first -- from the (b) model of lowest validation error (the channels that
+    go without loss; (b)'s chosen model sits at the tolerance's edge already) -- then (a)'s
+    ladder of connection rounds.
 
 Each road's chosen point is its smallest model (parameters kept, biases counted) whose
 validation error is within ``TOLERANCE`` of the baseline's; the test set is read once, for the
@@ -58,17 +61,29 @@ from minprune.training.fit import evaluate, fit_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, WORK = ROOT / "results" / "structured", ROOT / "runs" / "structured"
+ROUND_IMAGES = [None]  # set per model from its schedule (None: every training image)
 TOLERANCE = 0.002  # a chosen point's validation error is at most the baseline's + this
 SCHEDULES = {  # epochs of the dense baseline, rounds per road, epochs per round, rates
     "lenet-300-100": {"dense_epochs": 8, "lr": 0.01, "retrain_lr": 0.002, "round_epochs": 2,
                       "connection_rounds": 5, "channel_rounds": 6, "channel_fraction": 0.3,
                       "both_rounds": 4, "sensitivity": [0.25, 0.5, 0.75, 0.9]},
+    # LeNet-5's epochs cost ~15x LeNet-300-100's: each round retrains on 20,000 of the images.
     "lenet5": {"dense_epochs": 3, "lr": 0.01, "retrain_lr": 0.002, "round_epochs": 1,
-               "connection_rounds": 4, "channel_rounds": 5, "channel_fraction": 0.3,
-               "both_rounds": 3, "sensitivity": [0.25, 0.5, 0.75, 0.9]},
+               "round_images": 20_000, "connection_rounds": 3, "channel_rounds": 4,
+               "channel_fraction": 0.3, "both_rounds": 2, "sensitivity": [0.25, 0.5, 0.75, 0.9]},
 }
 LABELS = {"dense": "dense baseline", "a": "(a) connections, sparse engine",
           "b": "(b) channels, dense", "c": "(c) channels then connections, sparse engine"}
+
+
+def command_line() -> str:
+    """This run's command, with the thread settings it ran under. (One OpenBLAS thread: with
+    2 shared cores, multi-threaded GEMMs on LeNet-300-100's small batches waited on descheduled
+    threads and trained >10x slower.)"""
+    threads = " ".join(f"{key}={os.environ[key]}" for key in ("OPENBLAS_NUM_THREADS",
+                                                               "NUMBA_NUM_THREADS")
+                       if key in os.environ)
+    return f"{threads} python benchmarks/structured.py {' '.join(sys.argv[1:])}".strip()
 
 
 def flop(model, input_shape=(1, 28, 28)) -> dict:
@@ -123,12 +138,20 @@ def point(model, road: str, index: int, validation, folder: Path) -> dict:
     return record
 
 
+def round_images(train, index: int):
+    """What round ``index`` retrains on: ``ROUND_IMAGES`` images drawn for it, or all."""
+    if ROUND_IMAGES[0] is None or ROUND_IMAGES[0] >= len(train):
+        return train
+    return subset(train, ROUND_IMAGES[0], np.random.default_rng(index))
+
+
 def connection_ladder(model, name, rounds, phase, train, validation, folder, road) -> list:
     """Rounds of magnitude pruning towards the paper's densities, each retrained."""
     ladder = []
     for index, ratios in enumerate(geometric_keep_ratios(PAPER_KEEP_RATIOS[name], rounds), 1):
         keep_ratio_prune(model, ratios)
-        retrain(model, train, None, phase, seed=index, progress=False, log=None)
+        retrain(model, round_images(train, index), None, phase, seed=index, progress=False,
+                log=None)
         ladder.append(point(model, road, index, validation, folder) | {"keep_ratios": ratios})
         print(f"{name} ({road}) round {index}: {ladder[-1]['parameters']} parameters, "
               f"validation error {ladder[-1]['validation_error']:.4f}", flush=True)
@@ -140,7 +163,8 @@ def channel_ladder(model, name, settings, phase, train, validation, folder) -> l
     ladder = []
     for index in range(1, settings["channel_rounds"] + 1):
         report = structured.channel_prune(model, {"*": settings["channel_fraction"]})
-        retrain(model, train, None, phase, seed=index, progress=False, log=None)
+        retrain(model, round_images(train, index), None, phase, seed=index, progress=False,
+                log=None)
         ladder.append(point(model, "b", index, validation, folder) | {"outputs": report})
         print(f"{name} (b) round {index}: {report}, validation error "
               f"{ladder[-1]['validation_error']:.4f}", flush=True)
@@ -153,7 +177,7 @@ def chosen(ladder: list, limit: float) -> dict:
     return min(within, key=lambda rung: rung["parameters"]) if within else ladder[0]
 
 
-def train(name: str, fast: bool) -> None:
+def train(name: str, fast: bool, reuse_dense: bool = False) -> None:
     settings = dict(SCHEDULES[name])
     if fast:  # a seconds-long smoke run of the whole pipeline
         settings.update(dense_epochs=1, round_epochs=1, connection_rounds=2, channel_rounds=2,
@@ -167,9 +191,16 @@ def train(name: str, fast: bool) -> None:
                                        subset(test, 1000))
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
-    model = mp.nn.models.build(name)
-    fit_phase(model, train_set, None, mp.Phase(epochs=settings["dense_epochs"],
-                                               lr=settings["lr"]), progress=False, log=None)
+    ROUND_IMAGES[0] = settings.get("round_images")
+    dense_from = "trained in this run"
+    if reuse_dense and (folder / "dense0.npz").exists():
+        model = load_model(folder / "dense0.npz")
+        dense_from = (f"{folder.relative_to(ROOT)}/dense0.npz, trained by an earlier run of "
+                      "this command with the same dense schedule (--reuse-dense)")
+    else:
+        model = mp.nn.models.build(name)
+        fit_phase(model, train_set, None, mp.Phase(epochs=settings["dense_epochs"],
+                                                   lr=settings["lr"]), progress=False, log=None)
     dense = point(model, "dense", 0, validation, folder)
     limit = dense["validation_error"] + TOLERANCE
     print(f"{name}: dense validation error {dense['validation_error']:.4f}", flush=True)
@@ -180,7 +211,8 @@ def train(name: str, fast: bool) -> None:
                                                 train_set, validation, folder, "a"),
                "b": [dense] + channel_ladder(copy_model(model), name, settings, phase,
                                              train_set, validation, folder)}
-    start_c = chosen(ladders["b"], limit)
+    start_c = min(ladders["b"][1:], key=lambda rung: (rung["validation_error"],
+                                                      rung["parameters"]))
     model_c = load_model(ROOT / start_c["file"])
     ladders["c"] = [start_c] + connection_ladder(model_c, name, settings["both_rounds"], phase,
                                                  train_set, validation, folder, "c")
@@ -188,9 +220,9 @@ def train(name: str, fast: bool) -> None:
     for rung in choices.values():  # the test set, read once per chosen point
         rung["test_error"] = evaluate(load_model(ROOT / rung["file"]), test)["error"]
     record = {"model": name, "fast": fast,
-              "command": "python benchmarks/structured.py " + " ".join(sys.argv[1:]),
+              "command": command_line(),
               "machine": "2 cores" if os.cpu_count() == 2 else f"{os.cpu_count()} cores",
-              "schedule": settings, "tolerance": TOLERANCE,
+              "schedule": settings, "tolerance": TOLERANCE, "dense_baseline": dense_from,
               "validation": "the last 5,000 of MNIST's 60,000 training images",
               "train_seconds": time.perf_counter() - started,
               "sensitivity": sensitivity, "ladders": ladders,
@@ -208,7 +240,7 @@ def latency(model_file: Path, road: str, images: np.ndarray, batch: int) -> floa
                else mp.inference.compile_model(model))
     batches = [images[i:i + batch] for i in range(0, len(images) - batch + 1, batch)][:8]
     calls = iter(range(10 ** 9))
-    repeats, per_repeat = (15, 50) if batch == 1 else (7, 2)
+    repeats, per_repeat = (25, 100) if batch == 1 else (21, 4)
     return 1e6 * seconds_per_call(lambda: forward(batches[next(calls) % len(batches)]),
                                   repeats, per_repeat)
 
@@ -227,8 +259,7 @@ def time_all(names, fast: bool) -> None:
                                                         images, batch) for batch in (1, 256)}
                 print(f"{name} {rung['file']}: {measured[rung['file']]}", flush=True)
             rung.update(measured[rung["file"]])
-        record["timing_command"] = ("/tmp/scratch/quiet.sh python benchmarks/structured.py "
-                                    + " ".join(sys.argv[1:]))
+        record["timing_command"] = "/tmp/scratch/quiet.sh " + command_line()
         record["timing"] = ("median of rounds, MNIST test images, default threads, other "
                             "processes paused (quiet.sh), 2 cores")
         path.write_text(json.dumps(record, indent=1))
@@ -254,11 +285,13 @@ def main() -> None:
     parser.add_argument("step", choices=["train", "time", "draw"])
     parser.add_argument("--model", choices=sorted(SCHEDULES), default=None)
     parser.add_argument("--fast", action="store_true", help="a smoke run on MNIST subsets")
+    parser.add_argument("--reuse-dense", action="store_true",
+                        help="start from the dense baseline an earlier train run saved")
     args = parser.parse_args()
     names = [args.model] if args.model else sorted(SCHEDULES, reverse=True)
     if args.step == "train":
         for name in names:
-            train(name, args.fast)
+            train(name, args.fast, args.reuse_dense)
     elif args.step == "time":
         time_all(names, args.fast)
     else:

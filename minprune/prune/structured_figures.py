@@ -17,6 +17,7 @@ AXES = (("parameters", "parameters kept (log)"),
 def plot_roads(records: list):
     """One row per record (model), one column per x axis of `AXES` present in the records."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     axes_used = [axis for axis in AXES
                  if all(axis[0] in rung for record in records
@@ -39,6 +40,7 @@ def plot_roads(records: list):
             axis.axhline(100 * (dense["validation_error"] + record["tolerance"]), ls=":",
                          color="grey", label="baseline + tolerance")
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(NullFormatter())  # decades only: no crowded labels
             axis.set_xlabel(label)
             axis.set_ylabel("validation error (%)")
             axis.set_title(f"{record['model']}", fontsize=10)
