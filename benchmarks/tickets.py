@@ -21,7 +21,8 @@ images, never trained on); a point is the test error of the weights at the best 
 60, no weight decay) for ``--epochs`` epochs per training, not their Adam for 50K iterations;
 one seed. Writes results/tickets/tickets.json (command, machine, schedule, every point with its
 validation curve) and results/tickets/tickets.png. ``--fast``: a data subset and two rounds, for
-a smoke test (written to results/tickets/fast/).
+a smoke test (written to results/tickets/fast/); ``--plot-only`` redraws the figure from the
+record.
 """
 
 from __future__ import annotations
@@ -55,9 +56,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw tickets.png from the tickets.json already in the folder")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "results" / "tickets" / ("fast" if args.fast else "")
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        record = json.loads((out / "tickets.json").read_text())
+        _plot(record["lines"], out, record["schedule"]["train"]["epochs"])
+        return 0
 
     train_all, test = mp.data.mnist()
     train, validation = validation_split(train_all, 5000)
@@ -107,14 +114,18 @@ def main(argv=None) -> int:
         "lines": lines,
     }
     atomic_write_json(out / "tickets.json", record)
-    caption = (f"MNIST, {args.epochs} epochs per training, one seed, 2 cores; test error at the "
-               "iteration of best validation error (last 5,000 training images). "
-               "python benchmarks/tickets.py")
-    tickets.plot_tickets(lines, out / "tickets.png", caption=caption)
+    _plot(lines, out, args.epochs)
     print(json.dumps({name: [(round(100 * p["density"], 1), round(100 * p["test_error"], 2),
                               p["early_stop_iteration"]) for p in points]
                       for name, points in lines.items()}, indent=1))
     return 0
+
+
+def _plot(lines: dict, out: Path, epochs: int) -> None:
+    caption = (f"MNIST, {epochs} epochs per training, one seed, 2 cores; test error at the "
+               "iteration of best validation error (last 5,000 training images). "
+               "python benchmarks/tickets.py")
+    tickets.plot_tickets(lines, out / "tickets.png", caption=caption)
 
 
 if __name__ == "__main__":

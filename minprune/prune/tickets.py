@@ -2,8 +2,9 @@
 
 Han et al. 2015, Sec. 3.3, retrain the survivors from their *trained* values and say that
 re-initialised survivors retrain worse. Frankle & Carbin 2019 ("The Lottery Ticket Hypothesis",
-ICLR; Sec. 2 and Sec. 1's algorithm) ran the same iterative magnitude pruning on LeNet-300-100 but
-reset the survivors to their *original initial* values after each round, masks kept:
+ICLR; the four steps of its introduction, LeNet-300-100 in its Sec. 2) ran the same iterative
+magnitude pruning on the same network but reset the survivors to their *original initial*
+values after each round, masks kept:
 
     1. initialise the network, keep its weights (the snapshot at iteration k = 0);
     2. train it;
@@ -88,9 +89,9 @@ class Snapshot(FitHook):
 
 class BestValidation(FitHook):
     """Validation error every ``every`` steps; keeps the lowest (the first, on ties), its
-    iteration and the weights there: Frankle & Carbin's early-stopping iteration (their Figs.
-    3-4 measure the validation loss every 100 iterations; here the error, as minprune decides
-    everything on it)."""
+    iteration and the weights there: Frankle & Carbin's early-stopping iteration (theirs is the
+    iteration of minimum validation *loss*; here the error, on which minprune decides
+    everything)."""
 
     def __init__(self, validation, every: int = 100):
         if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
@@ -307,6 +308,9 @@ def plot_tickets(lines: dict, path=None, caption: str = "") -> PaperFigure:
     for axes, label in ((error_axes, "test error at early stop (%)"),
                         (iteration_axes, "early-stop iteration (best validation)")):
         axes.set_xscale("log")
+        ticks = [100 * point["density"] for point in next(iter(lines.values()))]
+        axes.set_xticks(ticks, [f"{tick:.3g}" for tick in ticks])
+        axes.minorticks_off()
         axes.invert_xaxis()
         axes.set_xlabel("weights remaining (%)")
         axes.set_ylabel(label)
