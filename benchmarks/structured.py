@@ -3,7 +3,7 @@ channel pruning run dense, on both LeNets, at equal error chosen on validation (
 
     MINPRUNE_DATA=/work/shared/data/mnist OPENBLAS_NUM_THREADS=1 nice -n 19 \
         python benchmarks/structured.py train
-    MINPRUNE_DATA=/work/shared/data/mnist /tmp/scratch/quiet.sh python benchmarks/structured.py time
+    MINPRUNE_DATA=/work/shared/data/mnist python benchmarks/structured.py time   # alone on the machine
 
 ``train`` (per model; ``--model`` picks one) trains a dense baseline on MNIST's first 55,000
 training images and keeps the last 5,000 as a validation split. From it, three roads each climb a
@@ -259,9 +259,9 @@ def time_all(names, fast: bool) -> None:
                                                         images, batch) for batch in (1, 256)}
                 print(f"{name} {rung['file']}: {measured[rung['file']]}", flush=True)
             rung.update(measured[rung["file"]])
-        record["timing_command"] = "/tmp/scratch/quiet.sh " + command_line()
-        record["timing"] = ("median of rounds, MNIST test images, default threads, other "
-                            "processes paused (quiet.sh), 2 cores")
+        record["timing_command"] = command_line()
+        record["timing"] = ("median of rounds, MNIST test images, default threads, 2 cores, "
+                            "run with every other process on the machine paused")
         path.write_text(json.dumps(record, indent=1))
     draw(names, fast)
 
