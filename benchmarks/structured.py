@@ -3,7 +3,7 @@ channel pruning run dense, on both LeNets, at equal error chosen on validation (
 
     MINPRUNE_DATA=/work/shared/data/mnist OPENBLAS_NUM_THREADS=1 nice -n 19 \
         python benchmarks/structured.py train
-    MINPRUNE_DATA=/work/shared/data/mnist python benchmarks/structured.py time   # alone on the machine
+    MINPRUNE_DATA=/work/shared/data/mnist python benchmarks/structured.py time  # run it alone
 
 ``train`` (per model; ``--model`` picks one) trains a dense baseline on MNIST's first 55,000
 training images and keeps the last 5,000 as a validation split. From it, three roads each climb a
