@@ -16,6 +16,8 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
     sensitivity.py      Sec. 5, Fig. 6: each layer pruned alone, and thresholds from a tolerance
+    structured.py       Li et al. 2017: whole channels and neurons by L1 norm, layers rebuilt
+                        smaller (structured_surgery.py: a layer and the next; _figures: drawn)
     dead_neurons.py     Sec. 3.5: remove neurons left without inputs or outputs
     tables.py           Tables 1-3 measured on a model
     formatting.py       the tables as text, beside the paper's
@@ -63,6 +65,9 @@ from minprune.prune.sensitivity import (
     qualities_for_tolerance,
     sensitivity_analysis,
 )
+from minprune.prune.structured import channel_norms, channel_prune, weakest_channels
+from minprune.prune.structured_figures import plot_roads
+from minprune.prune.structured_surgery import remove_outputs
 from minprune.prune.surgery import (
     hysteresis_top_k,
     network_surgery,
@@ -72,6 +77,12 @@ from minprune.prune.surgery import (
 from minprune.prune.tables import layer_table, summary_row
 
 __all__ = [
+    # structured pruning (Li et al. 2017)
+    "channel_norms",
+    "channel_prune",
+    "weakest_channels",
+    "remove_outputs",
+    "plot_roads",
     # masks
     "density",
     "is_pruned",
