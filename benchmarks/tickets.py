@@ -19,8 +19,9 @@ Every training is measured every 100 iterations on a validation split (the last 
 images, never trained on); a point is the test error of the weights at the best validation error
 (the test set read once per point) and that iteration. SGD (momentum 0.9, fixed rate 0.01, batch
 60, no weight decay) for ``--epochs`` epochs per training, not their Adam for 50K iterations;
-one seed. Writes results/tickets/tickets.json (command, machine, schedule, every point with its
-validation curve) and results/tickets/tickets.png. ``--fast``: a data subset and two rounds, for
+one seed a run (``--seed``; the committed runs: 0, and 1 with ``--out results/tickets/seed1``).
+Writes results/tickets/tickets.json (command, machine, schedule, every point with its validation
+curve) and results/tickets/tickets.png. ``--fast``: a data subset and two rounds, for
 a smoke test (written to results/tickets/fast/); ``--plot-only`` redraws the figure from the
 record.
 """
