@@ -16,6 +16,7 @@ Vocabulary follows ``torch.nn.utils.prune`` where it fits (``l1_unstructured``, 
     surgery.py          Guo et al. 2016, Dynamic Network Surgery: prune and splice while training
     sparse_training.py  retrain pruned Linear layers on their kept connections only
     sensitivity.py      Sec. 5, Fig. 6: each layer pruned alone, and thresholds from a tolerance
+    tickets.py          Frankle & Carbin 2019: pruning rounds, survivors rewound (winning tickets)
     structured.py       Li et al. 2017: whole channels and neurons by L1 norm, layers rebuilt
                         smaller (structured_surgery.py: a layer and the next; _figures: drawn)
     dead_neurons.py     Sec. 3.5: remove neurons left without inputs or outputs
@@ -75,8 +76,25 @@ from minprune.prune.surgery import (
     surgery_thresholds,
 )
 from minprune.prune.tables import layer_table, summary_row
+from minprune.prune.tickets import (
+    BestValidation,
+    Snapshot,
+    compare_resets,
+    plot_tickets,
+    prune_survivors,
+    reinitialize,
+    rewind,
+)
 
 __all__ = [
+    # winning tickets (Frankle & Carbin 2019)
+    "BestValidation",
+    "Snapshot",
+    "compare_resets",
+    "plot_tickets",
+    "prune_survivors",
+    "reinitialize",
+    "rewind",
     # structured pruning (Li et al. 2017)
     "channel_norms",
     "channel_prune",
