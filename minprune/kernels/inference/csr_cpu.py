@@ -17,7 +17,7 @@ from numba import njit, prange
 
 __all__ = [
     "spmv_cpu", "spmm_cpu", "conv2d_patches_cpu", "conv2d_images_cpu", "conv2d_images_serial",
-    "unsigned_index_views",
+    "unsigned_index_views", "image_patches",
 ]
 
 _FASTMATH = {"reassoc", "contract"}
@@ -92,6 +92,39 @@ def _conv2d_patches(indptr, indices, data, bias, patches, out):
                     target[s] += value * source[s]
 
 
+def _image_patches(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w,
+                   patches):
+    """One image's patch matrix (channels * kh * kw, out_h * out_w) written into ``patches``,
+    the layout of `minprune.kernels.training.im2col.im2col_reference`: row (c, ky, kx), column
+    (oh, ow) holds image[c, oh * stride_h - pad_h + ky, ow * stride_w - pad_w + kx], 0 outside.
+    Shared by both image-by-image sparse convolutions (inlined into each)."""
+    channels, height, width = image.shape
+    for c in range(channels):
+        plane = image[c]
+        for ky in range(kernel_h):
+            for kx in range(kernel_w):
+                row = patches[(c * kernel_h + ky) * kernel_w + kx]
+                for oh in range(out_h):
+                    iy = oh * stride_h - pad_h + ky
+                    line = row[oh * out_w : (oh + 1) * out_w]
+                    if iy < 0 or iy >= height:
+                        for ow in range(out_w):
+                            line[ow] = 0.0
+                        continue
+                    source = plane[iy]
+                    if stride_w == 1 and pad_w == 0:  # a contiguous run: copy it
+                        window = source[kx : kx + out_w]
+                        for ow in range(out_w):
+                            line[ow] = window[ow]
+                        continue
+                    for ow in range(out_w):
+                        ix = ow * stride_w - pad_w + kx
+                        line[ow] = source[ix] if 0 <= ix < width else 0.0
+
+
+image_patches = njit(inline="always")(_image_patches)
+
+
 def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stride_h, stride_w,
                    pad_h, pad_w, out):
     """The same sparse convolution image by image, the patches built inside (no patch matrix for
@@ -111,27 +144,8 @@ def _conv2d_images(indptr, indices, data, bias, images, kernel_h, kernel_w, stri
     positions = out_h * out_w
     for n in prange(batch):
         patches = np.empty((channels * kernel_h * kernel_w, positions), dtype=np.float32)
-        for c in range(channels):
-            plane = images[n, c]
-            for ky in range(kernel_h):
-                for kx in range(kernel_w):
-                    row = patches[(c * kernel_h + ky) * kernel_w + kx]
-                    for oh in range(out_h):
-                        iy = oh * stride_h - pad_h + ky
-                        line = row[oh * out_w : (oh + 1) * out_w]
-                        if iy < 0 or iy >= height:
-                            for ow in range(out_w):
-                                line[ow] = 0.0
-                            continue
-                        source = plane[iy]
-                        if stride_w == 1 and pad_w == 0:  # a contiguous run: copy it
-                            window = source[kx : kx + out_w]
-                            for ow in range(out_w):
-                                line[ow] = window[ow]
-                            continue
-                        for ow in range(out_w):
-                            ix = ow * stride_w - pad_w + kx
-                            line[ow] = source[ix] if 0 <= ix < width else 0.0
+        image_patches(images[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                      out_w, patches)
         for o in range(out_channels):
             target = out[n, o].reshape(positions)
             for s in range(positions):

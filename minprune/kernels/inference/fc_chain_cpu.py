@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from minprune.base.tuning import MIN_BLOCK, SPMM_CHUNK
+from minprune.kernels.inference.relative_cpu import gather_row, scatter_column
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -79,8 +80,10 @@ def _fc_chain_per_sample(x, plan, pointers, steps, values, biases, out):
                         target[row] = sum of the four totals + bias[row]
             ReLU if flagged;  source = target
 
-    One flat function on purpose: split into small jitted helpers the same loops ran slower at
-    batch 1 (`minprune.base.tuning`, kernel shapes).
+    One flat function on purpose: split into small separately jitted helpers the same loops ran
+    slower at batch 1 (`minprune.base.tuning`, kernel shapes). The line walks are
+    `relative_cpu.gather_row` and `scatter_column`, compiled with ``inline="always"`` into this
+    function, so it stays one function while they are written once.
     """
     layers = plan.shape[0]
     scratch = np.empty((2, plan[:, ROWS].max()), dtype=np.float32)  # layers alternate rows
@@ -95,36 +98,13 @@ def _fc_chain_per_sample(x, plan, pointers, steps, values, biases, out):
                 for row in range(rows):
                     target[row] = bias[row]
                 for j in range(source.shape[0]):
-                    activation = source[j]
-                    if activation == 0.0:
-                        continue
-                    following = np.uint32(0)  # the row after the last one decoded
-                    for k in range(line_pointers[j], line_pointers[j + 1]):
-                        row = following + line_steps[k]
-                        target[row] += activation * line_values[k]
-                        following = row + np.uint32(1)
+                    if source[j] != 0.0:
+                        scatter_column(line_pointers, line_steps, line_values, j, source[j],
+                                       target)
             else:
                 for row in range(rows):
-                    k, end = np.int64(line_pointers[row]), np.int64(line_pointers[row + 1])
-                    following = np.uint32(0)
-                    t0 = t1 = t2 = t3 = np.float32(0.0)
-                    while k + 4 <= end:
-                        c0 = following + line_steps[k]
-                        c1 = c0 + np.uint32(1) + line_steps[k + 1]
-                        c2 = c1 + np.uint32(1) + line_steps[k + 2]
-                        c3 = c2 + np.uint32(1) + line_steps[k + 3]
-                        t0 += line_values[k] * source[c0]
-                        t1 += line_values[k + 1] * source[c1]
-                        t2 += line_values[k + 2] * source[c2]
-                        t3 += line_values[k + 3] * source[c3]
-                        following = c3 + np.uint32(1)
-                        k += 4
-                    while k < end:
-                        column = following + line_steps[k]
-                        t0 += line_values[k] * source[column]
-                        following = column + np.uint32(1)
-                        k += 1
-                    target[row] = (t0 + t1) + (t2 + t3) + bias[row]
+                    target[row] = (gather_row(line_pointers, line_steps, line_values, source, row)
+                                   + bias[row])
             if plan[layer, RELU]:
                 for row in range(rows):
                     if target[row] < 0.0:

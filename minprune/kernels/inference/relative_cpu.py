@@ -25,13 +25,51 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from minprune.kernels.inference.csr_cpu import image_patches
+
 __all__ = [
-    "csc_spmv", "csc_spmv_split", "csc_split_points", "csr_spmv",
+    "csc_spmv", "csc_spmv_split", "csc_split_points", "csr_spmv", "gather_row", "scatter_column",
     "conv2d_wide", "conv2d_wide_parallel", "conv2d_wide_starts", "conv2d_images",
     "conv2d_images_parallel",
 ]
 
 _FASTMATH = {"reassoc", "contract"}  # as in csr_cpu: a float32 sum may be split over SIMD lanes
+
+
+def _gather_row(pointers, steps, values, source, row):
+    """sum over row ``row``'s entries k of values[k] * source[column], the column decoded from
+    the steps, in four running sums so the float adds overlap (the running column is a chain,
+    which stops LLVM vectorising the row). Inlined where it is called."""
+    k, end = np.int64(pointers[row]), np.int64(pointers[row + 1])
+    following = np.uint32(0)
+    t0 = t1 = t2 = t3 = np.float32(0.0)
+    while k + 4 <= end:
+        c0 = following + steps[k]
+        c1 = c0 + np.uint32(1) + steps[k + 1]
+        c2 = c1 + np.uint32(1) + steps[k + 2]
+        c3 = c2 + np.uint32(1) + steps[k + 3]
+        t0 += values[k] * source[c0]
+        t1 += values[k + 1] * source[c1]
+        t2 += values[k + 2] * source[c2]
+        t3 += values[k + 3] * source[c3]
+        following = c3 + np.uint32(1)
+        k += 4
+    while k < end:
+        column = following + steps[k]
+        t0 += values[k] * source[column]
+        following = column + np.uint32(1)
+        k += 1
+    return (t0 + t1) + (t2 + t3)
+
+
+def _scatter_column(pointers, steps, values, column, activation, target):
+    """target[row] += activation * values[k] for each entry k of column ``column`` (stored by
+    column), the row decoded from the steps. Inlined where it is called."""
+    following = np.uint32(0)
+    for k in range(pointers[column], pointers[column + 1]):
+        row = following + steps[k]
+        target[row] += activation * values[k]
+        following = row + np.uint32(1)
 
 
 def _csc_spmv(pointers, steps, values, bias, x, out):
@@ -45,14 +83,8 @@ def _csc_spmv(pointers, steps, values, bias, x, out):
     for row in range(out.shape[0]):
         out[row] = bias[row]
     for j in range(x.shape[0]):
-        activation = x[j]
-        if activation == 0.0:
-            continue
-        following = np.uint32(0)
-        for k in range(pointers[j], pointers[j + 1]):
-            row = following + steps[k]
-            out[row] += activation * values[k]
-            following = row + np.uint32(1)
+        if x[j] != 0.0:
+            scatter_column(pointers, steps, values, j, x[j], out)
 
 
 def csc_split_points(pointers, parts: int) -> np.ndarray:
@@ -83,14 +115,8 @@ def _csc_spmv_split(pointers, steps, values, bias, x, splits, partials, out):
         for row in range(rows):
             partial[row] = 0.0
         for j in range(splits[part], splits[part + 1]):
-            activation = x[j]
-            if activation == 0.0:
-                continue
-            following = np.uint32(0)
-            for k in range(pointers[j], pointers[j + 1]):
-                row = following + steps[k]
-                partial[row] += activation * values[k]
-                following = row + np.uint32(1)
+            if x[j] != 0.0:
+                scatter_column(pointers, steps, values, j, x[j], partial)
     for row in range(rows):
         total = bias[row]
         for part in range(parts):
@@ -109,26 +135,7 @@ def _csr_spmv(pointers, steps, values, bias, x, out):
         out[row] = total_0 + total_1 + total_2 + total_3 + bias[row]
     """
     for row in prange(out.shape[0]):
-        k, end = np.int64(pointers[row]), np.int64(pointers[row + 1])
-        following = np.uint32(0)
-        t0 = t1 = t2 = t3 = np.float32(0.0)
-        while k + 4 <= end:
-            c0 = following + steps[k]
-            c1 = c0 + np.uint32(1) + steps[k + 1]
-            c2 = c1 + np.uint32(1) + steps[k + 2]
-            c3 = c2 + np.uint32(1) + steps[k + 3]
-            t0 += values[k] * x[c0]
-            t1 += values[k + 1] * x[c1]
-            t2 += values[k + 2] * x[c2]
-            t3 += values[k + 3] * x[c3]
-            following = c3 + np.uint32(1)
-            k += 4
-        while k < end:
-            column = following + steps[k]
-            t0 += values[k] * x[column]
-            following = column + np.uint32(1)
-            k += 1
-        out[row] = (t0 + t1) + (t2 + t3) + bias[row]
+        out[row] = gather_row(pointers, steps, values, x, row) + bias[row]
 
 
 def conv2d_wide_starts(channels, kernel_h, kernel_w, height, width) -> np.ndarray:
@@ -205,22 +212,8 @@ def _conv2d_images(pointers, steps, values, bias, images, kernel_h, kernel_w, st
     positions = out_h * out_w
     for n in prange(batch):
         patches = np.empty((channels * kernel_h * kernel_w, positions), dtype=np.float32)
-        for c in range(channels):
-            plane = images[n, c]
-            for ky in range(kernel_h):
-                for kx in range(kernel_w):
-                    row = patches[(c * kernel_h + ky) * kernel_w + kx]
-                    for oh in range(out_h):
-                        iy = oh * stride_h - pad_h + ky
-                        line = row[oh * out_w : (oh + 1) * out_w]
-                        if iy < 0 or iy >= height:
-                            for ow in range(out_w):
-                                line[ow] = 0.0
-                            continue
-                        source = plane[iy]
-                        for ow in range(out_w):
-                            ix = ow * stride_w - pad_w + kx
-                            line[ow] = source[ix] if 0 <= ix < width else 0.0
+        image_patches(images[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                      out_w, patches)
         for o in range(out_channels):
             target = out[n, o].reshape(positions)
             for s in range(positions):
@@ -234,6 +227,8 @@ def _conv2d_images(pointers, steps, values, bias, images, kernel_h, kernel_w, st
                 following = position + np.uint32(1)
 
 
+gather_row = njit(inline="always")(_gather_row)
+scatter_column = njit(inline="always")(_scatter_column)
 csc_spmv = njit(cache=True, fastmath=_FASTMATH)(_csc_spmv)
 csc_spmv_split = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_csc_spmv_split)
 csr_spmv = njit(cache=True, parallel=True, fastmath=_FASTMATH)(_csr_spmv)
