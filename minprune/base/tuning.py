@@ -68,7 +68,7 @@ MIN_BLOCK = 32
 # - fc_chain_cpu.fc_chain_per_sample is one flat function: split into small jitted helpers the
 #   same loops ran ~20% slower at batch 1 (LeNet-300-100). Helpers jitted with inline="always"
 #   (relative_cpu.gather_row, scatter_column) compile into it: alternating runs of the kernel with
-#   and without them differed by no more than the runs' noise (medians within 1-4%).
+#   and without them: a first pair 3-20% slower with them, a second within 1-4% (noise).
 
 
 # -- training: the fast backend's layouts and the pattern op (minprune.autograd.fast, prune) ------
