@@ -47,22 +47,14 @@ def read_model_file(path) -> ModelFile:
     """
     name = os.fspath(path)
     state, metadata = read_sparse_file(path)
-    if "architecture" not in metadata:
-        raise ValueError(
-            f"sparse file {name}: holds weights but no architecture (saved from a state_dict, "
-            "or by an older minprune); build the model yourself and load the weights: "
-            "model.load_state_dict(minprune.sparse.load_sparse(path)), or save with "
-            "save_sparse(path, model) to store the architecture"
-        )
+    _require_architecture(name, metadata)
     try:
         shapes = {key: array.shape for key, array in state.items()}
         layers, input_shape = _read_architecture(metadata["architecture"], shapes)
         model = build_from_layers(layers)
         model.load_state_dict(state)
     except (ValueError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else error
-        raise SparseFileError(f"sparse file {name}: {_METADATA_KEY}.architecture: "
-                              f"{message}") from None
+        raise _architecture_error(name, error) from None
     return ModelFile(model, input_shape)
 
 
@@ -89,22 +81,33 @@ def read_network_file(path) -> NetworkFile:
     `minprune.inference.compile_model(path)` runs it this way. Checked as `read_model_file`."""
     name = os.fspath(path)
     stored = read_sparse_arrays(path)
-    if "architecture" not in stored.metadata:
-        raise ValueError(
-            f"sparse file {name}: holds weights but no architecture (saved from a state_dict, "
-            "or by an older minprune); build the model yourself, load the weights "
-            "(model.load_state_dict(minprune.sparse.load_sparse(path))) and compile the model")
+    _require_architecture(name, stored.metadata)
     shapes = {key: array.shape for key, array in stored.arrays.items()}
     for key, (_, shape, _) in stored.weights.items():
         shapes[key] = shapes[_mask_key(key)] = tuple(shape)
     try:
         layers, input_shape = _read_architecture(stored.metadata["architecture"], shapes)
     except (ValueError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else error
-        raise SparseFileError(f"sparse file {name}: {_METADATA_KEY}.architecture: "
-                              f"{message}") from None
+        raise _architecture_error(name, error) from None
     weights = {key: csr for key, (csr, _, _) in stored.weights.items()}
     return NetworkFile(layers, input_shape, weights, stored.arrays)
+
+
+def _require_architecture(name: str, metadata: dict) -> None:
+    """A file saved from a state_dict holds no architecture: say what to do instead."""
+    if "architecture" not in metadata:
+        raise ValueError(
+            f"sparse file {name}: holds weights but no architecture (saved from a state_dict, "
+            "or by an older minprune); build the model yourself and load the weights: "
+            "model.load_state_dict(minprune.sparse.load_sparse(path)), or save with "
+            "save_sparse(path, model) to store the architecture"
+        )
+
+
+def _architecture_error(name: str, error: Exception) -> SparseFileError:
+    """A malformed architecture's error, naming the file and the field."""
+    message = error.args[0] if isinstance(error, KeyError) else error
+    return SparseFileError(f"sparse file {name}: {_METADATA_KEY}.architecture: {message}")
 
 
 def _read_architecture(architecture, shapes: dict) -> tuple[list, tuple[int, ...] | None]:
