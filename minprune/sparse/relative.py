@@ -76,7 +76,7 @@ class RelativeIndexMatrix:
     then makes them read-only: the Numba kernels check nothing.
     """
 
-    __slots__ = ("_pointers", "_steps", "_values", "_shape", "_layout", "_fillers")
+    __slots__ = ("_pointers", "_steps", "_values", "_shape", "_layout")
 
     def __init__(self, pointers, steps, values, shape, layout: str, *, copy: bool = True):
         if copy:  # nobody else then holds a writable alias of what is validated
@@ -113,8 +113,6 @@ class RelativeIndexMatrix:
         self._pointers, self._steps, self._values = (
             _read_only(np.ascontiguousarray(a)) for a in (pointers, steps, values))
         self._shape, self._layout = (rows, cols), layout
-        fillers = (steps == MAX_STEP - 1) & (values == 0.0)  # a candidate: fillers and exact zeros
-        self._fillers = int(fillers.sum())  # counted as written by _encode, see `fillers`
 
     # -- fields -----------------------------------------------------------------------------
     pointers = property(lambda self: self._pointers, doc="uint32 (lines + 1) into steps/values")
@@ -132,7 +130,11 @@ class RelativeIndexMatrix:
     def fillers(self) -> int:
         """Entries at a step of 256 holding 0.0: the fillers (and any kept weight that happens to
         be exactly 0.0 that far from its neighbour, which a product treats alike)."""
-        return self._fillers
+        return int(np.count_nonzero(self._filler_mask()))
+
+    def _filler_mask(self) -> np.ndarray:
+        """True for each entry at a step of 256 holding 0.0 (see `fillers`)."""
+        return (self._steps == MAX_STEP - 1) & (self._values == 0.0)
 
     @property
     def nbytes(self) -> int:
@@ -171,7 +173,7 @@ class RelativeIndexMatrix:
         kernels are tested against, and the way back to scipy. (A kept weight of exactly 0.0 at
         a step of 256 is dropped with them: it adds nothing to any product either.)"""
         line_of_entry, positions = _decode(self._pointers, self._steps)
-        keep = ~((self._steps == MAX_STEP - 1) & (self._values == 0.0))
+        keep = ~self._filler_mask()
         lines = self._shape[0] if self._layout == "csr" else self._shape[1]
         indptr = np.zeros(lines + 1, dtype=INDPTR_DTYPE)
         np.cumsum(np.bincount(line_of_entry[keep], minlength=lines), out=indptr[1:])
