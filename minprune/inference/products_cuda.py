@@ -159,12 +159,11 @@ def linear_forward_relative_cuda(matrix: DeviceRelative, x, bias):
     _require("x", x, dtypes=np.float32, shape=(None, in_features))
     x_device, bias_device = to_device(x), _bias_on_device(bias, rows)
     out = cuda.device_array((x.shape[0], rows), dtype=np.float32)
+    blocks, threads = _grid_2d(rows, x.shape[0])  # one thread per output element
     if matrix.layout == "csr":
-        blocks, threads = _grid_2d(rows, x.shape[0])
         relative_cuda.by_row_kernel[blocks, threads](matrix.pointers, matrix.steps,
                                                      matrix.values, bias_device, x_device, out)
     else:
-        blocks, threads = _grid_2d(rows, x.shape[0])
         relative_cuda.bias_rows_kernel[blocks, threads](bias_device, out)
         blocks, threads = _grid_2d(in_features, x.shape[0])
         relative_cuda.by_column_kernel[blocks, threads](matrix.pointers, matrix.steps,
